@@ -1,0 +1,155 @@
+"""Realistic job data: seeded structure, Faker for the human-looking parts.
+
+Structural fields (ids, times, counters, statuses) come from our own seeded
+``random.Random``, so they do not change with the Faker version; Faker only
+supplies words for file names. Every rule here is an assumption about what
+real jobs look like (README, "Assumptions"), except the 1,200 rows/minute
+throughput (documented) and the ``bulk:jobs:<app token>:<uuid4>`` id shape
+(evidence, DOMAIN.md).
+"""
+from __future__ import annotations
+
+import random
+import re
+import threading
+import uuid
+from datetime import datetime, timezone
+
+from .lifecycle import PHASES, processing_seconds
+
+#: Job types the fake produces, in one place. Assumption: the vendor's list
+#: holds "imports and exports" (DOMAIN.md); the values are undocumented.
+JOB_TYPES = ("import", "export")
+IMPORT_TYPE = "import"
+
+#: File formats and the bytes one row takes in each (assumption, from the
+#: vendor's event schema: a CSV row of ~5 columns, an NDJSON object per line).
+FORMATS = {".csv": (90, 220), ".ndjson": (150, 320)}
+
+HISTORY_SECONDS = 14 * 24 * 3600
+#: Row counts of generated jobs (the vendor's bulk limit is 10,000 rows).
+MAX_GENERATED_ROWS = 10_000
+
+_faker = None
+_faker_lock = threading.Lock()
+
+
+def _get_faker():
+    """One shared Faker (creating one is slow); imported lazily so that the
+    pytest plugin and the CLI start fast."""
+    global _faker
+    if _faker is None:
+        from faker import Faker
+        _faker = Faker("en_US")
+    return _faker
+
+
+def app_token_for(api_key: str, seed: int) -> str:
+    """``NX-`` + 8 lowercase hex chars, derived from the key and the seed
+    (the shape of the captured ``NX-ac54070e``). Deterministic across runs."""
+    import hashlib
+    digest = hashlib.sha256(f"{seed}\x00{api_key}".encode("utf-8", "surrogatepass")).hexdigest()
+    return "NX-" + digest[:8]
+
+
+def new_job_id(app_token: str, rng: random.Random) -> str:
+    """``bulk:jobs:<app token>:<uuid4>`` with the uuid drawn from ``rng``."""
+    return f"bulk:jobs:{app_token}:{uuid.UUID(int=rng.getrandbits(128), version=4)}"
+
+
+def extension_of(filename: str) -> str:
+    """The format extension of a file name (``.jsonl`` counts as NDJSON),
+    ``.csv`` when it has no known one."""
+    lower = filename.lower()
+    if lower.endswith((".ndjson", ".jsonl")):
+        return ".ndjson"
+    return ".csv"
+
+
+def plausible_file_size(total_rows: int, filename: str, rng: random.Random) -> int:
+    """Bytes for ``total_rows`` rows in the file's format (a CSV header line
+    included): rows times a per-file mean row size drawn from :data:`FORMATS`."""
+    ext = extension_of(filename)
+    low, high = FORMATS[ext]
+    header = 64 if ext == ".csv" else 0
+    return header + total_rows * rng.randint(low, high)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "data"
+
+
+def make_filename(job_type: str, start: int, rng: random.Random) -> str:
+    """A human-looking file name with a format extension, e.g.
+    ``acme-corp_users_2026-11-20.csv`` or ``export_events_2026-11-20.ndjson``."""
+    faker = _get_faker()
+    with _faker_lock:
+        faker.seed_instance(rng.getrandbits(32))
+        company = _slug(faker.company())
+        noun = faker.random_element(("users", "companies", "events", "page-views", "accounts"))
+    ext = rng.choice(tuple(FORMATS))
+    day = datetime.fromtimestamp(start, tz=timezone.utc).strftime("%Y-%m-%d")
+    if job_type == IMPORT_TYPE:
+        return f"{company}_{noun}_{day}{ext}"
+    return f"export_{noun}_{company}_{day}{ext}"
+
+
+def default_durations(total_rows: int, rng: random.Random) -> dict[str, int]:
+    """Phase -> whole seconds: seconds to minutes for the short phases,
+    ``total_rows`` at 1,200 rows/minute for processing."""
+    return {
+        "queued": rng.randint(2, 45),
+        "validating": rng.randint(3, 20) + total_rows // 2000,
+        "processing": processing_seconds(total_rows),
+        "pending_refresh": rng.randint(15, 180),
+    }
+
+
+def failing_processing_seconds(total_rows: int, rng: random.Random) -> int:
+    """How long a job that fails while processing runs before it fails:
+    a fraction of the time processing would take, at least 1 second."""
+    return max(1, int(processing_seconds(total_rows) * rng.uniform(0.1, 0.9)))
+
+
+def generated_rows(rng: random.Random, low: int = 20, high: int = MAX_GENERATED_ROWS) -> int:
+    """Row count, log-uniform between ``low`` and ``high``."""
+    import math
+    return int(math.exp(rng.uniform(math.log(low), math.log(high))))
+
+
+def history_plan(count: int, first_seen: int, rng: random.Random) -> list[dict]:
+    """Job specs (internal form) for an app first seen at ``first_seen``.
+
+    ``count`` jobs over the 14 days before it: at least two in flight at
+    ``first_seen`` (when ``count`` >= 2), each reaching a terminal state within
+    about ten minutes at speed 1 and never of the import type (so a first
+    upload is not refused as "import already in progress"); about one in ten
+    of the rest failed; the rest completed. Each dict has ``type``,
+    ``total_rows``, ``start``, ``durations``, ``outcome``, ``fail_at``.
+    """
+    plans: list[dict] = []
+    in_flight = min(2, count)
+    for _ in range(in_flight):
+        rows = generated_rows(rng, 200, 4000)
+        durations = default_durations(rows, rng)
+        total = sum(durations.values())
+        start = first_seen - rng.randint(0, total - 1)
+        plans.append({"type": "export", "total_rows": rows, "start": start,
+                      "durations": durations, "outcome": "completed", "fail_at": None})
+    rest = count - in_flight
+    failures = set(rng.sample(range(rest), round(rest / 10))) if rest else set()
+    for i in range(rest):
+        rows = generated_rows(rng)
+        durations = default_durations(rows, rng)
+        outcome, fail_at = "completed", None
+        if i in failures:
+            outcome = "failed"
+            fail_at = rng.choice(("validating", "processing"))
+            if fail_at == "processing":
+                durations["processing"] = failing_processing_seconds(rows, rng)
+        phases = PHASES[: PHASES.index(fail_at) + 1] if fail_at else PHASES
+        total = sum(durations[p] for p in phases)
+        start = first_seen - total - rng.randint(60, HISTORY_SECONDS - total)
+        plans.append({"type": rng.choice(JOB_TYPES), "total_rows": rows, "start": start,
+                      "durations": durations, "outcome": outcome, "fail_at": fail_at})
+    return plans

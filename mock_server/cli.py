@@ -1,0 +1,111 @@
+"""The ``userpilot-mock`` command (also ``python -m mock_server``).
+
+Every ``serve`` option can also be set by an environment variable named
+``USERPILOT_MOCK_<OPTION>`` (e.g. ``USERPILOT_MOCK_PORT``), for containers
+and CI services.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+
+import click
+
+from . import __version__
+from .config import DEFAULT_JOBS, DEFAULT_MAX_APPS, DEFAULT_SEED, DEMO_API_KEY
+
+
+def _env(name: str) -> str:
+    return f"USERPILOT_MOCK_{name}"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="userpilot-mock")
+def main():
+    """A fake of Userpilot's background-jobs API, and a contract test kit."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, envvar=_env("HOST"),
+              help="Address to bind. 0.0.0.0 exposes the control API to others.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
+              envvar=_env("PORT"), help="Port; 0 picks a free one.")
+@click.option("--seed", default=DEFAULT_SEED, show_default=True, type=int, envvar=_env("SEED"),
+              help="Seed of all generated data.")
+@click.option("--jobs", default=DEFAULT_JOBS, show_default=True, type=click.IntRange(0, 1_000_000),
+              envvar=_env("JOBS"), help="Jobs in each new app's history.")
+@click.option("--speed", default=1.0, show_default=True, type=click.FloatRange(0, min_open=True),
+              envvar=_env("SPEED"), help="Clock speed: N runs it N times faster than real time.")
+@click.option("--now", default=None, envvar=_env("NOW"),
+              help="Start the clock at this ISO 8601 instant (UTC when no offset).")
+@click.option("--frozen", is_flag=True, envvar=_env("FROZEN"), help="Stop the clock until advanced.")
+@click.option("--api-key", "api_keys", multiple=True, envvar=_env("API_KEYS"),
+              help="Accept only this API key (repeatable). Default: any key.")
+@click.option("--public-url", default=None, envvar=_env("PUBLIC_URL"),
+              help="Base URL used in job links. Default: the fake's own URL.")
+@click.option("--max-apps", default=DEFAULT_MAX_APPS, show_default=True, type=click.IntRange(1),
+              envvar=_env("MAX_APPS"), help="Apps kept before the least recently used is forgotten.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
+              envvar=_env("THREADS"), help="Server threads.")
+@click.option("--quiet", is_flag=True, envvar=_env("QUIET"), help="No access log.")
+def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_apps, threads, quiet):
+    """Serve the fake API (and its control API under /__admin/)."""
+    import logging
+
+    from .backend.errors import ApiError
+    from .server import make_server
+
+    try:
+        server, _app = make_server(host, port, seed=seed, jobs=jobs, speed=speed, now=now,
+                                   frozen=frozen, api_keys=api_keys, public_url=public_url,
+                                   max_apps=max_apps, threads=threads)
+    except ApiError as exc:
+        raise click.BadParameter(exc.message, param_hint="'--now'") from None
+    except OSError as exc:
+        click.echo(f"userpilot-mock: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+        sys.exit(1)
+
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{server.effective_port}"
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"warning: listening on {host}: the control API (/__admin/) has no "
+                   "authentication and is reachable by others on this network", err=True)
+    key_hint = DEMO_API_KEY if not api_keys else "$USERPILOT_API_KEY"
+    click.echo(f"userpilot-mock {__version__} serving the Userpilot background-jobs API at {url}\n"
+               f"  try:     curl -s -H 'Authorization: Token {key_hint}' {url}/v1/background_jobs\n"
+               f"  control: {url}/__admin/  (spec: {url}/__admin/spec/admin.yaml)\n"
+               f"  clock:   {'frozen' if frozen else f'speed {speed:g}'}, seed {seed}, "
+               f"{jobs} jobs per app. Ctrl-C stops.")
+    sys.stdout.flush()
+
+    if not quiet:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        log = logging.getLogger("userpilot_mock.access")
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+    def stop(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+        click.echo("userpilot-mock stopped")
+
+
+@main.command()
+@click.option("--vendor", "which", flag_value="vendor", help="The vendor's document as published.")
+@click.option("--admin", "which", flag_value="admin", help="The control API's document.")
+def spec(which):
+    """Print the kit spec (default), the vendor's document or the control API's."""
+    from .spec import spec_text
+    click.echo(spec_text(which or "kit"), nl=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""Settings of one fake, shared by the CLI, ``create_app`` and ``MockServer``.
+
+No Flask here: importing this module is cheap.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DEFAULT_SEED = 20250519  # the day the real responses were captured
+DEFAULT_JOBS = 25
+DEFAULT_MAX_APPS = 1000
+DEFAULT_JOURNAL_SIZE = 1000
+#: A key printed in the start-up banner so a person can try the fake at once.
+DEMO_API_KEY = "demo-api-key"
+
+
+@dataclass
+class Settings:
+    """Settings of a fake.
+
+    seed: int, drives all generated data. jobs: jobs per new app (>= 0).
+    now: start instant of the clock (UTC epoch seconds; None = real now).
+    speed: clock speed (> 0). frozen: clock stopped until advanced.
+    api_keys: keys accepted (empty = any non-empty key). public_url: base of
+    ``links`` (None = the URL the request came to). max_apps: apps kept before
+    the least recently used is forgotten. journal_size: requests kept in the
+    journal. scenario: a bundled scenario name or a path, loaded at start.
+    """
+
+    seed: int = DEFAULT_SEED
+    jobs: int = DEFAULT_JOBS
+    now: float | None = None
+    speed: float = 1.0
+    frozen: bool = False
+    api_keys: tuple[str, ...] = ()
+    public_url: str | None = None
+    max_apps: int = DEFAULT_MAX_APPS
+    journal_size: int = DEFAULT_JOURNAL_SIZE
+    extra: dict = field(default_factory=dict)

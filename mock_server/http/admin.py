@@ -1,0 +1,103 @@
+"""The control API under ``/__admin/`` (described in ``openapi/admin.yaml``).
+
+No API key needed; it never reads or writes the server's disk (the shipped
+spec files are read once, from the installed package). Apps are named by
+app token in every answer, never by API key.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, request
+
+from ..backend.clock import format_instant
+from ..backend.errors import BadRequest, NotFound
+from ..spec import SPEC_FILES, spec_text
+from .render import encode, json_response
+
+admin_blueprint = Blueprint("admin", __name__, url_prefix="/__admin")
+
+
+def _state():
+    return current_app.extensions["userpilot"]
+
+
+def _json_object(required: bool = False) -> dict | None:
+    from .app import read_json_body
+    body = read_json_body(required=required)
+    if body is not None and not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body
+
+
+def admin_job_view(job, t: int) -> dict:
+    """The single-job form plus ``app_token``, the ``timeline`` (phase ->
+    ISO 8601 instant it starts, terminal status included) and, for imports
+    that failed validation, ``errors``."""
+    out = job.view(t, detail=True)
+    out["app_token"] = job.app_token
+    out["timeline"] = {phase: format_instant(at) for phase, at in job.timeline.phase_starts().items()}
+    if job.extra and "errors" in job.extra:
+        out["errors"] = job.extra["errors"]
+        out["error_count"] = job.extra.get("error_count", len(job.extra["errors"]))
+    return out
+
+
+@admin_blueprint.get("/health")
+def health():
+    return json_response({"status": "ok"})
+
+
+@admin_blueprint.post("/reset")
+def reset():
+    backend = _state().backend
+    backend.reset(_json_object())
+    return json_response({"status": "ok", "clock": backend.clock.state()})
+
+
+@admin_blueprint.get("/clock")
+def get_clock():
+    return json_response(_state().backend.clock.state())
+
+
+@admin_blueprint.post("/clock")
+def set_clock():
+    body = _json_object(required=True)
+    allowed = {"now", "advance_seconds", "frozen", "speed"}
+    unknown = set(body) - allowed
+    if unknown:
+        raise BadRequest(f"unknown clock field(s): {', '.join(sorted(unknown))}",
+                         f"allowed: {', '.join(sorted(allowed))}")
+    clock = _state().backend.clock
+    clock.set(**body)
+    return json_response(clock.state())
+
+
+@admin_blueprint.post("/jobs")
+def add_job():
+    backend = _state().backend
+    job = backend.add_job(_json_object(required=True))
+    return json_response(admin_job_view(job, backend.now()), 201)
+
+
+@admin_blueprint.get("/jobs")
+def list_jobs():
+    backend = _state().backend
+    args = request.args
+    app = backend.app_for(args.get("api_key"), args.get("app_token"))
+    t = backend.now()
+    return json_response([admin_job_view(job, t) for job in app.newest_first()])
+
+
+@admin_blueprint.get("/jobs/<job_id>")
+def get_job(job_id: str):
+    backend = _state().backend
+    return json_response(admin_job_view(backend.find_job_anywhere(job_id), backend.now()))
+
+
+@admin_blueprint.get("/spec/<name>.yaml")
+def get_spec(name: str):
+    if name not in SPEC_FILES:
+        raise NotFound(f"no spec named {name!r}", f"one of: {', '.join(f'{n}.yaml' for n in SPEC_FILES)}")
+    return Response(spec_text(name), content_type="application/yaml; charset=utf-8")
+
+
+__all__ = ["admin_blueprint", "admin_job_view", "encode"]

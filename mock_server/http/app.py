@@ -1,0 +1,243 @@
+"""``create_app``: the Flask app generated from the kit spec.
+
+At start-up one route is registered per operation of the spec; operations
+with a domain handler use it, any other is answered with schema-valid data
+from its response schema. Order of answers: unknown path 404, wrong method
+405 (with ``Allow``), missing/empty/non-``Token`` Authorization 401, then the
+operation. Every error is in the vendor's ErrorResponse shape.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from flask import Flask, g, request
+from werkzeug.exceptions import HTTPException
+
+from ..backend.clock import parse_instant
+from ..backend.errors import ApiError, BadRequest, Unauthorized
+from ..backend.models import Backend
+from ..config import Settings
+from ..spec import load_spec, load_spec_file, operations, resolve
+from . import handlers as handlers_module
+from .generic import generic_answer
+from .render import BASE_HEADERS, SERVER_HEADER, encode, error_response, json_response, request_id
+
+access_log = logging.getLogger("userpilot_mock.access")
+
+_PATH_PARAM = re.compile(r"\{([^{}]+)\}")
+_AUTH = re.compile(r"\s*token\s+(\S(?:.*\S)?)\s*$", re.IGNORECASE | re.DOTALL)
+
+
+class Operation:
+    """One operation of the spec: ``operation_id``, ``method`` (upper case),
+    ``path`` (OpenAPI template), ``spec`` (the Operation Object),
+    ``secured`` (an API key is required), ``generic`` (status, body) for
+    operations without a domain handler."""
+
+    __slots__ = ("operation_id", "method", "path", "spec", "secured", "generic", "handler")
+
+    def __init__(self, operation_id, method, path, spec, secured, handler, generic):
+        self.operation_id = operation_id
+        self.method = method
+        self.path = path
+        self.spec = spec
+        self.secured = secured
+        self.handler = handler
+        self.generic = generic
+
+
+class FakeState:
+    """What the HTTP layer holds for one fake: the ``backend``, the parsed
+    ``spec`` and its ``operations`` (operationId -> :class:`Operation`), and
+    ``before_operation`` hooks ``hook(state, operation, app) -> Response|None``
+    run after authentication (faults, rate limits)."""
+
+    def __init__(self, backend: Backend, spec: dict, server_adds_server_header: bool):
+        self.backend = backend
+        self.spec = spec
+        self.operations: dict[str, Operation] = {}
+        self.before_operation: list = []
+        self.server_adds_server_header = server_adds_server_header
+
+
+def api_key_from_header(value: str | None) -> str:
+    """The API key in ``Authorization: Token <API key>`` (scheme word
+    case-insensitive: older vendor pages write ``token``). Raises
+    Unauthorized for a missing, empty or other-scheme header."""
+    if not value or not value.strip():
+        raise Unauthorized("Invalid API key or insufficient permissions",
+                           "missing Authorization header: send 'Authorization: Token <API key>'",
+                           error_code="missing_api_key")
+    match = _AUTH.match(value)
+    if not match:
+        raise Unauthorized("Invalid API key or insufficient permissions",
+                           "the Authorization header must be 'Token <API key>'",
+                           error_code="invalid_authorization")
+    return match.group(1)
+
+
+def _requires_api_key(spec: dict, operation: dict) -> bool:
+    requirements = operation.get("security", spec.get("security")) or []
+    schemes = (spec.get("components") or {}).get("securitySchemes") or {}
+    for requirement in requirements:
+        for name in requirement or {}:
+            scheme = resolve(spec, schemes.get(name) or {})
+            if scheme.get("type") == "apiKey" and scheme.get("in") == "header":
+                return True
+    return False
+
+
+def _flask_rule(path: str) -> str:
+    return _PATH_PARAM.sub(lambda m: f"<{m.group(1)}>", path)
+
+
+def build_settings(settings: Settings | None = None, **overrides) -> Settings:
+    """Settings from an optional base and keyword overrides (``now`` may be
+    ISO 8601; ``api_keys`` any iterable). Raises BadRequest for bad values."""
+    settings = replace(settings) if settings else Settings()
+    if "now" in overrides and overrides["now"] is not None:
+        overrides["now"] = parse_instant(overrides["now"])
+    if "api_keys" in overrides:
+        overrides["api_keys"] = tuple(overrides["api_keys"] or ())
+    unknown = set(overrides) - set(Settings.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    return replace(settings, **overrides)
+
+
+def create_app(settings: Settings | None = None, *, spec: dict | str | Path | None = None,
+               server_adds_server_header: bool = False, **overrides) -> Flask:
+    """The fake as a Flask (WSGI) app.
+
+    ``settings`` (:class:`~mock_server.config.Settings`) and keyword
+    overrides (``seed``, ``jobs``, ``now``, ``speed``, ``frozen``,
+    ``api_keys``, ``public_url``, ``max_apps``, ...) configure it; ``spec``
+    replaces the bundled kit spec (a dict or a path) and every operation in it
+    is served. ``server_adds_server_header``: the WSGI server sends
+    ``server: Cowboy`` itself (waitress with ``ident``), so the app must not.
+    The backend is ``app.extensions["userpilot"].backend``.
+    """
+    settings = build_settings(settings, **overrides)
+    if settings.public_url is None:
+        settings.public_url = "http://localhost"
+    if spec is None:
+        spec_doc = load_spec("kit")
+    elif isinstance(spec, dict):
+        spec_doc = spec
+    else:
+        spec_doc = load_spec_file(spec)
+
+    backend = Backend(settings)
+    state = FakeState(backend, spec_doc, server_adds_server_header)
+    app = Flask("mock_server")
+    app.extensions["userpilot"] = state
+    app.json.sort_keys = False
+
+    for path, method, op in operations(spec_doc):
+        operation_id = op.get("operationId") or f"{method.upper()} {path}"
+        handler = handlers_module.HANDLERS.get(operation_id)
+        operation = Operation(operation_id, method.upper(), path, op, _requires_api_key(spec_doc, op),
+                              handler, None if handler else generic_answer(spec_doc, op))
+        state.operations[operation_id] = operation
+        app.add_url_rule(_flask_rule(path), endpoint=operation_id, view_func=_make_view(state, operation),
+                         methods=[method.upper()], provide_automatic_options=False)
+
+    from .admin import admin_blueprint
+    app.register_blueprint(admin_blueprint)
+    _install_error_handlers(app)
+    _install_headers(app, state)
+    return app
+
+
+def _make_view(state: FakeState, operation: Operation):
+    backend = state.backend
+
+    def view(**path_params):
+        app = None
+        if operation.secured:
+            app = backend.authenticate(api_key_from_header(request.headers.get("Authorization")))
+            g.app_token = app.app_token
+        for hook in state.before_operation:
+            response = hook(state, operation, app)
+            if response is not None:
+                return response
+        if operation.handler is not None:
+            return operation.handler(state, app, **path_params)
+        status, body = operation.generic
+        if body is None:
+            return json_response(b"", status)
+        return json_response(encode(body), status)
+
+    view.__name__ = operation.operation_id
+    return view
+
+
+def _install_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def on_api_error(error: ApiError):
+        return error_response(error)
+
+    @app.errorhandler(HTTPException)
+    def on_http_exception(error: HTTPException):
+        status = error.code or 500
+        headers = {}
+        if status == 405:
+            allowed = sorted(getattr(error, "valid_methods", None) or [])
+            headers["Allow"] = ", ".join(allowed)
+            message = f"Method {request.method} is not allowed on this path"
+        elif status == 404:
+            message = f"No operation at {request.path}"
+        else:
+            message = error.description or error.name
+        return error_response(ApiError(message, error.description or message, status=status,
+                                       error=error.name,
+                                       error_code=error.name.lower().replace(" ", "_"),
+                                       headers=headers))
+
+    @app.errorhandler(Exception)
+    def on_unexpected(error: Exception):  # a bug of ours: still the error shape
+        logging.getLogger("userpilot_mock").exception("unexpected error")
+        return error_response(ApiError("Internal error in userpilot-mock", type(error).__name__,
+                                       status=500, error="Internal Server Error",
+                                       error_code="internal_error"))
+
+
+def _install_headers(app: Flask, state: FakeState) -> None:
+    add_server = not state.server_adds_server_header
+
+    @app.before_request
+    def start_timer():
+        g.t0 = time.perf_counter()
+
+    @app.after_request
+    def add_headers(response):
+        headers = response.headers
+        for name, value in BASE_HEADERS:
+            headers[name] = value
+        if add_server:
+            headers[SERVER_HEADER[0]] = SERVER_HEADER[1]
+        headers["x-request-id"] = request_id()
+        if access_log.isEnabledFor(logging.INFO):
+            ms = (time.perf_counter() - g.get("t0", time.perf_counter())) * 1000
+            access_log.info("%s %s %s %d %s %.1fms", request.remote_addr or "-", request.method,
+                            request.path, response.status_code, g.get("app_token", "-"), ms)
+        return response
+
+
+def read_json_body(required: bool = False):
+    """The request's JSON body (None when empty and not ``required``).
+    Raises BadRequest for malformed JSON, bad UTF-8 or a missing body."""
+    import json
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        if required:
+            raise BadRequest("a JSON body is required")
+        return None
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadRequest("the body is not valid JSON", str(exc)) from None

@@ -1,0 +1,108 @@
+"""Serving the fake with waitress: ``MockServer`` (a thread, for tests and
+scripts) and :func:`make_server` (used by ``userpilot-mock serve``)."""
+from __future__ import annotations
+
+import threading
+
+from .config import Settings
+
+#: waitress sends ``Server: <ident>`` itself; the app then leaves it out
+#: (when the app sends one, waitress adds ``Via: waitress``, which the real
+#: API does not send).
+SERVER_IDENT = "Cowboy"
+#: Above the 50 MiB import limit, so the app answers 413 itself.
+MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+def make_server(host: str = "127.0.0.1", port: int = 0, settings: Settings | None = None,
+                threads: int = 8, **overrides):
+    """Create (bind, not start) a waitress server for a new fake.
+
+    Returns ``(server, app)``; ``server.effective_port`` is the bound port and
+    ``server.run()`` serves until closed. ``links`` use ``public_url`` when
+    set, else the bound URL. Raises OSError when the port is taken.
+    """
+    from waitress.server import create_server
+
+    from .http.app import build_settings, create_app
+
+    settings = build_settings(settings, **overrides)
+    own_url = settings.public_url is None
+    app = create_app(settings, server_adds_server_header=True)
+    server = create_server(app.wsgi_app, host=host, port=port, ident=SERVER_IDENT, threads=threads,
+                           max_request_body_size=MAX_BODY_BYTES, clear_untrusted_proxy_headers=True)
+    if own_url:  # no app has been seen yet, so no link was built on the placeholder
+        app.extensions["userpilot"].backend.settings.public_url = \
+            f"http://{_url_host(host)}:{server.effective_port}"
+    return server, app
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", "", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+class MockServer:
+    """The fake running in a background thread on a free port.
+
+    >>> with MockServer(seed=7, frozen=True) as server:
+    ...     requests.get(server.url + "/v1/background_jobs", headers=...)
+
+    Keyword arguments are settings (see :class:`~mock_server.config.Settings`).
+    ``.url`` is ``http://127.0.0.1:<port>``; ``.app`` the Flask app;
+    ``.backend`` its backend. ``stop()`` (or leaving the ``with``) closes it.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, settings: Settings | None = None,
+                 **overrides):
+        self.host = host
+        self.port = port
+        self._settings = settings
+        self._overrides = overrides
+        self._server = None
+        self._thread = None
+        self.app = None
+
+    def start(self) -> "MockServer":
+        """Bind and start serving; returns self."""
+        self._server, self.app = make_server(self.host, self.port, self._settings, **self._overrides)
+        self.port = self._server.effective_port
+        self._thread = threading.Thread(target=self._run, name="userpilot-mock", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self):
+        try:
+            self._server.run()
+        except (OSError, ValueError):  # closed under our feet while stopping
+            pass
+
+    @property
+    def url(self) -> str:
+        return f"http://{_url_host(self.host)}:{self.port}"
+
+    @property
+    def backend(self):
+        return self.app.extensions["userpilot"].backend
+
+    def stop(self) -> None:
+        """Stop serving and close every connection."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.task_dispatcher.shutdown(timeout=1)
+        for channel in list(server._map.values()):
+            try:
+                channel.close()
+            except OSError:
+                pass
+        server.close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> "MockServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

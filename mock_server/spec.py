@@ -1,0 +1,74 @@
+"""Load the shipped OpenAPI documents (parsed once, then cached).
+
+The kit spec (``openapi/kit.yaml``) is built ahead of time from the vendor's
+document and ``openapi/overlay.yaml`` by ``python -m mock_server.spec_build``;
+nothing here merges or validates anything.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from .resources import data_path
+
+SPEC_FILES = {"kit": "kit.yaml", "vendor": "vendor.yaml", "admin": "admin.yaml"}
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def spec_path(name: str = "kit") -> Path:
+    """Path of a shipped spec: ``kit``, ``vendor`` or ``admin``."""
+    return data_path("openapi", SPEC_FILES[name])
+
+
+@lru_cache(maxsize=None)
+def spec_text(name: str = "kit") -> str:
+    """The document's text as shipped (served by ``/__admin/spec/...``)."""
+    return spec_path(name).read_text(encoding="utf-8")
+
+
+def _load_yaml(text: str) -> dict:
+    import yaml
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(text, Loader=loader)
+
+
+@lru_cache(maxsize=None)
+def _load_cached(name: str) -> dict:
+    return _load_yaml(spec_text(name))
+
+
+def load_spec(name: str = "kit") -> dict:
+    """The parsed document (a fresh deep copy, so callers may change it)."""
+    import copy
+    return copy.deepcopy(_load_cached(name))
+
+
+def load_spec_file(path: str | Path) -> dict:
+    """Parse an OpenAPI document from a YAML or JSON file."""
+    return _load_yaml(Path(path).read_text(encoding="utf-8"))
+
+
+def resolve(spec: dict, node):
+    """Follow a local ``$ref`` (``#/a/b``) chain; other nodes pass through."""
+    seen = 0
+    while isinstance(node, dict) and "$ref" in node and seen < 32:
+        ref = node["$ref"]
+        if not ref.startswith("#/"):
+            raise ValueError(f"only local $refs are supported: {ref}")
+        node = spec
+        for part in ref[2:].split("/"):
+            node = node[part.replace("~1", "/").replace("~0", "~")]
+        seen += 1
+    return node
+
+
+def operations(spec: dict):
+    """Yield ``(path, method, operation)`` for every operation of ``spec``
+    (method lower-case, as OpenAPI writes it)."""
+    for path, item in (spec.get("paths") or {}).items():
+        if not isinstance(item, dict):
+            continue
+        for method in HTTP_METHODS:
+            op = item.get(method)
+            if isinstance(op, dict):
+                yield path, method, op

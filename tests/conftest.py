@@ -1,0 +1,30 @@
+"""Shared helpers for the kit's own tests."""
+from __future__ import annotations
+
+import pytest
+
+from mock_server import create_app
+
+KEY = "test-key-1"
+OTHER_KEY = "test-key-2"
+NOW = "2026-11-29T12:00:00Z"
+
+
+def auth(key: str = KEY) -> dict:
+    return {"Authorization": f"Token {key}"}
+
+
+@pytest.fixture
+def app():
+    """An in-process fake on a frozen clock at NOW."""
+    return create_app(seed=1, now=NOW, frozen=True)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def backend(app):
+    return app.extensions["userpilot"].backend
