@@ -12,6 +12,11 @@ from datetime import datetime, timezone
 
 from .errors import BadRequest
 
+#: The latest instant the clock may show (9999-12-31T23:59:59Z): past it,
+#: ISO 8601 with a four-digit year cannot express the time.
+MAX_INSTANT = 253402300799.0
+MIN_INSTANT = 0.0
+
 
 def parse_instant(value) -> float:
     """Parse an ISO 8601 date-time (``Z``, an offset, or none meaning UTC) or
@@ -22,8 +27,8 @@ def parse_instant(value) -> float:
     if isinstance(value, bool):
         raise BadRequest(f"not a date-time: {value!r}")
     if isinstance(value, (int, float)):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise BadRequest(f"not a date-time: {value!r}")
+        if not MIN_INSTANT <= value <= MAX_INSTANT:  # NaN fails too
+            raise BadRequest(f"not a date-time between 1970 and 9999: {value!r}")
         return float(value)
     if not isinstance(value, str):
         raise BadRequest(f"not a date-time: {value!r}")
@@ -37,9 +42,12 @@ def parse_instant(value) -> float:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     try:
-        return parsed.timestamp()
+        seconds = parsed.timestamp()
     except (OverflowError, ValueError, OSError):
-        raise BadRequest(f"date-time out of range: {value!r}") from None
+        seconds = -1.0
+    if not MIN_INSTANT <= seconds <= MAX_INSTANT:
+        raise BadRequest(f"date-time out of range (1970 to 9999): {value!r}")
+    return seconds
 
 
 def format_instant(seconds: float) -> str:
@@ -133,6 +141,9 @@ class Clock:
             virtual = target if target is not None else current
             if advance_seconds:
                 virtual += float(advance_seconds)
+            if virtual > MAX_INSTANT:
+                raise BadRequest("the clock cannot go past 9999-12-31T23:59:59Z",
+                                 f"now {format_instant(current)}")
             self._rebase(virtual)
             if frozen is not None:
                 self._frozen = frozen

@@ -41,6 +41,15 @@ def admin_job_view(job, t: int) -> dict:
     return out
 
 
+@admin_blueprint.get("/")
+def index():
+    """What the control API offers (see ``/__admin/spec/admin.yaml``)."""
+    endpoints = sorted({f"{' '.join(sorted(r.methods - {'HEAD', 'OPTIONS'}))} {r.rule}"
+                        for r in current_app.url_map.iter_rules() if r.rule.startswith("/__admin/")})
+    return json_response({"name": "userpilot-mock control API", "spec": "/__admin/spec/admin.yaml",
+                          "endpoints": endpoints})
+
+
 @admin_blueprint.get("/health")
 def health():
     return json_response({"status": "ok"})

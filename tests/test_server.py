@@ -1,0 +1,219 @@
+"""The fake over real sockets: waitress, the CLI, concurrency, hostile input."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+
+import pytest
+
+from mock_server import MockServer
+
+from .conftest import KEY, NOW
+
+
+def get(url, key=KEY, method="GET", data=None):
+    request = urllib.request.Request(url, method=method, data=data,
+                                     headers={"Authorization": f"Token {key}"} if key else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+@pytest.fixture(scope="module")
+def server():
+    with MockServer(seed=3, now=NOW, frozen=True) as running:
+        yield running
+
+
+def test_headers_as_the_real_api_sends_them(server):
+    status, headers, body = get(server.url + "/v1/background_jobs")
+    assert status == 200
+    lower = {k.lower(): v for k, v in headers.items()}
+    assert lower["content-type"] == "application/json; charset=utf-8"
+    assert lower["server"] == "Cowboy"
+    assert lower["cache-control"] == "max-age=0, private, must-revalidate"
+    assert len(lower["x-request-id"]) == 20
+    assert "via" not in lower
+    assert int(lower["content-length"]) == len(body)
+    jobs = json.loads(body)
+    assert all(j["links"].startswith(server.url + "/v1/background_jobs/") for j in jobs)
+
+
+def test_concurrent_job_creation_loses_nothing(server):
+    token = None
+    created, errors = [], []
+
+    def worker():
+        for _ in range(20):
+            status, _, body = get(server.url + "/__admin/jobs", key=None, method="POST",
+                                  data=json.dumps({"api_key": "concurrent-key"}).encode())
+            (created if status == 201 else errors).append(json.loads(body))
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(created) == 120
+    token = created[0]["app_token"]
+    status, _, body = get(server.url + f"/__admin/jobs?app_token={token}", key=None)
+    ids = [j["job_id"] for j in json.loads(body)]
+    assert len(ids) == len(set(ids)) == 25 + 120
+    assert {c["job_id"] for c in created} <= set(ids)
+
+
+def with_body(method: bytes, path: bytes, body: bytes) -> bytes:
+    return (method + b" " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Length: "
+            + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+MALFORMED = [
+    b"GET /v1/background_jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Token\r\n\r\n",
+    b"GET /v1/background_jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe\r\n\r\n",
+    b"GET /v1/background_jobs/%ZZ HTTP/1.1\r\nHost: x\r\nAuthorization: Token k\r\n\r\n",
+    b"GET /v1/background_jobs/%00%01 HTTP/1.1\r\nHost: x\r\nAuthorization: Token k\r\n\r\n",
+    b"GET /v1/background_jobs/" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\nAuthorization: Token k\r\n\r\n",
+    b"GET /v1/background_jobs?%ff=%fe&a HTTP/1.1\r\nHost: x\r\nAuthorization: Token k\r\n\r\n",
+    with_body(b"POST", b"/v1/background_jobs", b"abc"),
+    b"BREW /v1/background_jobs HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /__admin/jobs/%ff HTTP/1.1\r\nHost: x\r\n\r\n",
+    with_body(b"POST", b"/__admin/jobs", b"\xff\xff\xff\xff\xff"),
+    with_body(b"POST", b"/__admin/reset", b"null"),
+    with_body(b"POST", b"/__admin/reset", b"{\"jobs\": 1e9}"),
+    with_body(b"POST", b"/__admin/clock", b"{}"),
+    with_body(b"POST", b"/__admin/clock", b"{\"now\": \"9999-99-99T00:00\"}"),
+    with_body(b"POST", b"/__admin/jobs", b"{\"api_key\": \"k\", \"total_rows\": {}}"),
+    with_body(b"POST", b"/__admin/jobs", b"{\"api_key\": \"k\", \"durations\": {\"1\": null}}"),
+    b"GET /__admin/jobs?api_key= HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /__admin/jobs?app_token=%00 HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /v1/background_jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Token " + b"k" * 8000 + b"\r\n\r\n",
+    with_body(b"PUT", b"/__admin/health", b""),
+    b"GET /v1/imports HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"DELETE /v1/background_jobs/x HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /v1/background_jobs/../../etc/passwd HTTP/1.1\r\nHost: x\r\nAuthorization: Token k\r\n\r\n",
+    b"GET /__admin/spec/../../pyproject.toml HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /__admin/spec/%2e%2e%2fpyproject.yaml HTTP/1.1\r\nHost: x\r\n\r\n",
+    with_body(b"POST", b"/__admin/jobs", b"{\"api_key\": \"k\", \"type\": null}"),
+    with_body(b"POST", b"/__admin/jobs", b"{\"api_key\": \"k\", \"started_ago\": 1e308}"),
+    with_body(b"POST", b"/__admin/clock", b"{\"advance_seconds\": 1e308}"),
+    with_body(b"POST", b"/__admin/clock", b"{\"speed\": 1e-300}"),
+]
+
+
+def raw(server, payload: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(payload)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize("payload", MALFORMED, ids=range(len(MALFORMED)))
+def test_malformed_requests_get_a_4xx_in_the_error_shape(server, payload):
+    answer = raw(server, payload)
+    status_line, _, rest = answer.partition(b"\r\n")
+    status = int(status_line.split()[1])
+    assert 400 <= status < 500 or status == 200, answer[:300]
+    if status >= 400 and b"waitress" not in rest:
+        body = json.loads(rest.partition(b"\r\n\r\n")[2])
+        assert set(body["errors"][0]) == {"details", "error", "error_code", "message"}
+    assert get(server.url + "/__admin/health", key=None)[0] == 200
+
+
+def test_huge_speed_and_advance_stay_4xx_or_sane(server):
+    # the server is still up and its clock still readable after the hostile bodies above
+    status, _, body = get(server.url + "/__admin/clock", key=None)
+    assert status == 200 and "now" in json.loads(body)
+
+
+def run_cli(*args, env=None, timeout=30):
+    return subprocess.run([sys.executable, "-m", "mock_server", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def test_cli_version_and_spec():
+    assert "0.1.0" in run_cli("--version").stdout
+    assert "operationId: listJobs" in run_cli("spec").stdout
+    assert run_cli("spec", "--vendor").stdout.startswith("# Source")
+    assert "/__admin/reset" in run_cli("spec", "--admin").stdout
+
+
+def test_cli_refuses_bad_options():
+    for args in (["serve", "--speed", "0"], ["serve", "--speed", "-3"], ["serve", "--port", "70000"],
+                 ["serve", "--now", "someday"], ["serve", "--jobs", "-1"]):
+        result = run_cli(*args)
+        assert result.returncode == 2, args
+        assert "Traceback" not in result.stderr
+
+
+def test_cli_port_in_use_is_one_line():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = run_cli("serve", "--port", str(taken.getsockname()[1]))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def start_cli(*args, env=None):
+    process = subprocess.Popen([sys.executable, "-m", "mock_server", "serve", "--port", "0", *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, **(env or {})})
+    banner = [process.stdout.readline() for _ in range(4)]
+    process.banner = "".join(banner)
+    url = banner[0].split(" at ")[1].strip()
+    return process, url
+
+
+def test_cli_serves_logs_masked_and_stops_cleanly():
+    secret = "SENTINEL-CLI-KEY-31337"
+    process, url = start_cli("--frozen", "--now", NOW, "--seed", "9")
+    try:
+        status, _, body = get(url + "/v1/background_jobs", key=secret)
+        assert status == 200 and len(json.loads(body)) == 25
+        assert get(url + "/v1/background_jobs", key=None)[0] == 401
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=10)
+    assert process.returncode == 0
+    assert "Traceback" not in err
+    assert secret not in out + err
+    assert "GET /v1/background_jobs 200 NX-" in out
+    assert "curl -s -H 'Authorization: Token demo-api-key'" in process.banner
+
+
+def test_cli_settings_from_environment():
+    process, url = start_cli(env={"USERPILOT_MOCK_JOBS": "4", "USERPILOT_MOCK_FROZEN": "1",
+                                  "USERPILOT_MOCK_QUIET": "1"})
+    try:
+        status, _, body = get(url + "/v1/background_jobs")
+        assert len(json.loads(body)) == 4
+        assert json.loads(get(url + "/__admin/clock", key=None)[2])["frozen"] is True
+    finally:
+        process.terminate()
+        out, _ = process.communicate(timeout=10)
+    assert "GET /v1/" not in out  # quiet: no access log
+
+
+def test_two_servers_same_seed_instant_url_give_identical_bodies():
+    bodies = []
+    for _ in range(2):
+        with MockServer(seed=42, now=NOW, frozen=True, public_url="http://mock.test") as running:
+            first = get(running.url + "/v1/background_jobs")[2]
+            job_id = json.loads(first)[0]["job_id"]
+            bodies.append((first, get(running.url + f"/v1/background_jobs/{job_id}")[2]))
+    assert bodies[0] == bodies[1]
