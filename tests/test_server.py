@@ -217,3 +217,15 @@ def test_two_servers_same_seed_instant_url_give_identical_bodies():
             job_id = json.loads(first)[0]["job_id"]
             bodies.append((first, get(running.url + f"/v1/background_jobs/{job_id}")[2]))
     assert bodies[0] == bodies[1]
+
+
+def test_cli_warns_when_binding_beyond_loopback():
+    process = subprocess.Popen([sys.executable, "-m", "mock_server", "serve", "--host", "0.0.0.0",
+                                "--port", "0", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        warning = process.stderr.readline()
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+    assert "control API" in warning and "reachable by others" in warning
