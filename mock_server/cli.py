@@ -25,6 +25,17 @@ def main():
     """A fake of Userpilot's background-jobs API, and a contract test kit."""
 
 
+def _fault_setting(ctx, param, value):
+    """Check --latency / --rate-limit early (mock_server.backend.faults)."""
+    if value is None:
+        return None
+    from .backend.faults import parse_latency, parse_rate_limit
+    try:
+        return (parse_latency if param.name == "latency" else parse_rate_limit)(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, envvar=_env("HOST"),
               help="Address to bind. 0.0.0.0 exposes the control API to others.")
@@ -48,7 +59,14 @@ def main():
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
               envvar=_env("THREADS"), help="Server threads.")
 @click.option("--quiet", is_flag=True, envvar=_env("QUIET"), help="No access log.")
-def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_apps, threads, quiet):
+@click.option("--latency", default=None, envvar=_env("LATENCY"), callback=_fault_setting,
+              help="Delay every API answer: 100ms, 50-200ms (uniform), 0.1s.")
+@click.option("--error-rate", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              envvar=_env("ERROR_RATE"), help="Share of API calls answered 503 (seeded by --seed).")
+@click.option("--rate-limit", default=None, envvar=_env("RATE_LIMIT"), callback=_fault_setting,
+              help="Per-app limit, e.g. 600/min or 10/s; over it 429 with Retry-After. Default: none.")
+def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_apps, threads, quiet,
+          latency, error_rate, rate_limit):
     """Serve the fake API (and its control API under /__admin/)."""
     import logging
 
@@ -58,7 +76,8 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
     try:
         server, _app = make_server(host, port, seed=seed, jobs=jobs, speed=speed, now=now,
                                    frozen=frozen, api_keys=api_keys, public_url=public_url,
-                                   max_apps=max_apps, threads=threads)
+                                   max_apps=max_apps, threads=threads, latency=latency,
+                                   error_rate=error_rate, rate_limit=rate_limit)
     except ApiError as exc:
         raise click.BadParameter(exc.message, param_hint="'--now'") from None
     except OSError as exc:
@@ -75,6 +94,11 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
                f"  control: {url}/__admin/  (spec: {url}/__admin/spec/admin.yaml)\n"
                f"  clock:   {'frozen' if frozen else f'speed {speed:g}'}, seed {seed}, "
                f"{jobs} jobs per app. Ctrl-C stops.")
+    if latency or error_rate or rate_limit:
+        parts = [f"latency {latency[0]:g}-{latency[1]:g} ms" if latency else "",
+                 f"error rate {error_rate:g}" if error_rate else "",
+                 f"rate limit {rate_limit[0]}/{rate_limit[1]:g}s per app" if rate_limit else ""]
+        click.echo(f"  faults:  {', '.join(p for p in parts if p)} (rules: {url}/__admin/faults)")
     sys.stdout.flush()
 
     if not quiet:

@@ -25,6 +25,10 @@ class Settings:
     ``links`` (None = the URL the request came to). max_apps: apps kept before
     the least recently used is forgotten. journal_size: requests kept in the
     journal. scenario: a bundled scenario name or a path, loaded at start.
+    latency: added to every API answer, ``"50-200ms"``/``"100ms"``/``"0.1s"``
+    or ``(low_ms, high_ms)`` (None = none). error_rate: share (0..1) of API
+    calls answered 503. rate_limit: per-app limit, ``"600/min"`` or
+    ``(requests, window_seconds)`` (None = none). See mock_server.backend.faults.
     """
 
     seed: int = DEFAULT_SEED
@@ -36,4 +40,7 @@ class Settings:
     public_url: str | None = None
     max_apps: int = DEFAULT_MAX_APPS
     journal_size: int = DEFAULT_JOURNAL_SIZE
+    latency: str | tuple[float, float] | None = None
+    error_rate: float = 0.0
+    rate_limit: str | tuple[int, float] | None = None
     extra: dict = field(default_factory=dict)

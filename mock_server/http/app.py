@@ -150,6 +150,8 @@ def create_app(settings: Settings | None = None, *, spec: dict | str | Path | No
     app.register_blueprint(admin_blueprint)
     _install_error_handlers(app)
     _install_headers(app, state)
+    from .faults import install_faults
+    install_faults(app, state)  # rate limit, Prefer, fault rules, latency; /__admin/faults
     return app
 
 
