@@ -8,6 +8,7 @@ A handler is ``handler(state, app, **path_params) -> Response`` where
 """
 from __future__ import annotations
 
+from .imports import create_import_handler
 from .render import job_fragment, json_response, list_body
 
 
@@ -29,4 +30,5 @@ def get_job(state, app, job_id: str):
 HANDLERS = {
     "listJobs": list_jobs,
     "getJob": get_job,
+    "createImport": create_import_handler,
 }
