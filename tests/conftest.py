@@ -14,6 +14,16 @@ def auth(key: str = KEY) -> dict:
     return {"Authorization": f"Token {key}"}
 
 
+def error_item(response):
+    """The one item of an answer in the vendor's error shape (asserted)."""
+    body = response.get_json()
+    assert set(body) == {"errors"} and len(body["errors"]) == 1, body
+    item = body["errors"][0]
+    assert set(item) == {"details", "error", "error_code", "message"}
+    assert all(isinstance(v, str) and v for v in item.values())
+    return item
+
+
 @pytest.fixture
 def app():
     """An in-process fake on a frozen clock at NOW."""

@@ -10,18 +10,9 @@ from mock_server import create_app
 from mock_server.backend.clock import parse_instant
 from mock_server.invariants import job_problems, list_problems
 
-from .conftest import KEY, NOW, OTHER_KEY, auth
+from .conftest import KEY, NOW, OTHER_KEY, auth, error_item
 
 T0 = parse_instant(NOW)
-
-
-def error_item(response):
-    body = response.get_json()
-    assert set(body) == {"errors"} and len(body["errors"]) == 1, body
-    item = body["errors"][0]
-    assert set(item) == {"details", "error", "error_code", "message"}
-    assert all(isinstance(v, str) and v for v in item.values())
-    return item
 
 
 def test_list_jobs_default_history(client):

@@ -11,8 +11,7 @@ from mock_server.backend.clock import parse_instant
 from mock_server.invariants import job_problems, transition_problems
 from mock_server.spec import load_spec
 
-from .conftest import KEY, NOW, auth
-from .test_api import error_item
+from .conftest import KEY, NOW, auth, error_item
 
 T0 = parse_instant(NOW)
 

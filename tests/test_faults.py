@@ -12,18 +12,9 @@ from mock_server.backend.faults import parse_latency, parse_rate_limit
 from mock_server.cli import main
 from mock_server.spec import load_spec
 
-from .conftest import KEY, NOW, OTHER_KEY, auth
+from .conftest import KEY, NOW, OTHER_KEY, auth, error_item
 
 LIST = "/v1/background_jobs"
-
-
-def error_item(response):
-    body = response.get_json()
-    assert set(body) == {"errors"} and len(body["errors"]) == 1, body
-    item = body["errors"][0]
-    assert set(item) == {"details", "error", "error_code", "message"}
-    assert all(isinstance(v, str) and v for v in item.values())
-    return item
 
 
 def add_rule(client, **rule):

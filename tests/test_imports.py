@@ -17,8 +17,8 @@ from mock_server.backend.imports import (MAX_FILE_BYTES, MAX_LINE_BYTES, MAX_REP
 from mock_server.backend.lifecycle import PHASES
 from mock_server.invariants import job_problems
 
-from .conftest import KEY, NOW, OTHER_KEY, auth
-from .test_api import error_item
+from .conftest import KEY, NOW, OTHER_KEY, auth, error_item
+
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "imports"
 T0 = parse_instant(NOW)

@@ -16,6 +16,8 @@ from .errors import BadRequest
 #: ISO 8601 with a four-digit year cannot express the time.
 MAX_INSTANT = 253402300799.0
 MIN_INSTANT = 0.0
+#: The fields of a clock change (``POST /__admin/clock``).
+CLOCK_FIELDS = frozenset({"now", "advance_seconds", "frozen", "speed"})
 
 
 def parse_instant(value) -> float:

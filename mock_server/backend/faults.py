@@ -21,7 +21,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 
-from .errors import BadRequest, NotFound
+from .errors import BadRequest, NotFound, check_fields
 
 #: WireMock's fault names, both achievable under a WSGI server: a 200 whose
 #: body stops short of its declared Content-Length, and a 200 of bytes that
@@ -308,12 +308,7 @@ class Faults:
         unknown operation or an ``app_token`` not of the ``NX-`` + 8 hex
         shape.
         """
-        if not isinstance(rule, dict):
-            raise BadRequest("a fault rule must be a JSON object")
-        unknown = set(rule) - RULE_FIELDS
-        if unknown:
-            raise BadRequest(f"unknown fault rule field(s): {', '.join(sorted(map(str, unknown)))}",
-                             f"allowed: {', '.join(sorted(RULE_FIELDS))}")
+        check_fields(rule, RULE_FIELDS, "fault rule")
         operation = self.operation_id(rule["operation"]) if rule.get("operation") is not None else None
         app_token = self._app_token(rule)
         if rule.get("times") is not None and rule.get("probability") is not None:

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from ..config import Settings
 from . import generate
 from .clock import Clock, parse_instant
-from .errors import BadRequest, NotFound, Unauthorized
+from .errors import BadRequest, NotFound, Unauthorized, check_fields
 from .lifecycle import FAILABLE, PHASES, TERMINAL, Timeline, processing_seconds
 
 JOB_SPEC_FIELDS = frozenset({"api_key", "app_token", "type", "filename", "total_rows", "file_size",
@@ -156,13 +156,7 @@ class Backend:
         ``now`` (ISO 8601), ``frozen``, ``speed``; the rest come from the
         settings. Unknown fields or bad values raise BadRequest and change
         nothing."""
-        body = body or {}
-        if not isinstance(body, dict):
-            raise BadRequest("reset body must be a JSON object")
-        unknown = set(body) - RESET_FIELDS
-        if unknown:
-            raise BadRequest(f"unknown reset field(s): {', '.join(sorted(unknown))}",
-                             f"allowed: {', '.join(sorted(RESET_FIELDS))}")
+        body = check_fields({} if body is None else body, RESET_FIELDS, "reset body")
         s = self.settings
         seed = _number(body, "seed", -2**63, 2**63 - 1, integer=True)
         jobs = _number(body, "jobs", 0, MAX_JOBS_PER_APP, integer=True)
@@ -287,12 +281,7 @@ class Backend:
         BadRequest for unknown fields and impossible combinations, NotFound
         for an unknown app token.
         """
-        if not isinstance(spec, dict):
-            raise BadRequest("a job spec must be a JSON object")
-        unknown = set(spec) - JOB_SPEC_FIELDS
-        if unknown:
-            raise BadRequest(f"unknown job spec field(s): {', '.join(sorted(unknown))}",
-                             f"allowed: {', '.join(sorted(JOB_SPEC_FIELDS))}")
+        check_fields(spec, JOB_SPEC_FIELDS, "job spec")
         job_type = spec.get("type", generate.IMPORT_TYPE)
         if job_type not in generate.JOB_TYPES:
             raise BadRequest(f"unknown job type {job_type!r}", f"one of: {', '.join(generate.JOB_TYPES)}")

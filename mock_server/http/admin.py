@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
-from ..backend.clock import format_instant
-from ..backend.errors import BadRequest, NotFound
+from ..backend.clock import CLOCK_FIELDS, format_instant
+from ..backend.errors import BadRequest, NotFound, check_fields
 from ..spec import SPEC_FILES, spec_text
 from .render import encode, json_response
 
@@ -69,12 +69,7 @@ def get_clock():
 
 @admin_blueprint.post("/clock")
 def set_clock():
-    body = _json_object(required=True)
-    allowed = {"now", "advance_seconds", "frozen", "speed"}
-    unknown = set(body) - allowed
-    if unknown:
-        raise BadRequest(f"unknown clock field(s): {', '.join(sorted(unknown))}",
-                         f"allowed: {', '.join(sorted(allowed))}")
+    body = check_fields(_json_object(required=True), CLOCK_FIELDS, "clock change")
     clock = _state().backend.clock
     clock.set(**body)
     return json_response(clock.state())
