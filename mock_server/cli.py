@@ -12,7 +12,7 @@ import sys
 import click
 
 from . import __version__
-from .config import DEFAULT_JOBS, DEFAULT_MAX_APPS, DEFAULT_SEED, DEMO_API_KEY
+from .config import DEFAULT_JOBS, DEFAULT_JOURNAL_SIZE, DEFAULT_MAX_APPS, DEFAULT_SEED, DEMO_API_KEY
 
 
 def _env(name: str) -> str:
@@ -48,17 +48,31 @@ def main():
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
               envvar=_env("THREADS"), help="Server threads.")
 @click.option("--quiet", is_flag=True, envvar=_env("QUIET"), help="No access log.")
-def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_apps, threads, quiet):
+@click.option("--scenario", default=None, envvar=_env("SCENARIO"), metavar="NAME|PATH",
+              help="Start every app with a scenario's jobs: a bundled name (empty, mixed, "
+                   "all_failed, in_flight, large) or a YAML file. Its `history` replaces --jobs.")
+@click.option("--journal-size", default=DEFAULT_JOURNAL_SIZE, show_default=True,
+              type=click.IntRange(0, 10_000_000), envvar=_env("JOURNAL_SIZE"),
+              help="Requests kept in the request journal (GET /__admin/requests).")
+def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_apps, threads, quiet,
+          scenario, journal_size):
     """Serve the fake API (and its control API under /__admin/)."""
     import logging
 
     from .backend.errors import ApiError
     from .server import make_server
 
+    if scenario is not None:
+        from .backend.scenarios import resolve
+        try:
+            scenario = resolve(scenario, allow_path=True)
+        except ApiError as exc:
+            raise click.BadParameter(exc.details, param_hint="'--scenario'") from None
     try:
         server, _app = make_server(host, port, seed=seed, jobs=jobs, speed=speed, now=now,
                                    frozen=frozen, api_keys=api_keys, public_url=public_url,
-                                   max_apps=max_apps, threads=threads)
+                                   max_apps=max_apps, threads=threads, scenario=scenario,
+                                   journal_size=journal_size)
     except ApiError as exc:
         raise click.BadParameter(exc.message, param_hint="'--now'") from None
     except OSError as exc:
@@ -74,7 +88,8 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
                f"  try:     curl -s -H 'Authorization: Token {key_hint}' {url}/v1/background_jobs\n"
                f"  control: {url}/__admin/  (spec: {url}/__admin/spec/admin.yaml)\n"
                f"  clock:   {'frozen' if frozen else f'speed {speed:g}'}, seed {seed}, "
-               f"{jobs} jobs per app. Ctrl-C stops.")
+               + (f"scenario {scenario.name} ({scenario.job_count} jobs per app)"
+                  if scenario is not None else f"{jobs} jobs per app") + ". Ctrl-C stops.")
     sys.stdout.flush()
 
     if not quiet:

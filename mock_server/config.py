@@ -36,4 +36,7 @@ class Settings:
     public_url: str | None = None
     max_apps: int = DEFAULT_MAX_APPS
     journal_size: int = DEFAULT_JOURNAL_SIZE
+    #: A bundled scenario name, a path to a scenario file, a parsed document or
+    #: None (generated histories). Read once, when the backend starts.
+    scenario: object = None
     extra: dict = field(default_factory=dict)

@@ -92,14 +92,23 @@ class MockServer:
         if server is None:
             return
         server.task_dispatcher.shutdown(timeout=1)
-        for channel in list(server._map.values()):
-            try:
-                channel.close()
-            except OSError:
-                pass
-        server.close()
-        if self._thread is not None:
+
+        def close_all():
+            for channel in list(server._map.values()):
+                try:
+                    channel.close()
+                except OSError:
+                    pass
+            server.close()
+
+        running = self._thread is not None and self._thread.is_alive()
+        if running:
+            # Close from the serving thread itself: its loop then ends at once
+            # instead of sleeping out its 1 s poll timeout (slow session ends).
+            server.trigger.pull_trigger(close_all)
             self._thread.join(timeout=5)
+        if not running or self._thread.is_alive():
+            close_all()
 
     def __enter__(self) -> "MockServer":
         return self.start()
