@@ -182,3 +182,25 @@ def test_rules_come_from_the_spec():
     assert [(v["location"], v["name"]) for v in bad["violations"]] == [
         ("header", "X-Trace"), ("query", "dry_run"), ("header", "Content-Type"), ("path", "item_id")]
     assert "item_id must be an integer, got 'twelve'" in bad["violations"][-1]["message"]
+
+
+def test_answers_follow_admin_yaml(client):
+    from openapi_schema_validator import OAS30Validator
+
+    from mock_server.spec import load_spec
+
+    components = load_spec("admin")["components"]
+
+    def check(instance, name):
+        schema = {"$ref": f"#/components/schemas/{name}", "components": components}
+        errors = list(OAS30Validator(schema).iter_errors(instance))
+        assert errors == [], [e.message for e in errors]
+
+    client.get("/v1/background_jobs?page=1", headers=auth())
+    client.get("/nowhere")
+    for entry in entries(client):
+        check(entry, "JournalEntry")
+    check(client.get("/__admin/scenario").get_json(), "ScenarioSummary")
+    check(client.post("/__admin/scenario", json={"name": "mixed"}).get_json(), "ScenarioSummary")
+    for summary in client.get("/__admin/scenarios").get_json():
+        check(summary, "ScenarioSummary")
