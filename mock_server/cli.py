@@ -12,7 +12,7 @@ import sys
 import click
 
 from . import __version__
-from .config import DEFAULT_JOBS, DEFAULT_MAX_APPS, DEFAULT_SEED, DEMO_API_KEY
+from .config import DEFAULT_JOBS, DEFAULT_JOURNAL_SIZE, DEFAULT_MAX_APPS, DEFAULT_SEED, DEMO_API_KEY
 
 
 def _env(name: str) -> str:
@@ -65,19 +65,32 @@ def _fault_setting(ctx, param, value):
               envvar=_env("ERROR_RATE"), help="Share of API calls answered 503 (seeded by --seed).")
 @click.option("--rate-limit", default=None, envvar=_env("RATE_LIMIT"), callback=_fault_setting,
               help="Per-app limit, e.g. 600/min or 10/s; over it 429 with Retry-After. Default: none.")
+@click.option("--scenario", default=None, envvar=_env("SCENARIO"), metavar="NAME|PATH",
+              help="Start every app with a scenario's jobs: a bundled name (empty, mixed, "
+                   "all_failed, in_flight, large) or a YAML file. Its `history` replaces --jobs.")
+@click.option("--journal-size", default=DEFAULT_JOURNAL_SIZE, show_default=True,
+              type=click.IntRange(0, 10_000_000), envvar=_env("JOURNAL_SIZE"),
+              help="Requests kept in the request journal (GET /__admin/requests).")
 def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_apps, threads, quiet,
-          latency, error_rate, rate_limit):
+          latency, error_rate, rate_limit, scenario, journal_size):
     """Serve the fake API (and its control API under /__admin/)."""
     import logging
 
     from .backend.errors import ApiError
     from .server import make_server
 
+    if scenario is not None:
+        from .backend.scenarios import resolve
+        try:
+            scenario = resolve(scenario, allow_path=True)
+        except ApiError as exc:
+            raise click.BadParameter(exc.details, param_hint="'--scenario'") from None
     try:
         server, _app = make_server(host, port, seed=seed, jobs=jobs, speed=speed, now=now,
                                    frozen=frozen, api_keys=api_keys, public_url=public_url,
                                    max_apps=max_apps, threads=threads, latency=latency,
-                                   error_rate=error_rate, rate_limit=rate_limit)
+                                   error_rate=error_rate, rate_limit=rate_limit, scenario=scenario,
+                                   journal_size=journal_size)
     except ApiError as exc:
         raise click.BadParameter(exc.message, param_hint="'--now'") from None
     except OSError as exc:
@@ -93,7 +106,8 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
                f"  try:     curl -s -H 'Authorization: Token {key_hint}' {url}/v1/background_jobs\n"
                f"  control: {url}/__admin/  (spec: {url}/__admin/spec/admin.yaml)\n"
                f"  clock:   {'frozen' if frozen else f'speed {speed:g}'}, seed {seed}, "
-               f"{jobs} jobs per app. Ctrl-C stops.")
+               + (f"scenario {scenario.name} ({scenario.job_count} jobs per app)"
+                  if scenario is not None else f"{jobs} jobs per app") + ". Ctrl-C stops.")
     if latency or error_rate or rate_limit:
         parts = [f"latency {latency[0]:g}-{latency[1]:g} ms" if latency else "",
                  f"error rate {error_rate:g}" if error_rate else "",

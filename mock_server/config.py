@@ -43,4 +43,7 @@ class Settings:
     latency: str | tuple[float, float] | None = None
     error_rate: float = 0.0
     rate_limit: str | tuple[int, float] | None = None
+    #: A bundled scenario name, a path to a scenario file, a parsed document or
+    #: None (generated histories). Read once, when the backend starts.
+    scenario: object = None
     extra: dict = field(default_factory=dict)

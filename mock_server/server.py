@@ -15,12 +15,11 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
 def make_server(host: str = "127.0.0.1", port: int = 0, settings: Settings | None = None,
-                threads: int = 8, loop_timeout: float = 1.0, **overrides):
+                threads: int = 8, **overrides):
     """Create (bind, not start) a waitress server for a new fake.
 
     Returns ``(server, app)``; ``server.effective_port`` is the bound port and
-    ``server.run()`` serves until closed (noticed within ``loop_timeout``
-    seconds, waitress's select timeout). ``links`` use ``public_url`` when
+    ``server.run()`` serves until closed. ``links`` use ``public_url`` when
     set, else the bound URL. Raises OSError when the port is taken.
     """
     from waitress.server import create_server
@@ -31,8 +30,7 @@ def make_server(host: str = "127.0.0.1", port: int = 0, settings: Settings | Non
     own_url = settings.public_url is None
     app = create_app(settings, server_adds_server_header=True)
     server = create_server(app.wsgi_app, host=host, port=port, ident=SERVER_IDENT, threads=threads,
-                           max_request_body_size=MAX_BODY_BYTES, clear_untrusted_proxy_headers=True,
-                           asyncore_loop_timeout=loop_timeout)
+                           max_request_body_size=MAX_BODY_BYTES, clear_untrusted_proxy_headers=True)
     if own_url:  # no app has been seen yet, so no link was built on the placeholder
         app.extensions["userpilot"].backend.settings.public_url = \
             f"http://{_url_host(host)}:{server.effective_port}"
@@ -68,9 +66,7 @@ class MockServer:
 
     def start(self) -> "MockServer":
         """Bind and start serving; returns self."""
-        # a short select timeout so that stop() returns promptly
-        self._server, self.app = make_server(self.host, self.port, self._settings, loop_timeout=0.05,
-                                             **self._overrides)
+        self._server, self.app = make_server(self.host, self.port, self._settings, **self._overrides)
         self.port = self._server.effective_port
         self._thread = threading.Thread(target=self._run, name="userpilot-mock", daemon=True)
         self._thread.start()
@@ -95,15 +91,24 @@ class MockServer:
         server, self._server = self._server, None
         if server is None:
             return
-        server.task_dispatcher.shutdown(timeout=0.5)
-        for channel in list(server._map.values()):
-            try:
-                channel.close()
-            except OSError:
-                pass
-        server.close()
-        if self._thread is not None:
+        server.task_dispatcher.shutdown(timeout=1)
+
+        def close_all():
+            for channel in list(server._map.values()):
+                try:
+                    channel.close()
+                except OSError:
+                    pass
+            server.close()
+
+        running = self._thread is not None and self._thread.is_alive()
+        if running:
+            # Close from the serving thread itself: its loop then ends at once
+            # instead of sleeping out its 1 s poll timeout (slow session ends).
+            server.trigger.pull_trigger(close_all)
             self._thread.join(timeout=5)
+        if not running or self._thread.is_alive():
+            close_all()
 
     def __enter__(self) -> "MockServer":
         return self.start()

@@ -14,6 +14,7 @@ import re
 import threading
 import uuid
 from datetime import datetime, timezone
+from functools import lru_cache
 
 from .lifecycle import PHASES, processing_seconds
 
@@ -82,16 +83,25 @@ def _slug(text: str) -> str:
 def make_filename(job_type: str, start: int, rng: random.Random) -> str:
     """A human-looking file name with a format extension, e.g.
     ``acme-corp_users_2026-11-20.csv`` or ``export_events_2026-11-20.ndjson``."""
-    faker = _get_faker()
-    with _faker_lock:
-        faker.seed_instance(rng.getrandbits(32))
-        company = _slug(faker.company())
-        noun = faker.random_element(("users", "companies", "events", "page-views", "accounts"))
+    company, noun = _faker_words(rng.getrandbits(32))
     ext = rng.choice(tuple(FORMATS))
     day = datetime.fromtimestamp(start, tz=timezone.utc).strftime("%Y-%m-%d")
     if job_type == IMPORT_TYPE:
         return f"{company}_{noun}_{day}{ext}"
     return f"export_{noun}_{company}_{day}{ext}"
+
+
+@lru_cache(maxsize=16384)
+def _faker_words(seed: int) -> tuple[str, str]:
+    """(company slug, noun) Faker draws for a 32-bit ``seed``. Cached: the
+    same seed and key draw the same seeds again after every reset, and Faker
+    is the slow part of creating an app's history."""
+    faker = _get_faker()
+    with _faker_lock:
+        faker.seed_instance(seed)
+        company = _slug(faker.company())
+        noun = faker.random_element(("users", "companies", "events", "page-views", "accounts"))
+    return company, noun
 
 
 def default_durations(total_rows: int, rng: random.Random) -> dict[str, int]:

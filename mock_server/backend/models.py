@@ -13,14 +13,14 @@ import threading
 from collections import OrderedDict
 
 from ..config import Settings
-from . import generate
+from . import generate, scenarios
 from .clock import Clock, parse_instant
 from .errors import BadRequest, NotFound, Unauthorized, check_fields
 from .lifecycle import FAILABLE, PHASES, TERMINAL, Timeline, processing_seconds
 
 JOB_SPEC_FIELDS = frozenset({"api_key", "app_token", "type", "filename", "total_rows", "file_size",
                              "outcome", "fail_at", "durations", "started_ago"})
-RESET_FIELDS = frozenset({"seed", "jobs", "now", "frozen", "speed"})
+RESET_FIELDS = frozenset({"seed", "jobs", "now", "frozen", "speed", "scenario"})
 MAX_ROWS = 100_000_000
 MAX_SECONDS = 10 * 366 * 24 * 3600
 MAX_JOBS_PER_APP = 1_000_000
@@ -138,7 +138,12 @@ class Backend:
         self.lock = threading.RLock()
         #: Callables run after every reset (journal, faults... register here).
         self.reset_hooks: list = []
-        self._start(self.settings.seed, self.settings.jobs, self.settings.now,
+        #: The scenario every reset falls back to (``Settings.scenario``: a
+        #: bundled name, a path or a document, read once here).
+        self.default_scenario = scenarios.resolve(self.settings.scenario, allow_path=True)
+        self.scenario = self.default_scenario
+        jobs = self.settings.jobs if self.scenario is None else self.scenario.history
+        self._start(self.settings.seed, jobs, self.settings.now,
                     self.settings.frozen, self.settings.speed)
 
     # -- state -------------------------------------------------------------
@@ -153,9 +158,10 @@ class Backend:
 
     def reset(self, body: dict | None = None) -> None:
         """Back to a seeded start: ``body`` may give ``seed``, ``jobs``,
-        ``now`` (ISO 8601), ``frozen``, ``speed``; the rest come from the
-        settings. Unknown fields or bad values raise BadRequest and change
-        nothing."""
+        ``now`` (ISO 8601), ``frozen``, ``speed``, ``scenario`` (a bundled
+        name, an inline document, or null for none); the rest come from the
+        settings. With a scenario, ``jobs`` defaults to its ``history``.
+        Unknown fields or bad values raise BadRequest and change nothing."""
         body = check_fields({} if body is None else body, RESET_FIELDS, "reset body")
         s = self.settings
         seed = _number(body, "seed", -2**63, 2**63 - 1, integer=True)
@@ -167,9 +173,12 @@ class Backend:
         speed = body.get("speed", s.speed)
         from .clock import check_speed
         check_speed(speed)
+        scenario = scenarios.resolve(body["scenario"]) if "scenario" in body else self.default_scenario
+        if jobs is None:
+            jobs = s.jobs if scenario is None else scenario.history
         with self.lock:
-            self._start(s.seed if seed is None else seed, s.jobs if jobs is None else jobs,
-                        now, frozen, speed)
+            self.scenario = scenario
+            self._start(s.seed if seed is None else seed, jobs, now, frozen, speed)
             for hook in self.reset_hooks:
                 hook()
 
@@ -231,7 +240,25 @@ class Backend:
         for plan in generate.history_plan(self.jobs_per_app, first_seen, rng):
             self._make_job(app, rng, plan["type"], None, plan["total_rows"], None, plan["start"],
                            plan["durations"], plan["outcome"], plan["fail_at"])
+        if self.scenario is not None:
+            self.scenario.populate(self, app)
         return app
+
+    def use_scenario(self, ref) -> "scenarios.Scenario":
+        """Replace every application and job with ``ref``'s (a bundled name
+        or an inline document; never a path): applications are recreated on
+        first use with the scenario's jobs and ``history`` generated ones. The
+        clock, seed, journal and faults are left as they are. Raises
+        BadRequest / NotFound (nothing changes then)."""
+        scenario = scenarios.resolve(ref)
+        if scenario is None:
+            raise BadRequest("name a scenario: {\"name\": ...} or an inline document")
+        with self.lock:
+            self.scenario = scenario
+            self.jobs_per_app = scenario.history
+            self.apps = OrderedDict()
+            self.generation += 1
+        return scenario
 
     def _make_job(self, app, rng, job_type, filename, total_rows, file_size, start, durations,
                   outcome, fail_at) -> Job:
@@ -270,7 +297,8 @@ class Backend:
                     return job
         raise NotFound("Job not found", f"no job {job_id!r}", error_code="job_not_found")
 
-    def add_job(self, spec: dict) -> Job:
+    def add_job(self, spec: dict, *, app: App | None = None, rng: random.Random | None = None,
+                now: float | None = None) -> Job:
         """Create a job from a **job spec** (README, "Job specs"):
         ``{"api_key"|"app_token", "type", "filename", "total_rows",
         "file_size", "outcome", "fail_at", "durations", "started_ago"}``.
@@ -280,6 +308,10 @@ class Backend:
         implies failed; ``failed`` alone fails at validating. Raises
         BadRequest for unknown fields and impossible combinations, NotFound
         for an unknown app token.
+
+        Scenarios pass ``app`` (instead of naming it in the spec), their own
+        ``rng`` and ``now``, the instant ``started_ago`` counts back from
+        (default: the clock's now).
         """
         check_fields(spec, JOB_SPEC_FIELDS, "job spec")
         job_type = spec.get("type", generate.IMPORT_TYPE)
@@ -314,8 +346,9 @@ class Backend:
                              f"phases: {', '.join(PHASES)}")
         durations_given = {p: _number(durations_in, p, 0, MAX_SECONDS) for p in durations_in}
         with self.lock:
-            app = self.app_for(spec.get("api_key"), spec.get("app_token"))
-            rng = self.rng
+            if app is None:
+                app = self.app_for(spec.get("api_key"), spec.get("app_token"))
+            rng = rng or self.rng
             if total_rows is None:
                 total_rows = generate.generated_rows(rng)
             durations = generate.default_durations(total_rows, rng)
@@ -323,7 +356,7 @@ class Backend:
                 durations["processing"] = generate.failing_processing_seconds(total_rows, rng)
             for phase, seconds in durations_given.items():
                 durations[phase] = int(round(seconds))
-            start = math.floor(self.clock.now() - started_ago)
+            start = math.floor((self.clock.now() if now is None else now) - started_ago)
             return self._make_job(app, rng, job_type, filename, total_rows, file_size, start,
                                   durations, outcome, fail_at)
 

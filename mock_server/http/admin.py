@@ -97,6 +97,30 @@ def get_job(job_id: str):
     return json_response(admin_job_view(backend.find_job_anywhere(job_id), backend.now()))
 
 
+@admin_blueprint.post("/scenario")
+def load_scenario():
+    """``{"name": "<bundled>"}`` or an inline scenario document: every app
+    and job is replaced by the scenario's (clock, journal, faults kept)."""
+    body = _json_object(required=True)
+    ref = body["name"] if set(body) == {"name"} else body
+    scenario = _state().backend.use_scenario(ref)
+    return json_response(scenario.summary())
+
+
+@admin_blueprint.get("/scenario")
+def current_scenario():
+    scenario = _state().backend.scenario
+    return json_response(scenario.summary() if scenario is not None else
+                         {"name": None, "description": "generated histories", "history":
+                          _state().backend.jobs_per_app, "jobs": 0})
+
+
+@admin_blueprint.get("/scenarios")
+def list_scenarios():
+    from ..backend.scenarios import bundled_names, load_bundled
+    return json_response([load_bundled(name).summary() for name in bundled_names()])
+
+
 @admin_blueprint.get("/spec/<name>.yaml")
 def get_spec(name: str):
     if name not in SPEC_FILES:

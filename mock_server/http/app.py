@@ -148,6 +148,8 @@ def create_app(settings: Settings | None = None, *, spec: dict | str | Path | No
 
     from .admin import admin_blueprint
     app.register_blueprint(admin_blueprint)
+    from .journal import install_journal
+    install_journal(app, state)
     _install_error_handlers(app)
     _install_headers(app, state)
     from .faults import install_faults

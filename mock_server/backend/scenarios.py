@@ -1,0 +1,259 @@
+"""Scenarios: named datasets of jobs, in YAML, under ``fixtures/scenarios/``.
+
+A scenario document (schema: ``fixtures/scenario.schema.json``; README,
+"Scenarios") is ``{"description", "history", "jobs": [job spec | repeat
+entry, ...]}``. It replaces the generated history of every application: an
+application created while a scenario is in use gets ``history`` seeded jobs
+(default 0) plus the scenario's jobs, laid out relative to its first use
+(``started_ago`` counts back from then, as the generated history does). Jobs
+that name an ``api_key`` or ``app_token`` go to that application only; the
+others to every application. Job ids, and fields a job leaves out, come from
+``random.Random(f"{seed}:{app token}:scenario")``, so the same seed and key
+always see the same jobs.
+
+Loading never touches Flask. The control API may load a bundled scenario by
+name or an inline document, never a path (it has no authentication); paths
+are for the CLI and the Python API (``allow_path=True``).
+"""
+from __future__ import annotations
+
+import json
+import random
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from ..resources import data_path, data_root
+from .errors import BadRequest, NotFound
+
+#: A bundled scenario's name: the file name under ``fixtures/scenarios/``
+#: without ``.yaml``.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_APP_FIELDS = ("api_key", "app_token")
+#: Errors listed in one message before "... and N more".
+_MAX_LISTED = 5
+
+
+class ScenarioError(BadRequest):
+    """A malformed scenario: 400, ``error_code`` ``invalid_scenario``.
+
+    ``source`` names the file (or "inline document"), ``job_index`` the
+    offending entry of ``jobs`` (0-based, None when the problem is elsewhere)
+    and ``field`` the field (None when the entry itself is wrong). The message
+    reads ``<source>: jobs[3].total_rows: <what is wrong>``.
+    """
+
+    error_code = "invalid_scenario"
+
+    def __init__(self, source: str, problems: list[tuple[list, str]]):
+        path, what = problems[0]
+        self.source = source
+        self.job_index = path[1] if len(path) > 1 and path[0] == "jobs" else None
+        fields = [p for p in path[2:] if isinstance(p, str) and p != "job"]
+        self.field = fields[-1] if fields else None
+        self.problems = [f"{_where(p)}: {m}" for p, m in problems]
+        more = len(problems) - _MAX_LISTED
+        details = "; ".join(self.problems[:_MAX_LISTED]) + (f"; and {more} more" if more > 0 else "")
+        super().__init__(f"{source}: {self.problems[0]}", f"{source}: {details}")
+
+
+def _where(path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(document)"
+
+
+class Scenario:
+    """A checked scenario, ready to populate applications.
+
+    ``name``: the label used in messages and ``GET /__admin/scenario``;
+    ``description``; ``history``: generated jobs per application (int);
+    ``entries``: tuple of ``(job spec, count, every)`` (a plain job is
+    ``count`` 1); ``job_count``: jobs each application gets from it (jobs
+    naming another application included).
+    """
+
+    __slots__ = ("name", "description", "history", "entries", "job_count")
+
+    def __init__(self, name: str, description: str, history: int, entries: tuple):
+        self.name = name
+        self.description = description
+        self.history = history
+        self.entries = entries
+        self.job_count = sum(count for _spec, count, _every in entries)
+
+    def summary(self) -> dict:
+        """``{"name", "description", "history", "jobs"}`` (jobs: listed jobs)."""
+        return {"name": self.name, "description": self.description, "history": self.history,
+                "jobs": self.job_count}
+
+    def populate(self, backend, app) -> None:
+        """Add this scenario's jobs to ``app`` (just created, under the
+        backend's lock), relative to ``app.first_seen``."""
+        rng = random.Random(f"{backend.seed}:{app.app_token}:scenario")
+        for spec, count, every in self.entries:
+            if spec.get("api_key") is not None and backend.token_for(spec["api_key"]) != app.app_token:
+                continue
+            if spec.get("app_token") is not None and spec["app_token"] != app.app_token:
+                continue
+            base = {k: v for k, v in spec.items() if k not in _APP_FIELDS}
+            ago = base.get("started_ago", 0)
+            name = base.get("filename")
+            numbered = name is not None and "{n}" in name
+            for i in range(count):
+                job = dict(base)
+                if every:
+                    job["started_ago"] = ago + i * every
+                if numbered:
+                    job["filename"] = name.replace("{n}", str(i + 1))
+                backend.add_job(job, app=app, rng=rng, now=app.first_seen)
+
+
+@lru_cache(maxsize=1)
+def _validator():
+    from jsonschema import Draft202012Validator
+    schema = json.loads(data_path("fixtures", "scenario.schema.json").read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def _message(error) -> str:
+    if error.validator == "not" and isinstance(error.validator_value, dict) \
+            and error.validator_value.get("description"):
+        return error.validator_value["description"]
+    return error.message
+
+
+def _leaf_errors(error):
+    """The most specific errors under an ``if``/``then``/``else`` wrapper."""
+    if error.context:
+        for sub in error.context:
+            yield from _leaf_errors(sub)
+    else:
+        yield error
+
+
+def compile_document(document, source: str = "inline document") -> Scenario:
+    """Check ``document`` (a parsed scenario) against the schema and return a
+    :class:`Scenario`. Raises :class:`ScenarioError` naming ``source``, the
+    job and the field."""
+    if not isinstance(document, dict):
+        raise ScenarioError(source, [([], "a scenario must be a mapping with a 'jobs' list, "
+                                          f"got {type(document).__name__}")])
+    errors = sorted(_validator().iter_errors(document),
+                    key=lambda e: [(0, p) if isinstance(p, int) else (1, str(p)) for p in e.absolute_path])
+    if errors:
+        problems = []
+        for error in errors:
+            for leaf in _leaf_errors(error):
+                problems.append((list(leaf.absolute_path), _message(leaf)))
+        raise ScenarioError(source, problems)
+    label = document.get("name") or source
+    entries = []
+    limit = _MAX_SECONDS
+    for index, item in enumerate(document["jobs"]):
+        if "repeat" in item:
+            spec, count, every = item["job"], int(item["repeat"]), float(item.get("every", 0) or 0)
+            last = spec.get("started_ago", 0) + (count - 1) * every
+            if last > limit:
+                raise ScenarioError(label, [(["jobs", index, "every"],
+                                             f"the last copy would start {last:g} seconds ago, "
+                                             f"more than the {limit} allowed")])
+        else:
+            spec, count, every = item, 1, 0.0
+        entries.append((spec, count, every))
+    return Scenario(label, document.get("description", ""), int(document.get("history", 0)),
+                    tuple(entries))
+
+
+_MAX_SECONDS = 10 * 366 * 24 * 3600  # same bound as a job spec's started_ago
+
+
+def parse_text(text: str, source: str) -> Scenario:
+    """Parse YAML (or JSON) ``text`` and compile it. Raises ScenarioError."""
+    import yaml
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        document = yaml.load(text, Loader=loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError(source, [([], f"not valid YAML: {where}{problem}")]) from None
+    return compile_document(document, source)
+
+
+def bundled_names() -> list[str]:
+    """Names of the scenarios shipped in ``fixtures/scenarios/``, sorted."""
+    folder = data_root("fixtures") / "scenarios"
+    return sorted(p.stem for p in folder.glob("*.yaml") if _NAME.match(p.stem))
+
+
+@lru_cache(maxsize=None)
+def load_bundled(name: str) -> Scenario:
+    """A shipped scenario by name (parsed and checked once, then cached).
+    Raises NotFound (``scenario_not_found``) for an unknown name."""
+    if not isinstance(name, str) or not _NAME.match(name) or name not in bundled_names():
+        raise NotFound(f"no bundled scenario named {name!r}",
+                       f"bundled scenarios: {', '.join(bundled_names())}", error_code="scenario_not_found")
+    path = data_root("fixtures") / "scenarios" / f"{name}.yaml"
+    scenario = parse_text(path.read_text(encoding="utf-8"), f"fixtures/scenarios/{name}.yaml")
+    scenario.name = name
+    return scenario
+
+
+def load_file(path: str | Path) -> Scenario:
+    """A scenario from a YAML file on this machine (CLI, Python API; never
+    the control API). Raises ScenarioError, or BadRequest when unreadable."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"cannot read scenario file {str(path)!r}: {exc}",
+                         error_code="invalid_scenario") from None
+    return parse_text(text, str(path))
+
+
+@lru_cache(maxsize=32)
+def _compile_inline(canonical: str) -> Scenario:
+    return compile_document(json.loads(canonical))
+
+
+def resolve(ref, *, allow_path: bool = False) -> Scenario | None:
+    """Turn a scenario reference into a :class:`Scenario`.
+
+    ``ref``: None (no scenario), a Scenario, a parsed document (dict), a
+    bundled name, or, with ``allow_path``, a path to a YAML file. Without
+    ``allow_path`` a string that is not a bundled name is NotFound. Raises
+    ScenarioError / BadRequest / NotFound.
+    """
+    if ref is None or isinstance(ref, Scenario):
+        return ref
+    if isinstance(ref, dict):
+        try:
+            canonical = json.dumps(ref, sort_keys=True)
+        except (TypeError, ValueError):
+            return compile_document(ref)
+        return _compile_inline(canonical)
+    if isinstance(ref, Path):
+        if not allow_path:
+            raise BadRequest("a scenario path is not accepted here", "name a bundled scenario or "
+                             "send the document itself", error_code="invalid_scenario")
+        return load_file(ref)
+    if not isinstance(ref, str) or not ref:
+        raise BadRequest(f"scenario must be a bundled name or a document, got {ref!r}",
+                         error_code="invalid_scenario")
+    if _NAME.match(ref) and ref in bundled_names():
+        return load_bundled(ref)
+    if allow_path and (Path(ref).suffix.lower() in (".yaml", ".yml", ".json") or Path(ref).exists()):
+        return load_file(ref)
+    if not allow_path and not _NAME.match(ref):
+        raise BadRequest(f"scenario {ref!r} is not a bundled scenario name",
+                         "the control API never reads files: send the document itself "
+                         f"(bundled: {', '.join(bundled_names())})", error_code="invalid_scenario")
+    return load_bundled(ref)  # raises NotFound naming the bundled ones
+
+
+__all__ = ["Scenario", "ScenarioError", "bundled_names", "compile_document", "load_bundled",
+           "load_file", "parse_text", "resolve"]

@@ -1,0 +1,447 @@
+"""A control handle on a running fake: the object the pytest fixtures give.
+
+:class:`UserpilotMock` drives the control API (``/__admin/``, described in
+``openapi/admin.yaml``) over one of two transports: :class:`HttpTransport`
+(a keep-alive HTTP connection to a server, e.g. ``MockServer`` or
+``userpilot-mock serve``) or :class:`FlaskTransport` (the Flask test client of
+an in-process app, no socket). Only the standard library is imported here, so
+the pytest plugin stays cheap to load.
+
+>>> with MockServer() as server:
+...     mock = UserpilotMock.over_http(server.url)
+...     mock.reset(frozen=True, scenario="empty")
+...     job = mock.add_job(total_rows=1200)
+...     mock.clock.advance(3600)
+"""
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import quote, unquote, urlencode, urlsplit
+
+#: The key the fixtures use unless told otherwise (any non-empty key is an app).
+DEFAULT_API_KEY = "userpilot-mock-test-key"
+#: Fields of the single-job form (kit.yaml JobDetail); the control API adds others.
+_LIST_ONLY_DROP = ("completed_rows",)
+_ADMIN_EXTRAS = ("app_token", "timeline", "errors", "error_count")
+
+
+class UserpilotMockError(Exception):
+    """The control API refused a request: ``status`` (HTTP), ``error_code``
+    and the message of the fake's error body."""
+
+    def __init__(self, status: int, message: str, error_code: str = "", details: str = ""):
+        super().__init__(f"{status} {error_code}: {message}" + (f" ({details})" if details and
+                                                                 details != message else ""))
+        self.status = status
+        self.error_code = error_code
+        self.message = message
+        self.details = details
+
+
+# --- transports -------------------------------------------------------------
+
+class HttpTransport:
+    """JSON over one keep-alive ``http.client`` connection to ``base_url``
+    (reconnects once when the server closed it). Thread-safe."""
+
+    def __init__(self, base_url: str, timeout: float = 30.0):
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self._scheme = parts.scheme
+        self._host = parts.hostname
+        self._port = parts.port
+        self._prefix = parts.path.rstrip("/")
+        self._timeout = timeout
+        self._conn = None
+        self._lock = threading.Lock()
+
+    def _connect(self):
+        import http.client
+        import socket
+        cls = http.client.HTTPSConnection if self._scheme == "https" else http.client.HTTPConnection
+        conn = cls(self._host, self._port, timeout=self._timeout)
+        conn.connect()
+        # http.client sends headers and body in two writes: without NODELAY,
+        # Nagle holds the body until the server ACKs the headers.
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn
+
+    def request(self, method: str, path: str, body=None, query: dict | None = None):
+        """``(status, parsed JSON or None)`` of ``method path``."""
+        import http.client
+        target = self._prefix + path + (("?" + urlencode(query)) if query else "")
+        payload = None if body is None else json.dumps(body).encode("utf-8")
+        headers = {"Accept": "application/json"}
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+        with self._lock:
+            for attempt in (0, 1):
+                if self._conn is None:
+                    self._conn = self._connect()
+                try:
+                    self._conn.request(method, target, body=payload, headers=headers)
+                    response = self._conn.getresponse()
+                    data = response.read()
+                    break
+                except (http.client.RemoteDisconnected, http.client.CannotSendRequest,
+                        ConnectionError, BrokenPipeError):
+                    self._conn.close()
+                    self._conn = None
+                    if attempt:
+                        raise
+            if response.getheader("Connection", "").lower() == "close":
+                self._conn.close()
+                self._conn = None
+        return response.status, (json.loads(data) if data else None)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+class FlaskTransport:
+    """JSON through a Flask app's test client (in-process, no socket)."""
+
+    def __init__(self, app):
+        self.app = app
+        self.base_url = "http://localhost"
+        self._client = app.test_client()
+
+    def request(self, method: str, path: str, body=None, query: dict | None = None):
+        response = self._client.open(path, method=method, json=body, query_string=query)
+        data = response.get_data()
+        return response.status_code, (json.loads(data) if data else None)
+
+    def close(self) -> None:
+        pass
+
+
+# --- the handle ---------------------------------------------------------------
+
+def _iso(value) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    raise TypeError(f"not an instant: {value!r} (give an ISO 8601 string, a datetime or epoch seconds)")
+
+
+def _parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def scenario_reference(scenario):
+    """What to send for ``scenario``: a bundled name as is, a dict as is, a
+    path (``pathlib.Path``, or a string ending in .yaml/.yml/.json or holding
+    a path separator) read here, on the client's machine, and sent as an
+    inline document labelled with its path."""
+    if scenario is None or isinstance(scenario, dict):
+        return scenario
+    if isinstance(scenario, Path) or (isinstance(scenario, str) and (
+            scenario.lower().endswith((".yaml", ".yml", ".json")) or "/" in scenario or "\\" in scenario)):
+        path = Path(scenario)
+        stat = path.stat()
+        return _read_scenario_file(str(path.resolve()), stat.st_mtime_ns, stat.st_size, str(path))
+    return scenario
+
+
+@lru_cache(maxsize=16)
+def _read_scenario_file(resolved: str, _mtime: int, _size: int, label: str):
+    import yaml
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    document = yaml.load(Path(resolved).read_text(encoding="utf-8"), Loader=loader)
+    if isinstance(document, dict):
+        document.setdefault("name", label)
+    return document
+
+
+class Clock:
+    """The fake's clock, seen through a handle (``handle.clock``)."""
+
+    def __init__(self, handle: "UserpilotMock"):
+        self._handle = handle
+
+    def state(self) -> dict:
+        """``{"now": ISO 8601, "frozen": bool, "speed": float}``."""
+        return self._handle._call("GET", "/__admin/clock")
+
+    @property
+    def now(self) -> datetime:
+        """The fake's current instant, a timezone-aware (UTC) datetime."""
+        return _parse_iso(self.state()["now"])
+
+    @property
+    def frozen(self) -> bool:
+        return self.state()["frozen"]
+
+    def set(self, *, now=None, advance_seconds=None, frozen=None, speed=None) -> dict:
+        """Any of: jump to ``now`` (never backwards), advance, freeze or
+        unfreeze, change the speed. Returns the clock's state."""
+        body = {k: v for k, v in (("now", _iso(now)), ("advance_seconds", advance_seconds),
+                                  ("frozen", frozen), ("speed", speed)) if v is not None}
+        return self._handle._call("POST", "/__admin/clock", body)
+
+    def advance(self, seconds: float) -> datetime:
+        """Move forward ``seconds`` (>= 0) of fake time; returns the new now."""
+        if hasattr(seconds, "total_seconds"):  # a timedelta
+            seconds = seconds.total_seconds()
+        return _parse_iso(self.set(advance_seconds=seconds)["now"])
+
+    def freeze(self, at=None) -> datetime:
+        """Stop the clock (at ``at``: ISO 8601, datetime or epoch seconds, not
+        before the current instant). Returns the frozen instant."""
+        return _parse_iso(self.set(now=at, frozen=True)["now"])
+
+    def unfreeze(self, speed: float | None = None) -> datetime:
+        """Let the clock run again (at ``speed`` fake seconds per second)."""
+        return _parse_iso(self.set(frozen=False, speed=speed)["now"])
+
+    def __repr__(self) -> str:
+        return f"<userpilot-mock clock {self.state()}>"
+
+
+class RequestEntry(dict):
+    """One journal entry (README, "Request journal"): a dict whose keys also
+    read as attributes (``entry.status``, ``entry.violations``)."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def describe(self) -> str:
+        query = ("?" + urlencode(self["query"], doseq=True)) if self.get("query") else ""
+        return f"{self['method']} {self['path']}{query} -> {self['status']}"
+
+
+class RequestLog(list):
+    """The request journal as a list of :class:`RequestEntry`, oldest first."""
+
+    def matching(self, method: str | None = None, path: str | None = None) -> "RequestLog":
+        """Entries with this method (any case) and path (compared after
+        percent-decoding, so ``%3A`` and ``:`` match; a query string in
+        ``path`` must match too, in any order)."""
+        want_query = None
+        if path is not None and "?" in path:
+            from urllib.parse import parse_qs
+            path, _, qs = path.partition("?")
+            want_query = parse_qs(qs, keep_blank_values=True)
+        want_path = unquote(path) if path is not None else None
+        method = method.upper() if method else None
+        return RequestLog(e for e in self
+                          if (method is None or e["method"] == method)
+                          and (want_path is None or unquote(e["path"]) == want_path)
+                          and (want_query is None or e["query"] == want_query))
+
+    def assert_called(self, method: str, path: str, times: int | None = None) -> "RequestLog":
+        """Fail unless ``method path`` was requested (exactly ``times`` times
+        when given, else at least once). Returns the matching entries."""
+        found = self.matching(method, path)
+        if (times is None and not found) or (times is not None and len(found) != times):
+            expected = "at least once" if times is None else f"{times} time(s)"
+            seen = "\n".join(f"  {e.describe()}" for e in self) or "  (no request)"
+            raise AssertionError(f"expected {method.upper()} {path} {expected}, "
+                                 f"got {len(found)}; requests received:\n{seen}")
+        return found
+
+    def assert_not_called(self, method: str, path: str) -> None:
+        """Fail if ``method path`` was requested."""
+        self.assert_called(method, path, times=0)
+
+    @property
+    def violations(self) -> list[tuple[RequestEntry, dict]]:
+        """``(entry, violation)`` for every violation recorded."""
+        return [(e, v) for e in self for v in e["violations"]]
+
+    def assert_no_violations(self) -> None:
+        """Fail, listing each violation, if any request broke the kit spec."""
+        problems = self.violations
+        if problems:
+            lines = "\n".join(f"  {e.describe()}: [{v['location']} {v['name']}] {v['message']}"
+                              for e, v in problems)
+            raise AssertionError(f"{len(problems)} violation(s) of the kit spec:\n{lines}")
+
+
+def _list_form(job: dict) -> dict:
+    return {k: v for k, v in job.items() if k not in _ADMIN_EXTRAS and k not in _LIST_ONLY_DROP}
+
+
+def _detail_form(job: dict) -> dict:
+    return {k: v for k, v in job.items() if k not in _ADMIN_EXTRAS}
+
+
+class UserpilotMock:
+    """Control handle on one fake (what the ``userpilot_mock`` fixture gives).
+
+    ``url``: the fake's base URL (``http://localhost`` in-process);
+    ``api_key``: a ready key; ``headers``: the ``Authorization`` header for
+    it; ``app_token``: its app's token (``NX-`` + 8 hex, from key and seed);
+    ``clock``: :class:`Clock`; ``requests``: the journal, a
+    :class:`RequestLog`. Methods raise :class:`UserpilotMockError` when the
+    control API answers with an error.
+    """
+
+    def __init__(self, transport, *, api_key: str = DEFAULT_API_KEY, seed: int | None = None):
+        self.transport = transport
+        self.api_key = api_key
+        self.seed = seed
+        self.clock = Clock(self)
+        self._defaults: dict = {}
+
+    @classmethod
+    def over_http(cls, url: str, **kwargs) -> "UserpilotMock":
+        """A handle on the server at ``url``."""
+        return cls(HttpTransport(url), **kwargs)
+
+    @classmethod
+    def in_process(cls, app, **kwargs) -> "UserpilotMock":
+        """A handle on an in-process Flask app (``create_app(...)``)."""
+        return cls(FlaskTransport(app), **kwargs)
+
+    # -- plumbing ----------------------------------------------------------
+    def _call(self, method: str, path: str, body=None, query: dict | None = None, ok=(200, 201)):
+        status, data = self.transport.request(method, path, body, query)
+        if status not in ok:
+            item = {}
+            if isinstance(data, dict) and data.get("errors"):
+                item = data["errors"][0] or {}
+            raise UserpilotMockError(status, item.get("message", f"{method} {path} failed"),
+                                     item.get("error_code", ""), item.get("details", ""))
+        return data
+
+    @property
+    def url(self) -> str:
+        return self.transport.base_url
+
+    @property
+    def headers(self) -> dict:
+        """``{"Authorization": "Token <api_key>"}``."""
+        return {"Authorization": f"Token {self.api_key}"}
+
+    @property
+    def app_token(self) -> str:
+        """The token of :attr:`api_key`'s app (computed as the fake does)."""
+        from .backend.generate import app_token_for
+        if self.seed is None:
+            raise RuntimeError("the seed is unknown until reset() names it")
+        return app_token_for(self.api_key, self.seed)
+
+    def health(self) -> bool:
+        return self._call("GET", "/__admin/health").get("status") == "ok"
+
+    # -- state -------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, jobs: int | None = None, now=None,
+              frozen: bool | None = None, speed: float | None = None, scenario=None,
+              api_key: str | None = None) -> "UserpilotMock":
+        """Forget every app, job, request and fault; restart the clock.
+
+        Unset arguments take the handle's defaults (the fixture's options).
+        ``scenario``: a bundled name, a document (dict) or a path on this
+        machine (read here). ``api_key`` changes the handle's key. One
+        request to ``POST /__admin/reset``. Returns self.
+        """
+        given = {"seed": seed, "jobs": jobs, "now": now, "frozen": frozen, "speed": speed,
+                 "scenario": scenario}
+        body = {k: v for k, v in self._defaults.items() if v is not None}
+        body.update({k: v for k, v in given.items() if v is not None})
+        if "now" in body:
+            body["now"] = _iso(body["now"])
+        if "scenario" in body:
+            body["scenario"] = scenario_reference(body["scenario"])
+        if "seed" not in body and self.seed is not None:
+            body["seed"] = self.seed
+        self._call("POST", "/__admin/reset", body)
+        if "seed" in body:
+            self.seed = body["seed"]
+        if api_key is not None:
+            self.api_key = api_key
+        return self
+
+    def load_scenario(self, scenario) -> dict:
+        """Replace every app's jobs with a scenario's (bundled name, dict or
+        path on this machine); clock and journal stay. Returns its summary."""
+        ref = scenario_reference(scenario)
+        return self._call("POST", "/__admin/scenario", {"name": ref} if isinstance(ref, str) else ref)
+
+    @property
+    def scenario(self) -> dict:
+        """The scenario in use: ``{"name", "description", "history", "jobs"}``."""
+        return self._call("GET", "/__admin/scenario")
+
+    # -- jobs --------------------------------------------------------------
+    def add_job(self, **job_spec) -> dict:
+        """Create a job from a job spec (``type``, ``filename``,
+        ``total_rows``, ``file_size``, ``outcome``, ``fail_at``, ``durations``,
+        ``started_ago``; ``api_key``/``app_token`` default to this handle's
+        app). Returns it in the single-job form (as ``GET
+        /v1/background_jobs/{job_id}`` shows it now)."""
+        if "api_key" not in job_spec and "app_token" not in job_spec:
+            job_spec["api_key"] = self.api_key
+        return _detail_form(self._call("POST", "/__admin/jobs", job_spec))
+
+    def job(self, job_id: str, timeline: bool = False) -> dict:
+        """One job in the single-job form; with ``timeline``, the control
+        API's form (plus ``app_token`` and ``timeline``)."""
+        data = self._call("GET", "/__admin/jobs/" + quote(job_id, safe=""))
+        return data if timeline else _detail_form(data)
+
+    def jobs(self, api_key: str | None = None) -> list[dict]:
+        """The app's jobs as ``GET /v1/background_jobs`` lists them now
+        (newest first), read through the control API (not journaled)."""
+        data = self._call("GET", "/__admin/jobs", query={"api_key": api_key or self.api_key})
+        return [_list_form(job) for job in data]
+
+    # -- journal -----------------------------------------------------------
+    @property
+    def requests(self) -> RequestLog:
+        """Every request to the API since the last reset, oldest first."""
+        return self.get_requests()
+
+    def get_requests(self, method: str | None = None, path: str | None = None, since=None) -> RequestLog:
+        """The journal, filtered by the server (``GET /__admin/requests``)."""
+        query = {k: v for k, v in (("method", method), ("path", path), ("since", _iso(since)))
+                 if v is not None}
+        return RequestLog(RequestEntry(e) for e in self._call("GET", "/__admin/requests", query=query))
+
+    def clear_requests(self) -> int:
+        """Empty the journal; returns how many entries it held."""
+        return self._call("DELETE", "/__admin/requests")["deleted"]
+
+    # -- faults (control API of the faults feature) -------------------------
+    def fail_next(self, operation: str, status: int = 503, times: int = 1) -> dict:
+        """Make the next ``times`` calls of ``operation`` (an operationId,
+        e.g. ``getJob``) by this handle's app answer ``status``."""
+        return self._call("POST", "/__admin/faults", {"operation": operation, "app_token": self.app_token,
+                                                      "times": times, "status": status})
+
+    def delay(self, operation: str, ms: float) -> dict:
+        """Add ``ms`` milliseconds of real latency to ``operation``."""
+        return self._call("POST", "/__admin/faults", {"operation": operation, "latency_ms": ms})
+
+    @property
+    def faults(self):
+        """The fault rules in force (``GET /__admin/faults``)."""
+        return self._call("GET", "/__admin/faults")
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def __repr__(self) -> str:
+        return f"<UserpilotMock {self.url} app {self.app_token if self.seed is not None else '?'}>"
+
+
+__all__ = ["Clock", "FlaskTransport", "HttpTransport", "RequestEntry", "RequestLog", "UserpilotMock",
+           "UserpilotMockError", "DEFAULT_API_KEY", "scenario_reference"]
