@@ -1,0 +1,108 @@
+"""The contract suite has teeth: it passes against the fake and fails, naming
+the drift, against servers that break the contract.
+
+Runs are small (a few examples per phase): each one still goes through every
+Schemathesis phase and the lifecycle polls.
+"""
+from __future__ import annotations
+
+import pytest
+
+from contract_tests.options import ContractOptions
+from contract_tests.runner import run_contract
+from mock_server.http.handlers import HANDLERS
+
+from . import drift
+
+KEY = "teeth-key"
+#: createImport has no domain handler until the imports feature lands; the
+#: generic schema answer is not a fake import, so it is left out until then.
+OPERATIONS = None if "createImport" in HANDLERS else ("listJobs", "getJob")
+
+
+def run(app, **options):
+    options.setdefault("max_examples", 3)
+    options.setdefault("seed", 1)
+    options.setdefault("operations", OPERATIONS)
+    return run_contract(ContractOptions(app=app, api_key=KEY, **options))
+
+
+def failed_checks(report) -> set[str]:
+    return {f.check for f in report.counted}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_fake_conforms(seed):
+    report = run(None, seed=seed, max_examples=5)
+    assert report.exit_code == 0, report.render()
+    assert report.requests > 50
+    assert not report.errors
+
+
+#: drift -> checks that must name it (at least one of them fails)
+DRIFTS = {
+    "unknown_status": {"job_status_known", "response_schema_conformance"},
+    "counter_as_string": {"job_counters_are_integers", "response_schema_conformance"},
+    "no_auth_check": {"ignored_auth"},
+    "end_time_on_running": {"job_end_time_matches_status"},
+    "status_backwards": {"job_status_never_backwards"},
+    "non_iso_time": {"job_times_are_iso8601", "response_schema_conformance"},
+    "server_error": {"not_a_server_error"},
+    "wrong_content_type": {"content_type_conformance"},
+    "detail_disagrees": {"job_detail_matches_list"},
+    # and a few more of the kit's own
+    "duplicate_ids": {"job_ids_unique"},
+    "rows_past_total": {"job_counters_in_range"},
+    "running_jobs_vanish": {"running_job_stays_listed"},
+    "elapsed_time_wrong": {"job_elapsed_time_agrees"},
+    "missing_links": {"response_schema_conformance"},
+    "envelope": {"job_answer_shape", "response_schema_conformance"},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(DRIFTS))
+def test_drift_fails_and_is_named(kind):
+    report = run(drift.broken(kind, KEY))
+    assert report.exit_code == 1
+    named = failed_checks(report) & DRIFTS[kind]
+    assert named, f"{kind}: expected one of {DRIFTS[kind]}, got {failed_checks(report)}\n{report.render()}"
+    text = report.render()
+    for check in named:
+        assert check in text
+    # each failure says what was expected and seen, with a reproduction
+    finding = next(f for f in report.counted if f.check in named)
+    assert finding.expected and finding.seen
+    assert finding.curl and "curl" in finding.curl and KEY not in finding.curl
+
+
+def test_documented_and_assumed_failures_are_reported_apart():
+    report = run(drift.broken("end_time_on_running", KEY))
+    text = report.render()
+    assert "ASSUMPTION CONTRADICTED" in text
+    assert "job_end_time_matches_status [assumed]" in text
+    report = run(drift.broken("unknown_status", KEY))
+    assert "FAILURES (documented" in report.render()
+    assert "job_status_known [documented]" in report.render()
+
+
+def test_assumptions_warn_only_warns():
+    report = run(drift.broken("end_time_on_running", KEY), assumptions="warn")
+    assert report.contradicted and not report.failures
+    assert report.exit_code == 0
+    assert "warnings only" in report.render()
+    # a documented drift still fails
+    report = run(drift.broken("unknown_status", KEY), assumptions="warn")
+    assert report.exit_code == 1
+
+
+def test_vendor_spec_reports_known_deviations_apart_from_new_ones():
+    report = run(None, spec="vendor", max_examples=10, operations=None)
+    ids = {f.deviation.id for f in report.known}
+    assert "vendor-end-time-not-nullable" in ids
+    assert report.exit_code == 0, report.render()
+    assert "KNOWN DEVIATIONS" in report.render()
+    # a new drift in the same operation and check is still a failure
+    report = run(drift.broken("unknown_status", KEY), spec="vendor", max_examples=5, operations=None)
+    new = [f for f in report.failures if f.check == "response_schema_conformance"]
+    assert new and all(f.deviation is None for f in new)
+    assert report.exit_code == 1
