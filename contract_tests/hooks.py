@@ -97,8 +97,25 @@ class UserpilotApiKey:
 
     def set(self, case, data, context):
         headers = dict(case.headers or {})
+        if _negated_authorization_parameter(case, headers):
+            return  # a deliberately broken key (negative mode) stays broken
         headers["Authorization"] = f"Token {data}"
         case.headers = headers
+
+
+def _negated_authorization_parameter(case, headers: dict) -> bool:
+    """The vendor's document declares Authorization as a plain header
+    parameter (no security scheme): in a case whose headers were generated
+    to break the spec, a missing or non-``Token`` value is the point."""
+    from schemathesis.core.parameters import ParameterLocation
+
+    if not any(p.name.lower() == "authorization" for p in case.operation.headers):
+        return False
+    meta = getattr(case, "meta", None)
+    if meta is None or not meta.is_negative_at(ParameterLocation.HEADER):
+        return False
+    value = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
+    return not (isinstance(value, str) and value.startswith("Token "))
 
 
 class ReadOnlyViolation(RuntimeError):

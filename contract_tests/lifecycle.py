@@ -30,8 +30,9 @@ FAKE_STEPS = (0, 5, 30, 120, 600, 3600, 86400)
 TERMINAL_SAMPLE = 3
 #: At most this many single-job reads per poll of a server that is not a fake.
 MAX_SINGLE_READS = 10
-#: The import the suite uploads (valid, 10 rows).
-IMPORT_NAME = "userpilot-contract-check.csv"
+#: The import the suite uploads (valid, 10 rows). NDJSON: each row carries
+#: exactly the fields its event type requires, nothing a reader must guess.
+IMPORT_NAME = "userpilot-contract-check.ndjson"
 
 
 class Lifecycle:
@@ -155,7 +156,7 @@ class Lifecycle:
     # ---------------------------------------------------------------- imports
     def run_imports(self) -> None:
         """Refused uploads create nothing; a valid upload runs to the end."""
-        from .media import INVALID_UPLOADS, to_csv
+        from .media import INVALID_UPLOADS, to_ndjson
 
         before = self.ids()
         for name, content, why in INVALID_UPLOADS:
@@ -174,7 +175,7 @@ class Lifecycle:
                          self.target.curl("GET", "/v1/background_jobs"))
 
         rows = _fixed_rows()
-        content = to_csv(rows)
+        content = to_ndjson(rows)
         answer = self.upload(IMPORT_NAME, content)
         curl = self.target.curl("POST", "/v1/imports", upload=IMPORT_NAME)
         if answer.status == 409:
@@ -183,8 +184,8 @@ class Lifecycle:
             return
         if answer.status != 200:
             self.finding("createImport", "not_a_server_error" if answer.status >= 500
-                         else "positive_data_acceptance", f"{answer.status} to a valid {len(rows)}-row CSV "
-                         "import", curl)
+                         else "positive_data_acceptance", f"{answer.status} to a valid {len(rows)}-row "
+                         "NDJSON import", curl)
             return
         try:
             job = answer.json()
@@ -243,7 +244,8 @@ class Lifecycle:
                 self.wait(self.poll_interval)
 
     def upload(self, name: str, content: bytes) -> Answer:
-        ctype = "text/csv" if name.endswith(".csv") else "application/octet-stream"
+        ctype = {".csv": "text/csv", ".ndjson": "application/x-ndjson"}.get(
+            name[name.rfind("."):], "application/octet-stream")
         return self.target.request("POST", "/v1/imports", files={"file": (name, content, ctype)})
 
     def ids(self) -> set[str] | None:
