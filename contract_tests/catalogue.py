@@ -149,8 +149,6 @@ def tag_for(check: str, *, spec: str = "kit", schema_keyword: str | None = None)
         return DOCUMENTED
     if check == "response_schema_conformance" and schema_keyword in ASSUMED_SCHEMA_KEYWORDS:
         return ASSUMED
-    if check == "status_code_conformance" and spec == "vendor":
-        return DOCUMENTED
     return rule_for(check).tag
 
 

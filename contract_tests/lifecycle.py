@@ -28,8 +28,9 @@ from .target import Answer, Target, job_path
 FAKE_STEPS = (0, 5, 30, 120, 600, 3600, 86400)
 #: Terminal jobs read one by one at each poll (all running ones are read).
 TERMINAL_SAMPLE = 3
-#: At most this many single-job reads per poll of a server that is not a fake.
-MAX_SINGLE_READS = 10
+#: At most this many single-job reads per poll (a fake, a server that is not
+#: one): enough to see every phase, bounded for apps with thousands of jobs.
+MAX_SINGLE_READS = {True: 40, False: 10}
 #: The import the suite uploads (valid, 10 rows). NDJSON: each row carries
 #: exactly the fields its event type requires, nothing a reader must guess.
 IMPORT_NAME = "userpilot-contract-check.ndjson"
@@ -104,9 +105,7 @@ class Lifecycle:
         running = [j for j in jobs if jobs[j].get("status") not in TERMINAL]
         previously_running = [j for j in self.running_listed if j in jobs and j not in running]
         terminal = [j for j in jobs if j not in running and j not in previously_running][:TERMINAL_SAMPLE]
-        to_read = running + previously_running + terminal
-        if not self.target.is_fake:
-            to_read = to_read[:MAX_SINGLE_READS]
+        to_read = (running + previously_running + terminal)[:MAX_SINGLE_READS[self.target.is_fake]]
         for job_id in to_read:
             path = job_path(job_id)
             single = self.get("getJob", path)

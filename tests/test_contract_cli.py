@@ -18,7 +18,10 @@ from mock_server.http.handlers import HANDLERS
 from . import drift
 
 SENTINEL = "SENTINEL-key-7f3a9c"
-NO_IMPORTS = [] if "createImport" in HANDLERS else ["--operation", "listJobs", "--operation", "getJob"]
+#: Drifts are in the job answers: those runs leave createImport out.
+JOBS = ["--operation", "listJobs", "--operation", "getJob"]
+#: createImport has no domain handler until the imports feature lands.
+NO_IMPORTS = [] if "createImport" in HANDLERS else JOBS
 
 
 def contract(*args, key: str | None = SENTINEL, env: dict | None = None):
@@ -51,7 +54,7 @@ def test_base_url_fresh_fake_exits_0(tmp_path):
 def test_base_url_fake_clock_is_restored():
     app = create_app(seed=1, api_keys=[SENTINEL], speed=10)
     with drift.serve(app) as url:
-        result = contract("--base-url", url, "--max-examples", "2", "--seed", "1", *NO_IMPORTS)
+        result = contract("--base-url", url, "--max-examples", "2", "--seed", "1", *JOBS)
     assert result.exit_code == 0, result.output
     clock = app.extensions["userpilot"].backend.clock
     assert not clock.frozen and clock.speed == 10
@@ -64,7 +67,7 @@ def test_drifted_server_exits_1_naming_the_drift(tmp_path, kind, check):
     junit = tmp_path / "junit.xml"
     with drift.serve(drift.broken(kind, SENTINEL)) as url:
         result = contract("--base-url", url, "--max-examples", "3", "--seed", "1", "--junit", str(junit),
-                          *NO_IMPORTS)
+                          *JOBS)
     assert result.exit_code == 1, result.output
     assert check in result.stdout
     assert "reproduce: curl" in result.stdout
@@ -135,14 +138,14 @@ def test_usage_errors_exit_2(args):
 
 
 def test_api_key_option_warns_and_key_file_works(tmp_path):
-    result = contract("--api-key", SENTINEL, "--max-examples", "1", "--seed", "1", *NO_IMPORTS, key=None)
+    result = contract("--api-key", SENTINEL, "--max-examples", "1", "--seed", "1", *JOBS, key=None)
     assert "visible to other processes" in result.stderr
     no_secret(result.stdout, result.stderr)
     key_file = tmp_path / "key"
     key_file.write_text(SENTINEL + "\n")
     with drift.serve(drift.fake(SENTINEL)) as url:
         result = contract("--base-url", url, "--api-key-file", str(key_file), "--max-examples", "1",
-                          "--seed", "1", *NO_IMPORTS, key=None)
+                          "--seed", "1", *JOBS, key=None)
     assert result.exit_code == 0, result.output
     no_secret(result.stdout, result.stderr)
 
@@ -167,7 +170,7 @@ def _pytest(*args, env=None, tmp_path):
 def test_pytest_pyargs_passes_against_the_fake_and_keeps_the_key_secret(tmp_path):
     junit = tmp_path / "junit.xml"
     ops = [a.replace("--operation", "--userpilot-operation") for a in NO_IMPORTS]
-    result = _pytest("--userpilot-max-examples", "3", "--userpilot-contract-seed", "1", *ops,
+    result = _pytest("--userpilot-max-examples", "2", "--userpilot-contract-seed", "1", *ops,
                      f"--junitxml={junit}", env={"USERPILOT_API_KEY": SENTINEL}, tmp_path=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "passed" in result.stdout
@@ -179,3 +182,16 @@ def test_pytest_pyargs_against_the_real_api_without_key_skips_with_the_message(t
     assert result.returncode == 0, result.stdout + result.stderr
     assert "skipped" in result.stdout and "passed" not in result.stdout
     assert "USERPILOT_API_KEY" in result.stdout
+
+
+def test_pytest_pyargs_fails_on_a_drift_without_showing_the_key(tmp_path):
+    junit = tmp_path / "junit.xml"
+    with drift.serve(drift.broken("end_time_on_running", SENTINEL)) as url:
+        result = _pytest("--userpilot-max-examples", "2", "--userpilot-contract-seed", "1",
+                         "--userpilot-operation", "listJobs", "--userpilot-operation", "getJob",
+                         f"--junitxml={junit}", env={"USERPILOT_API_KEY": SENTINEL, "USERPILOT_BASE_URL": url},
+                         tmp_path=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "job_end_time_matches_status" in result.stdout
+    assert "test_conformance[listJobs]" in result.stdout
+    no_secret(result.stdout, result.stderr, junit.read_text())
