@@ -60,6 +60,9 @@ OWN_CHECKS: dict[str, Rule] = {
         ASSUMED, "(fakes only) job_id is bulk:jobs:<app token>:<uuid4>, times are whole-second UTC "
         "with Z, filename ends in .csv/.ndjson, links is an absolute URL, the list is newest first",
         "the fake's own promises (mock_server/invariants.py), from DOMAIN.md evidence"),
+    "job_detail_is_the_requested_job": Rule(
+        DOCUMENTED, "Check job status answers the job whose job_id the path names",
+        "vendor Check job status page (GET /v1/background_jobs/{job_id})"),
     "job_detail_matches_list": Rule(
         ASSUMED, "the single-job answer agrees with the job's List Jobs entry (same fields; at a "
         "later instant only progressed)",
@@ -80,6 +83,13 @@ OWN_CHECKS: dict[str, Rule] = {
         ASSUMED, "an accepted valid import is listed, readable by job_id and ends completed with "
         "completed_rows = total_rows",
         "the kit's reading of the import pages"),
+    "import_one_at_a_time": Rule(
+        DOCUMENTED, "a second upload while an import is not finished gets 409 in the error shape and "
+        "creates no job",
+        "import page: 409 \"Import job already in progress\" (DOMAIN.md, Limits)"),
+    "apps_are_isolated": Rule(
+        ASSUMED, "(fakes only) another API key sees other jobs, and gets 404 for this key's jobs",
+        "DOMAIN.md: jobs belong to an application token"),
     "import_refuses_bad_upload": Rule(
         ASSUMED, "an upload without a usable file (empty, unknown extension) gets a 4xx in the error "
         "shape and creates no job",

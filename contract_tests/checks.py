@@ -179,6 +179,29 @@ job_ids_unique = _invariant_check("job_ids_unique")
 fake_job_details = _invariant_check("fake_job_details")
 
 
+def requested_job_problems(asked: str, body) -> list[str]:
+    """Problems of a single-job answer to ``GET .../{asked}``: it must be that job."""
+    from urllib.parse import unquote
+
+    if isinstance(body, dict) and "job_id" in body and body.get("job_id") not in (asked, unquote(asked)):
+        return [f"asked for job {asked}, the answer is job {body.get('job_id')!r}"]
+    return []
+
+
+@schemathesis.check
+def job_detail_is_the_requested_job(ctx, response, case):
+    """The single-job answer is the job the path names (documented)."""
+    parsed = job_body(response, case)
+    if parsed is None or parsed[0] != "getJob":
+        return None
+    asked = (case.path_parameters or {}).get("job_id")
+    problems = requested_job_problems(asked, parsed[1]) if isinstance(asked, str) else []
+    if problems:
+        raise ContractFailure(operation=case.operation.label, check="job_detail_is_the_requested_job",
+                              problems=problems)
+    return None
+
+
 # ------------------------------------------------------------------ history
 
 def _jobs_of(response, case):
@@ -308,6 +331,6 @@ class running_job_stays_listed(_History):  # noqa: N801 - the check's name
 CHECK_NAMES = (
     "job_answer_shape", "job_status_known", "job_counters_are_integers", "job_times_are_iso8601",
     "job_end_time_matches_status", "job_elapsed_time_agrees", "job_counters_in_range",
-    "job_ids_unique", "fake_job_details", "job_status_never_backwards", "job_detail_matches_list",
-    "running_job_stays_listed",
+    "job_ids_unique", "fake_job_details", "job_detail_is_the_requested_job", "job_status_never_backwards",
+    "job_detail_matches_list", "running_job_stays_listed",
 )

@@ -19,7 +19,7 @@ from mock_server.backend.lifecycle import TERMINAL
 from mock_server.invariants import transition_problems
 
 from .catalogue import rule_for
-from .checks import agreement_problems, body_problems, date_header_now
+from .checks import agreement_problems, body_problems, date_header_now, requested_job_problems
 from .report import Finding
 from .target import Answer, Target, job_path
 
@@ -60,15 +60,21 @@ class Lifecycle:
     def answer_now(self, answer: Answer) -> float | None:
         return self.now if self.target.is_fake else date_header_now(answer)
 
-    def get(self, op: str, path: str):
+    def get(self, op: str, path: str, *, listed: bool = False):
         """GET ``path``; its JSON body when 200 (per-answer checks applied),
-        None otherwise (reported)."""
+        None otherwise (reported). ``listed``: the job was just listed."""
         answer = self.target.request("GET", path)
         curl = self.target.curl("GET", path)
         if answer.status != 200:
-            check = "not_a_server_error" if answer.status >= 500 else "status_code_conformance"
+            if answer.status >= 500:
+                check = "not_a_server_error"
+            elif listed:
+                check = "job_detail_matches_list"
+            else:
+                check = "status_code_conformance"
             self.finding(op, check, f"{answer.status} to reading a job the suite had just seen"
-                         if op == "getJob" else f"{answer.status} to an authenticated List Jobs", curl)
+                         + (" in List Jobs" if listed else "") if op == "getJob"
+                         else f"{answer.status} to an authenticated List Jobs", curl)
             return None
         try:
             body = answer.json()
@@ -108,10 +114,12 @@ class Lifecycle:
         to_read = (running + previously_running + terminal)[:MAX_SINGLE_READS[self.target.is_fake]]
         for job_id in to_read:
             path = job_path(job_id)
-            single = self.get("getJob", path)
+            single = self.get("getJob", path, listed=True)
             if not isinstance(single, dict):
                 continue
             curl = self.target.curl("GET", path)
+            for problem in requested_job_problems(job_id, single):
+                self.finding("getJob", "job_detail_is_the_requested_job", problem, curl)
             for problem in agreement_problems(jobs[job_id], single, same_instant=self.target.is_fake,
                                               list_first=True):
                 self.finding("getJob", "job_detail_matches_list", problem, curl)
@@ -133,11 +141,42 @@ class Lifecycle:
             steps = FAKE_STEPS
         else:
             steps = (0, self.poll_interval)
+        jobs = None
         for step in steps:
             if step:
                 self.wait(step)
-            if self.poll() is None:
+            jobs = self.poll()
+            if jobs is None:
                 return
+        if self.target.is_fake and jobs:
+            self.check_isolation(jobs)
+
+    def check_isolation(self, jobs: dict[str, dict]) -> None:
+        """(Fakes) another key is another app: its list shares no job, and it
+        cannot read this key's jobs. Skipped when the fake accepts one key only."""
+        other = {"Authorization": f"Token {self.target.api_key}-other-app"}
+        answer = self.target.request("GET", "/v1/background_jobs", auth=False, headers=other)
+        if answer.status == 401:
+            return
+        curl = self.target.curl("GET", "/v1/background_jobs").replace(
+            "$USERPILOT_API_KEY", "${USERPILOT_API_KEY}-other-app")
+        try:
+            theirs = {j.get("job_id") for j in answer.json() if isinstance(j, dict)}
+        except (ValueError, TypeError, AttributeError):
+            return
+        shared = sorted(theirs & set(jobs))
+        if shared:
+            self.finding("listJobs", "apps_are_isolated",
+                         f"another API key's List Jobs shows {len(shared)} of this key's jobs, e.g. {shared[0]}",
+                         curl)
+        job_id = next(iter(jobs))
+        path = job_path(job_id)
+        answer = self.target.request("GET", path, auth=False, headers=other)
+        if answer.status != 404:
+            self.finding("getJob", "apps_are_isolated",
+                         f"{answer.status} when another API key reads job {job_id} (expected 404)",
+                         self.target.curl("GET", path).replace("$USERPILOT_API_KEY",
+                                                               "${USERPILOT_API_KEY}-other-app"))
 
     def ensure_running_job(self) -> None:
         """On a fake whose list has no running job, add one through the control API."""
@@ -201,7 +240,24 @@ class Lifecycle:
             if job.get(name) != value:
                 self.finding("createImport", "import_answer_matches_upload",
                              f"{name} is {job.get(name)!r}, expected {value!r}", curl)
+        self.second_upload(content)
         self.follow(job)
+
+    def second_upload(self, content: bytes) -> None:
+        """While the suite's import runs, another upload gets 409 and creates nothing."""
+        before = self.ids()
+        answer = self.upload(IMPORT_NAME, content)
+        curl = self.target.curl("POST", "/v1/imports", upload=IMPORT_NAME)
+        if answer.status != 409:
+            self.finding("createImport", "not_a_server_error" if answer.status >= 500 else "import_one_at_a_time",
+                         f"{answer.status} to a second upload while the first import runs", curl)
+        elif not _is_error_shape(answer):
+            self.finding("createImport", "import_one_at_a_time",
+                         "409 without the error shape {\"errors\": [...]}", curl)
+        after = self.ids()
+        if before is not None and after is not None and after - before:
+            self.finding("createImport", "import_one_at_a_time",
+                         f"the second upload created job(s): {', '.join(sorted(after - before))}", curl)
 
     def follow(self, job: dict) -> None:
         """Poll the new job until it ends (fake: by advancing the clock)."""

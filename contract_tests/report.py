@@ -166,8 +166,12 @@ class Report:
             if warned:
                 out.append("ASSUMPTION CONTRADICTED (warning):\n" + "\n".join(_numbered(warned)))
             if known:
+                first: dict[str, Finding] = {}
+                for f in known:
+                    first.setdefault(f.deviation.id, f)
                 out.append("KNOWN DEVIATIONS:\n" + "\n".join(
-                    f"  - {f.deviation.id}: {f.check}: {_first_line(f.seen)}" for f in known))
+                    f"  - {d}: {f.check}: {_first_line(f.seen)} (reason: {f.deviation.reason})"
+                    for d, f in first.items()))
             if out:
                 ET.SubElement(case, "system-out").text = "\n\n".join(out)
             cases.append(case)

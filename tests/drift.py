@@ -158,6 +158,21 @@ def no_auth_check(environ):
     environ["HTTP_AUTHORIZATION"] = environ["userpilot.drift.key"]
 
 
+def wrong_job(path, document, state):
+    """The single-job answer is always the first job ever listed."""
+    if path == "/v1/background_jobs" and isinstance(document, list) and document:
+        state.setdefault("first", document[0]["job_id"])
+    elif isinstance(document, dict) and state.get("first"):
+        document["job_id"] = state["first"]
+    return document
+
+
+def accept_concurrent_imports(environ, status, headers, raw):
+    if environ.get("PATH_INFO") == "/v1/imports" and status.startswith("409"):
+        return "200 OK", headers, raw
+    return status, headers, raw
+
+
 def server_error_for_unknown_job(environ, status, headers, raw):
     if status.startswith("404"):
         return "500 INTERNAL SERVER ERROR", headers, b'{"error": "boom"}'
@@ -180,7 +195,7 @@ def broken(kind: str, key: str, seed: int = 7) -> Drift:
         "missing_links": missing_links,
     }
     whole = {"duplicate_ids": duplicate_ids, "running_jobs_vanish": running_jobs_vanish,
-             "envelope": envelope}
+             "envelope": envelope, "wrong_job": wrong_job}
     if kind in per_job:
         return Drift(app, body=each_job(per_job[kind]))
     if kind in whole:
@@ -190,6 +205,13 @@ def broken(kind: str, key: str, seed: int = 7) -> Drift:
             environ["userpilot.drift.key"] = f"Token {key}"
             no_auth_check(environ)
         return Drift(app, request=inject)
+    if kind == "one_app_for_all_keys":
+        def same_app(environ):
+            if environ.get("HTTP_AUTHORIZATION", "").startswith("Token "):
+                environ["HTTP_AUTHORIZATION"] = f"Token {key}"
+        return Drift(app, request=same_app)
+    if kind == "concurrent_imports":
+        return Drift(app, answer=accept_concurrent_imports)
     if kind == "server_error":
         return Drift(app, answer=server_error_for_unknown_job)
     if kind == "wrong_content_type":

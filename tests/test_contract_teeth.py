@@ -67,6 +67,8 @@ DRIFTS = {
     "elapsed_time_wrong": {"job_elapsed_time_agrees"},
     "missing_links": {"response_schema_conformance"},
     "envelope": {"job_answer_shape", "response_schema_conformance"},
+    "wrong_job": {"job_detail_is_the_requested_job"},
+    "one_app_for_all_keys": {"apps_are_isolated"},
 }
 
 
@@ -132,3 +134,9 @@ def test_pytest_path_warns_instead_of_failing_for_assumptions():
             _judge(report, report.findings, "listJobs")
     finally:
         report.assumptions = "fail"
+
+
+@pytest.mark.skipif("createImport" not in HANDLERS, reason="the imports feature is not merged yet")
+def test_concurrent_imports_fail_one_at_a_time():  # pragma: no cover - after the merge
+    report = run(drift.broken("concurrent_imports", KEY), operations=None)
+    assert "import_one_at_a_time" in failed_checks(report), report.render()
