@@ -72,9 +72,12 @@ class Lifecycle:
                 check = "job_detail_matches_list"
             else:
                 check = "status_code_conformance"
-            self.finding(op, check, f"{answer.status} to reading a job the suite had just seen"
-                         + (" in List Jobs" if listed else "") if op == "getJob"
-                         else f"{answer.status} to an authenticated List Jobs", curl)
+            if op == "getJob":
+                seen = f"{answer.status} to reading a job the suite had just seen" + (
+                    " in List Jobs" if listed else "")
+            else:
+                seen = f"{answer.status} to an authenticated List Jobs"
+            self.finding(op, check, seen, curl)
             return None
         try:
             body = answer.json()
@@ -109,7 +112,7 @@ class Lifecycle:
         for job in jobs.values():
             self.observe("listJobs", job, list_curl)
         running = [j for j in jobs if jobs[j].get("status") not in TERMINAL]
-        previously_running = [j for j in self.running_listed if j in jobs and j not in running]
+        previously_running = sorted(j for j in self.running_listed if j in jobs and j not in running)
         terminal = [j for j in jobs if j not in running and j not in previously_running][:TERMINAL_SAMPLE]
         to_read = (running + previously_running + terminal)[:MAX_SINGLE_READS[self.target.is_fake]]
         for job_id in to_read:

@@ -57,7 +57,8 @@ def contract_report(request):
     except ImportError as exc:  # pragma: no cover - the contract extra is missing
         pytest.skip(f"the contract suite needs pip install 'userpilot-mock[contract]' ({exc.name})")
     try:
-        return run_contract(options_from_pytest(request.config))
+        options = options_from_pytest(request.config)
+        return run_contract(options)
     except TargetError as exc:
         if str(exc) == MISSING_KEY_MESSAGE:
             pytest.skip(str(exc))
