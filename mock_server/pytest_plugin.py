@@ -54,11 +54,11 @@ def pytest_addoption(parser):
         group.addoption(f"--userpilot-{option}", dest=dest, default=None, metavar=kind.upper(),
                         help=help_text)
         parser.addini(dest, help_text, default=None)
-    # -- contract test options (issue 3, `pytest --pyargs contract_tests`) ----
-    # Register them here, in this group, with the same `--userpilot-` prefix
-    # (e.g. --userpilot-base-url, --userpilot-contract-api-key); keep imports
-    # inside functions so this module stays cheap to load.
-    # -- end of contract test options ------------------------------------------
+    # The contract suite's options (`pytest --pyargs contract_tests`): an
+    # installed package's conftest cannot add options under --pyargs, so they
+    # are registered here, with the same prefix. Standard library only.
+    from contract_tests.options import add_options
+    add_options(parser)
 
 
 def pytest_configure(config):

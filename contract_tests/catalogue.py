@@ -1,0 +1,203 @@
+"""Every check of the contract suite, tagged **documented** (the vendor says
+so) or **assumed** (the kit's reading, DOMAIN.md), with the rule it holds.
+
+Standard library only, so reports and tests can read it without Schemathesis.
+A failed *assumed* check is reported as "assumption contradicted": against
+the real API it means the fake (and the kit spec) must change.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+DOCUMENTED = "documented"
+ASSUMED = "assumed"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One check: ``tag`` (documented/assumed), ``rule`` (what a conforming
+    server does, one sentence: the "expected" of a report) and ``source``
+    (where the rule comes from)."""
+
+    tag: str
+    rule: str
+    source: str
+
+
+#: The kit's own checks (contract_tests.checks, contract_tests.lifecycle).
+OWN_CHECKS: dict[str, Rule] = {
+    "job_answer_shape": Rule(
+        DOCUMENTED, "List Jobs answers a JSON array of job objects; Check job status and Request "
+        "Data Import answer one job object",
+        "vendor List Jobs / Check job status pages (DOMAIN.md, The surface)"),
+    "job_status_known": Rule(
+        DOCUMENTED, "status is one of queued, validating, processing, pending_refresh, completed, failed",
+        "the status enum of the vendor's job schemas"),
+    "job_counters_are_integers": Rule(
+        DOCUMENTED, "elapsed_time, file_size, total_rows (and completed_rows on the single-job answer) "
+        "are JSON integers",
+        "vendor job schemas (type: integer)"),
+    "job_times_are_iso8601": Rule(
+        ASSUMED, "start_time and end_time are ISO 8601 instants (end_time may be null)",
+        "DOMAIN.md: format undocumented; the only job-time example is ISO 8601 UTC"),
+    "job_end_time_matches_status": Rule(
+        ASSUMED, "end_time is null exactly while the job is not terminal (completed, failed), "
+        "and never before start_time",
+        "DOMAIN.md: bulk identify marks end_time nullable; terminal statuses assumed"),
+    "job_elapsed_time_agrees": Rule(
+        ASSUMED, "elapsed_time (seconds) is end_time - start_time once ended, now - start_time "
+        "while running; start_time is not in the future",
+        "DOMAIN.md: elapsed_time's unit undocumented, seconds assumed"),
+    "job_counters_in_range": Rule(
+        ASSUMED, "counters are never negative; completed_rows <= total_rows, = total_rows once "
+        "completed, 0 while queued or validating",
+        "DOMAIN.md: row counts; lifecycle assumed"),
+    "job_ids_unique": Rule(
+        ASSUMED, "no job_id appears twice in one List Jobs answer",
+        "the kit's reading: job_id identifies a job"),
+    "fake_job_details": Rule(
+        ASSUMED, "(fakes only) job_id is bulk:jobs:<app token>:<uuid4>, times are whole-second UTC "
+        "with Z, filename ends in .csv/.ndjson, links is an absolute URL, the list is newest first",
+        "the fake's own promises (mock_server/invariants.py), from DOMAIN.md evidence"),
+    "job_detail_is_the_requested_job": Rule(
+        DOCUMENTED, "Check job status answers the job whose job_id the path names",
+        "vendor Check job status page (GET /v1/background_jobs/{job_id})"),
+    "job_detail_matches_list": Rule(
+        ASSUMED, "the single-job answer agrees with the job's List Jobs entry (same fields; at a "
+        "later instant only progressed)",
+        "the kit's reading: both answers show the same job"),
+    "job_status_never_backwards": Rule(
+        ASSUMED, "across polls no job's status moves backwards (queued, validating, processing, "
+        "pending_refresh, completed|failed), completed_rows never decreases, a terminal job never "
+        "changes",
+        "DOMAIN.md: lifecycle order assumed"),
+    "running_job_stays_listed": Rule(
+        ASSUMED, "a job seen running in List Jobs is still listed later",
+        "the kit's reading: no pagination is documented (DOMAIN.md)"),
+    "import_answer_matches_upload": Rule(
+        ASSUMED, "createImport answers a queued job named after the uploaded file, with its size "
+        "in bytes and its row count",
+        "DOMAIN.md: file_size in bytes and total_rows assumed; issue 4"),
+    "import_job_runs_to_the_end": Rule(
+        ASSUMED, "an accepted valid import is listed, readable by job_id and ends completed with "
+        "completed_rows = total_rows",
+        "the kit's reading of the import pages"),
+    "import_one_at_a_time": Rule(
+        DOCUMENTED, "a second upload while an import is not finished gets 409 in the error shape and "
+        "creates no job",
+        "import page: 409 \"Import job already in progress\" (DOMAIN.md, Limits)"),
+    "apps_are_isolated": Rule(
+        ASSUMED, "(fakes only) another API key sees other jobs, and gets 404 for this key's jobs",
+        "DOMAIN.md: jobs belong to an application token"),
+    "import_refuses_bad_upload": Rule(
+        ASSUMED, "an upload without a usable file (empty, unknown extension) gets a 4xx in the error "
+        "shape and creates no job",
+        "kit spec 400/415 answers (overlay, assumptions)"),
+}
+
+#: Schemathesis's built-in checks, as this kit reads them (README, "Contract tests").
+BUILTIN_CHECKS: dict[str, Rule] = {
+    "not_a_server_error": Rule(
+        DOCUMENTED, "no answer is a 5xx", "no operation documents a 5xx answer"),
+    "status_code_conformance": Rule(
+        ASSUMED, "every status code is one the spec documents",
+        "the kit spec adds assumed codes (400, 404, 413, 415, 429) to the documented 200/401/409"),
+    "content_type_conformance": Rule(
+        DOCUMENTED, "the Content-Type is one the spec documents (application/json)",
+        "captured answers: application/json; charset=utf-8"),
+    "response_headers_conformance": Rule(
+        DOCUMENTED, "documented response headers are present and well-formed",
+        "headers of the captured answers"),
+    "response_schema_conformance": Rule(
+        DOCUMENTED, "the body validates against the operation's response schema",
+        "vendor schemas; the kit's additions (required, minimum, format, nullable) are assumed"),
+    "negative_data_rejection": Rule(
+        ASSUMED, "a request that breaks the spec gets a 4xx",
+        "the kit's reading (bad input: a clear 4xx)"),
+    "positive_data_acceptance": Rule(
+        ASSUMED, "a request that follows the spec is accepted (2xx, or 401/404/409/429)",
+        "the kit's reading"),
+    "missing_required_header": Rule(
+        DOCUMENTED, "a request without a required header gets a 4xx",
+        "Authorization: Token <API key> is required (authentication page)"),
+    "ignored_auth": Rule(
+        DOCUMENTED, "a request without a valid API key gets 401",
+        "authentication page and the documented 401 answers"),
+    "unsupported_method": Rule(
+        ASSUMED, "a method the path does not support gets 405", "HTTP semantics; the kit's reading"),
+    "allow_header_conformance": Rule(
+        ASSUMED, "a 405 lists the allowed methods in Allow", "HTTP semantics; the kit's reading"),
+    "use_after_free": Rule(
+        ASSUMED, "a deleted resource is gone", "the kit's reading"),
+    "ensure_resource_availability": Rule(
+        ASSUMED, "a job createImport answers is readable by its job_id at once",
+        "the kit's reading of the import pages"),
+    "object_level_authorization": Rule(
+        ASSUMED, "one app cannot read another app's job", "the kit's reading"),
+    "max_response_time": Rule(ASSUMED, "answers come in time", "not used"),
+}
+
+#: JSON Schema keywords that only the kit's assumptions add (openapi/overlay.yaml).
+ASSUMED_SCHEMA_KEYWORDS = frozenset({"required", "minimum", "format", "nullable"})
+
+
+def rule_for(check: str) -> Rule:
+    """The rule of a check by name; an unknown check is assumed."""
+    return OWN_CHECKS.get(check) or BUILTIN_CHECKS.get(check) or Rule(ASSUMED, check, "unknown check")
+
+
+def tag_for(check: str, *, spec: str = "kit", schema_keyword: str | None = None) -> str:
+    """documented or assumed, for one failure of ``check``.
+
+    Against ``--spec vendor`` every built-in check holds the vendor's own
+    document, so it is documented. A schema failure on a keyword only the
+    overlay adds (``required``, ``minimum``, ``format``, ``nullable``) is
+    assumed.
+    """
+    if check in BUILTIN_CHECKS and spec == "vendor":
+        return DOCUMENTED
+    if check == "response_schema_conformance" and schema_keyword in ASSUMED_SCHEMA_KEYWORDS:
+        return ASSUMED
+    return rule_for(check).tag
+
+
+# ------------------------------------------------------------ invariant problems
+
+#: Which check a problem from ``mock_server.invariants`` belongs to (first match).
+_PROBLEM_RULES: tuple[tuple[str, re.Pattern], ...] = tuple((name, re.compile(pattern)) for name, pattern in (
+    ("job_answer_shape", r"is not an object|is not a JSON array"),
+    ("job_status_known", r"^status .* is not one of"),
+    ("job_counters_are_integers", r" is not an integer: "),
+    ("fake_job_details", r"is not whole-second UTC|is not bulk:jobs|has no \.csv|is not an absolute URL"
+                         r"|not newest first"),
+    ("job_times_are_iso8601", r"is not ISO 8601"),
+    ("job_end_time_matches_status", r"^end_time is (null|set)|is before start_time"),
+    ("job_elapsed_time_agrees", r"^elapsed_time .* disagrees|is in the future"),
+    ("job_counters_in_range", r" is negative: |exceeds total_rows|has completed_rows"),
+    ("job_ids_unique", r"appears twice"),
+    ("job_status_never_backwards", r"moved backwards|job changed: |decreased"),
+))
+_JOB_PREFIX = re.compile(r"^job \d+: ")
+
+#: Checks that only hold the fake to its own stricter promises.
+FAKE_ONLY = frozenset({"fake_job_details"})
+
+
+def classify(problem: str) -> str:
+    """The check a problem string (from mock_server.invariants) belongs to;
+    ``job_answer_shape`` when nothing matches (so no problem is lost)."""
+    text = _JOB_PREFIX.sub("", problem)
+    for name, pattern in _PROBLEM_RULES:
+        if pattern.search(text):
+            return name
+    return "job_answer_shape"
+
+
+def normalize(message: str) -> str:
+    """A problem with its values blanked (digits, quoted text, ISO instants),
+    so that the same drift on two jobs is reported once."""
+    text = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", message)
+    text = re.sub(r"\d{4}-\d{2}-\d{2}[T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?", "<time>", text)
+    text = re.sub(r"bulk:jobs:\S+", "<job_id>", text)
+    return re.sub(r"\d+", "#", text)

@@ -1,0 +1,336 @@
+"""The kit's own Schemathesis checks: the job invariants on every answer of
+the jobs operations, and across answers (history) the lifecycle rules no
+schema can express.
+
+Importing this module registers the checks (``@schemathesis.check``); they
+run on every target, in ``userpilot-mock contract``, ``pytest --pyargs
+contract_tests`` and a plain ``schemathesis run`` with the repository's
+``schemathesis.toml``. Answers of other APIs are left alone.
+
+The rules themselves live in :mod:`mock_server.invariants` (``job_problems``,
+``list_problems``, ``transition_problems``); :mod:`.catalogue` says which
+check each problem belongs to and whether it is documented or assumed.
+"""
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Callable
+
+import schemathesis
+from schemathesis.core.failures import Failure
+
+from mock_server.backend.lifecycle import TERMINAL
+from mock_server.invariants import job_problems, list_problems, transition_problems
+
+from .catalogue import FAKE_ONLY, classify, normalize, rule_for
+from .operations import OPERATIONS
+
+#: Fields a job never changes once created (the kit's reading).
+IMMUTABLE = ("job_id", "type", "filename", "file_size", "total_rows", "start_time", "links")
+
+
+@dataclass
+class CheckSettings:
+    """How the checks read answers in the current run.
+
+    strict_fake: the target is a fake, hold it to the fake's own stricter
+    promises too. now: the instant an answer describes (UTC epoch seconds),
+    or None when unknown; ``frozen`` says every answer describes the same
+    instant (a fake whose clock the suite froze).
+    """
+
+    strict_fake: bool = False
+    now: Callable[[object], float | None] | None = None
+    frozen: bool = False
+
+
+_settings = CheckSettings()
+_lock = threading.Lock()
+
+
+@contextmanager
+def configured(settings: CheckSettings):
+    """Use ``settings`` for the checks while the block runs (one run at a time)."""
+    global _settings
+    with _lock:
+        previous, _settings = _settings, settings
+    try:
+        yield settings
+    finally:
+        with _lock:
+            _settings = previous
+
+
+def current() -> CheckSettings:
+    return _settings
+
+
+def date_header_now(response) -> float | None:
+    """UTC epoch seconds of an answer's ``Date`` header, None without one."""
+    value = response.headers.get("date") or response.headers.get("Date")
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+class ContractFailure(Failure):
+    """One of the kit's checks failed on one answer: ``check`` (its name),
+    ``problems`` (what was seen, one string each)."""
+
+    code = "ST901"
+    kind_title = "Userpilot contract check failed"
+
+    __slots__ = ("check", "problems")
+
+    def __init__(self, *, operation: str, check: str, problems: list[str], case_id: str | None = None):
+        rule = rule_for(check)
+        super().__init__(operation=operation, title=f"{check}: {rule.rule}",
+                         message="\n".join(problems), case_id=case_id)
+        self.check = check
+        self.problems = problems
+
+    @property
+    def _unique_key(self) -> str:
+        return self.check + "|" + "|".join(sorted({normalize(p) for p in self.problems}))
+
+
+def operation_id(case) -> str | None:
+    """The kit's operation id of a case, None for other APIs' operations."""
+    return OPERATIONS.get((case.operation.method.upper(), case.operation.path))
+
+
+def job_body(response, case):
+    """``(operation id, parsed JSON)`` of a 2xx answer of a jobs operation,
+    None otherwise (other status, other API, body that is not JSON: the
+    built-in checks report those)."""
+    op = operation_id(case)
+    if op is None or not 200 <= response.status_code < 300:
+        return None
+    try:
+        return op, response.json()
+    except Exception:  # noqa: BLE001 - not JSON: content_type/schema checks say so
+        return None
+
+
+def body_problems(op: str, body, now: float | None, strict: bool) -> list[tuple[str, str]]:
+    """``[(check, problem)]`` of one answer body of operation ``op``."""
+    if op == "listJobs":
+        problems = list_problems(body, now, strict_fake=strict)
+    else:
+        problems = job_problems(body, now, detail=True, strict_fake=strict)
+    out = []
+    for problem in problems:
+        check = classify(problem)
+        if check in FAKE_ONLY and not strict:
+            continue
+        out.append((check, problem))
+    return out
+
+
+_cache: dict[int, tuple[object, list[tuple[str, str]]]] = {}
+
+
+def _problems(response, case) -> list[tuple[str, str]]:
+    cached = _cache.get(id(response))
+    if cached is not None and cached[0] is response:
+        return cached[1]
+    parsed = job_body(response, case)
+    if parsed is None:
+        problems: list[tuple[str, str]] = []
+    else:
+        settings = _settings
+        now = settings.now(response) if settings.now else None
+        problems = body_problems(parsed[0], parsed[1], now, settings.strict_fake)
+    if len(_cache) > 16:
+        _cache.clear()
+    _cache[id(response)] = (response, problems)
+    return problems
+
+
+def _invariant_check(name: str):
+    def check(ctx, response, case):
+        found = [problem for check_name, problem in _problems(response, case) if check_name == name]
+        if found:
+            raise ContractFailure(operation=case.operation.label, check=name, problems=found)
+        return None
+
+    check.__name__ = name
+    check.__qualname__ = name
+    check.__doc__ = rule_for(name).rule
+    return schemathesis.check(check)
+
+
+job_answer_shape = _invariant_check("job_answer_shape")
+job_status_known = _invariant_check("job_status_known")
+job_counters_are_integers = _invariant_check("job_counters_are_integers")
+job_times_are_iso8601 = _invariant_check("job_times_are_iso8601")
+job_end_time_matches_status = _invariant_check("job_end_time_matches_status")
+job_elapsed_time_agrees = _invariant_check("job_elapsed_time_agrees")
+job_counters_in_range = _invariant_check("job_counters_in_range")
+job_ids_unique = _invariant_check("job_ids_unique")
+fake_job_details = _invariant_check("fake_job_details")
+
+
+def requested_job_problems(asked: str, body) -> list[str]:
+    """Problems of a single-job answer to ``GET .../{asked}``: it must be that job."""
+    from urllib.parse import unquote
+
+    if isinstance(body, dict) and "job_id" in body and body.get("job_id") not in (asked, unquote(asked)):
+        return [f"asked for job {asked}, the answer is job {body.get('job_id')!r}"]
+    return []
+
+
+@schemathesis.check
+def job_detail_is_the_requested_job(ctx, response, case):
+    """The single-job answer is the job the path names (documented)."""
+    parsed = job_body(response, case)
+    if parsed is None or parsed[0] != "getJob":
+        return None
+    asked = (case.path_parameters or {}).get("job_id")
+    problems = requested_job_problems(asked, parsed[1]) if isinstance(asked, str) else []
+    if problems:
+        raise ContractFailure(operation=case.operation.label, check="job_detail_is_the_requested_job",
+                              problems=problems)
+    return None
+
+
+# ------------------------------------------------------------------ history
+
+def _jobs_of(response, case):
+    """``(operation id, [job dicts])`` of a job answer, None otherwise."""
+    parsed = job_body(response, case)
+    if parsed is None:
+        return None
+    op, body = parsed
+    if op == "listJobs":
+        if not isinstance(body, list):
+            return None
+        return op, [job for job in body if isinstance(job, dict) and isinstance(job.get("job_id"), str)]
+    if isinstance(body, dict) and isinstance(body.get("job_id"), str):
+        return op, [body]
+    return None
+
+
+def agreement_problems(listed: dict, single: dict, *, same_instant: bool, list_first: bool) -> list[str]:
+    """Problems between a job's List Jobs entry and its single-job answer.
+
+    Immutable fields must be equal. At the same instant (a frozen fake) every
+    field the list shows must be equal; otherwise the later answer may only
+    have progressed (:func:`transition_problems`), and a terminal one must be
+    equal. ``list_first``: the list answer came first.
+    """
+    job_id = single.get("job_id")
+    problems = [f"job {job_id}: {name} is {single.get(name)!r} in the single-job answer but "
+                f"{listed.get(name)!r} in List Jobs"
+                for name in IMMUTABLE if name in listed and listed.get(name) != single.get(name)]
+    shared = [name for name in listed if name not in IMMUTABLE]
+    if same_instant or listed.get("status") in TERMINAL and single.get("status") in TERMINAL:
+        problems += [f"job {job_id}: {name} is {single.get(name)!r} in the single-job answer but "
+                     f"{listed.get(name)!r} in List Jobs"
+                     for name in shared if listed.get(name) != single.get(name)]
+    else:
+        before, after = (listed, single) if list_first else (single, listed)
+        common = {k: v for k, v in before.items() if k in after}
+        problems += [f"job {job_id}: {p}" for p in transition_problems(common, {k: after[k] for k in common})]
+    return problems
+
+
+class _History:
+    """Per-run memory of the jobs seen (class-based checks are instantiated
+    once per run). Accumulation is idempotent: the latest answer wins."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, dict] = {}          # job_id -> latest view (either answer)
+        self.listed: dict[str, dict] = {}        # job_id -> latest List Jobs entry
+        self.single: dict[str, dict] = {}        # job_id -> latest single-job answer
+        self.order: dict[str, str] = {}          # job_id -> "list" | "single": which came last
+        self.running_listed: set[str] = set()    # ids listed while not terminal in the latest list
+
+
+@schemathesis.check
+class job_status_never_backwards(_History):  # noqa: N801 - the check's name
+    """Across answers no job's status moves backwards, completed_rows never
+    decreases and a terminal job never changes (assumed)."""
+
+    def after_response(self, ctx, response, case):
+        found = _jobs_of(response, case)
+        if found is None:
+            return None
+        _, jobs = found
+        problems = []
+        for job in jobs:
+            before = self.last.get(job["job_id"])
+            if before is not None:
+                common = [k for k in before if k in job]
+                problems += [f"job {job['job_id']}: {p}" for p in transition_problems(
+                    {k: before[k] for k in common}, {k: job[k] for k in common})]
+            self.last[job["job_id"]] = job
+        if problems:
+            raise ContractFailure(operation=case.operation.label, check="job_status_never_backwards",
+                                  problems=problems)
+        return None
+
+
+@schemathesis.check
+class job_detail_matches_list(_History):  # noqa: N801 - the check's name
+    """The single-job answer agrees with the job's List Jobs entry (assumed)."""
+
+    def after_response(self, ctx, response, case):
+        found = _jobs_of(response, case)
+        if found is None:
+            return None
+        op, jobs = found
+        same_instant = _settings.frozen
+        problems = []
+        for job in jobs:
+            job_id = job["job_id"]
+            if op == "listJobs":
+                single = self.single.get(job_id)
+                if single is not None:
+                    problems += agreement_problems(job, single, same_instant=same_instant, list_first=False)
+                self.listed[job_id] = job
+            elif op == "getJob":
+                listed = self.listed.get(job_id)
+                if listed is not None:
+                    problems += agreement_problems(listed, job, same_instant=same_instant, list_first=True)
+                self.single[job_id] = job
+        if problems:
+            raise ContractFailure(operation=case.operation.label, check="job_detail_matches_list",
+                                  problems=problems)
+        return None
+
+
+@schemathesis.check
+class running_job_stays_listed(_History):  # noqa: N801 - the check's name
+    """A job seen running in List Jobs is still listed later (assumed)."""
+
+    def after_response(self, ctx, response, case):
+        found = _jobs_of(response, case)
+        if found is None or found[0] != "listJobs":
+            return None
+        jobs = found[1]
+        ids = {job["job_id"] for job in jobs}
+        missing = sorted(self.running_listed - ids)
+        self.running_listed = {job["job_id"] for job in jobs if job.get("status") not in TERMINAL}
+        if missing:
+            raise ContractFailure(operation=case.operation.label, check="running_job_stays_listed",
+                                  problems=[f"job {job_id} was listed while running and is missing now"
+                                            for job_id in missing])
+        return None
+
+
+#: Names of every check this module registers.
+CHECK_NAMES = (
+    "job_answer_shape", "job_status_known", "job_counters_are_integers", "job_times_are_iso8601",
+    "job_end_time_matches_status", "job_elapsed_time_agrees", "job_counters_in_range",
+    "job_ids_unique", "fake_job_details", "job_detail_is_the_requested_job", "job_status_never_backwards",
+    "job_detail_matches_list", "running_job_stays_listed",
+)

@@ -1,0 +1,111 @@
+"""The contract suite under pytest: ``pytest --pyargs contract_tests``.
+
+The same run as ``userpilot-mock contract`` (:func:`contract_tests.runner.
+run_contract`), once per session, configured by the same environment
+variables (``USERPILOT_BASE_URL``, ``USERPILOT_ENVIRONMENT``,
+``USERPILOT_API_KEY``) and the ``--userpilot-*`` options the pytest11 plugin
+registers (``pytest --help``). Test items:
+
+- ``test_conformance[<operation>]``: Schemathesis's phases with every check;
+- ``test_lifecycle``: the polls (no status backwards, terminal jobs never
+  change, running jobs stay listed, single answer agrees with the list,
+  the suite's own import runs to the end);
+- ``test_known_deviation[<id>]``: xfail when the published document's known
+  defect showed up (``known_deviations.yaml``), pass when it did not;
+- ``test_run_had_no_errors``.
+
+A contradicted assumption fails its test, or only warns
+(``AssumptionContradicted``) with ``--userpilot-assumptions warn``. Against
+the real API without a key every test is skipped with the message saying
+how to provide one.
+"""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+
+class AssumptionContradicted(UserWarning):
+    """An assumed check failed (the kit's reading; the fake must change)."""
+
+
+def _spec(config) -> str:
+    try:
+        return config.getoption("userpilot_contract_spec") or "kit"
+    except ValueError:
+        return "kit"
+
+
+def pytest_generate_tests(metafunc):
+    if "operation" in metafunc.fixturenames:
+        from contract_tests.operations import operation_index
+        metafunc.parametrize("operation", list(operation_index(_spec(metafunc.config))))
+    if "deviation_id" in metafunc.fixturenames:
+        from contract_tests.deviations import load
+        ids = [d.id for d in load() if d.spec == _spec(metafunc.config)]
+        metafunc.parametrize("deviation_id", ids or [pytest.param(None, marks=pytest.mark.skip(
+            reason="no known deviations for this spec"))])
+
+
+@pytest.fixture(scope="session")
+def contract_report(request):
+    """The session's contract run (a :class:`contract_tests.report.Report`)."""
+    from contract_tests.options import MISSING_KEY_MESSAGE, TargetError, UsageError, options_from_pytest
+    try:
+        from contract_tests.runner import run_contract
+    except ImportError as exc:  # pragma: no cover - the contract extra is missing
+        pytest.skip(f"the contract suite needs pip install 'userpilot-mock[contract]' ({exc.name})")
+    try:
+        options = options_from_pytest(request.config)
+        return run_contract(options)
+    except TargetError as exc:
+        if str(exc) == MISSING_KEY_MESSAGE:
+            pytest.skip(str(exc))
+        pytest.fail(str(exc), pytrace=False)
+    except UsageError as exc:
+        pytest.fail(f"usage: {exc}", pytrace=False)
+
+
+def _judge(report, findings, what: str) -> None:
+    """Fail with the counted findings; warn with contradicted assumptions
+    under ``--userpilot-assumptions warn``."""
+    from contract_tests.report import _numbered
+    counted = [f for f in findings if f in report.counted]
+    warned = [f for f in findings if f in report.contradicted and f not in counted]
+    if warned:
+        warnings.warn(AssumptionContradicted(report.redact(
+            f"{what}: assumption contradicted\n" + "\n".join(_numbered(warned)))), stacklevel=1)
+    if counted:
+        pytest.fail(report.redact(f"{what} does not conform ({report.target}, {report.spec} spec, "
+                                  f"seed {report.seed}):\n" + "\n".join(_numbered(counted))), pytrace=False)
+
+
+def test_conformance(contract_report, operation):
+    """Every Schemathesis check and the kit's per-answer checks on one operation."""
+    label = next((op for op in contract_report.operations if op.split(" ")[0] == operation), None)
+    if label is None:
+        pytest.skip(f"{operation} not tested: " + ("; ".join(contract_report.notes) or "not selected"))
+    findings = [f for f in contract_report.for_operation(operation) if f.phase != "lifecycle"]
+    _judge(contract_report, findings, label)
+
+
+def test_lifecycle(contract_report):
+    """The polls across time: the lifecycle rules no schema can express."""
+    findings = [f for f in contract_report.findings if f.phase == "lifecycle"]
+    _judge(contract_report, findings, "the job lifecycle")
+
+
+def test_known_deviation(contract_report, deviation_id):
+    """A known defect of the published document: xfail when it showed up."""
+    seen = [f for f in contract_report.known if f.deviation.id == deviation_id]
+    if seen:
+        pytest.xfail(contract_report.redact(
+            f"known deviation {deviation_id} ({sum(f.count for f in seen)}x, e.g. {seen[0].seen.splitlines()[0]}): "
+            f"{seen[0].deviation.reason}"))
+
+
+def test_run_had_no_errors(contract_report):
+    """Nothing kept the run from checking what it meant to."""
+    if contract_report.errors:
+        pytest.fail(contract_report.redact("\n".join(contract_report.errors)), pytrace=False)

@@ -1,0 +1,247 @@
+"""Deliberately broken servers for the contract suite's teeth tests.
+
+Each is the fake (a fresh in-process app, frozen clock) behind a small WSGI
+middleware that alters its answers in one way a real server could drift
+from the contract. ``serve(app)`` runs one on 127.0.0.1 on a free port.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from contextlib import contextmanager
+
+from mock_server import create_app
+
+NOW = "2026-11-29T12:00:00Z"
+TERMINAL = ("completed", "failed")
+
+
+def fake(key: str, seed: int = 7):
+    """A fresh fake accepting only ``key``, frozen at NOW."""
+    return create_app(seed=seed, now=NOW, frozen=True, api_keys=[key])
+
+
+class Drift:
+    """WSGI middleware over ``app``: answers of ``/v1/...`` pass through
+    ``body(path, json_body, state) -> json_body`` and ``answer(environ,
+    status, headers, raw) -> (status, headers, raw)``; ``request(environ)``
+    may rewrite the request first. ``state`` is a dict kept across calls."""
+
+    def __init__(self, app, *, body=None, answer=None, request=None, hide_admin: bool = False):
+        self.app = app
+        self.body = body
+        self.answer = answer
+        self.request = request
+        self.hide_admin = hide_admin
+        self.state: dict = {}
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if self.hide_admin and path.startswith("/__admin"):
+            start_response("404 NOT FOUND", [("Content-Type", "text/plain")])
+            return [b"not found"]
+        if not path.startswith("/v1/"):
+            return self.app(environ, start_response)
+        if self.request is not None:
+            self.request(environ)
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, list(headers)
+            return lambda data: None
+
+        raw = b"".join(self.app(environ, capture))
+        status, headers = captured["status"], captured["headers"]
+        if self.body is not None and status.startswith("200"):
+            try:
+                document = json.loads(raw)
+            except ValueError:
+                document = None
+            if document is not None:
+                raw = json.dumps(self.body(path, document, self.state)).encode()
+        if self.answer is not None:
+            status, headers, raw = self.answer(environ, status, headers, raw)
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(raw))))
+        start_response(status, headers)
+        return [raw]
+
+
+def each_job(change):
+    """A ``body`` mutator applying ``change(job, path, state)`` to every job
+    of a list or single-job answer."""
+    def body(path, document, state):
+        jobs = document if isinstance(document, list) else [document]
+        for job in jobs:
+            if isinstance(job, dict):
+                change(job, path, state)
+        return document
+    return body
+
+
+def running(job) -> bool:
+    return job.get("status") not in TERMINAL
+
+
+# ----------------------------------------------------------------- the drifts
+
+def unknown_status(job, path, state):
+    if running(job):
+        job["status"] = "paused"
+
+
+def counter_as_string(job, path, state):
+    job["file_size"] = str(job["file_size"])
+
+
+def end_time_on_running(job, path, state):
+    if running(job):
+        job["end_time"] = job["start_time"]
+
+
+def non_iso_time(job, path, state):
+    job["start_time"] = "29/11/2026 11:58"
+
+
+def status_backwards(job, path, state):
+    """Every other answer shows completed jobs as still processing."""
+    if path == "/v1/background_jobs":
+        state["calls"] = state.get("calls", 0) + 1
+    if job.get("status") == "completed" and state.get("calls", 0) % 2 == 0:
+        job.update(status="processing", end_time=None)
+        if "completed_rows" in job:
+            job["completed_rows"] = job["total_rows"] // 2
+
+
+def detail_disagrees(job, path, state):
+    if path != "/v1/background_jobs":
+        job["total_rows"] += 1
+
+
+def rows_past_total(job, path, state):
+    if "completed_rows" in job:
+        job["completed_rows"] = job["total_rows"] + 5
+
+
+def elapsed_time_wrong(job, path, state):
+    if not running(job):
+        job["elapsed_time"] += 3600
+
+
+def missing_links(job, path, state):
+    job.pop("links", None)
+
+
+def duplicate_ids(path, document, state):
+    if isinstance(document, list) and document:
+        document.append(dict(document[0]))
+    return document
+
+
+def running_jobs_vanish(path, document, state):
+    """The second and later lists leave out running jobs."""
+    if path == "/v1/background_jobs" and isinstance(document, list):
+        state["lists"] = state.get("lists", 0) + 1
+        if state["lists"] > 1:
+            return [job for job in document if not running(job)]
+    return document
+
+
+def envelope(path, document, state):
+    if path == "/v1/background_jobs":
+        return {"data": document, "next": None}
+    return document
+
+
+def no_auth_check(environ):
+    """Requests without a key (or with another one) are let through."""
+    environ["HTTP_AUTHORIZATION"] = environ["userpilot.drift.key"]
+
+
+def wrong_job(path, document, state):
+    """The single-job answer is always the first job ever listed."""
+    if path == "/v1/background_jobs" and isinstance(document, list) and document:
+        state.setdefault("first", document[0]["job_id"])
+    elif isinstance(document, dict) and state.get("first"):
+        document["job_id"] = state["first"]
+    return document
+
+
+def accept_concurrent_imports(environ, status, headers, raw):
+    if environ.get("PATH_INFO") == "/v1/imports" and status.startswith("409"):
+        return "200 OK", headers, raw
+    return status, headers, raw
+
+
+def server_error_for_unknown_job(environ, status, headers, raw):
+    if status.startswith("404"):
+        return "500 INTERNAL SERVER ERROR", headers, b'{"error": "boom"}'
+    return status, headers, raw
+
+
+def html_content_type(environ, status, headers, raw):
+    headers = [(k, v) for k, v in headers if k.lower() != "content-type"]
+    return status, headers + [("Content-Type", "text/html; charset=utf-8")], raw
+
+
+def broken(kind: str, key: str, seed: int = 7) -> Drift:
+    """The fake (accepting ``key``) with the drift ``kind``."""
+    app = fake(key, seed)
+    per_job = {
+        "unknown_status": unknown_status, "counter_as_string": counter_as_string,
+        "end_time_on_running": end_time_on_running, "non_iso_time": non_iso_time,
+        "status_backwards": status_backwards, "detail_disagrees": detail_disagrees,
+        "rows_past_total": rows_past_total, "elapsed_time_wrong": elapsed_time_wrong,
+        "missing_links": missing_links,
+    }
+    whole = {"duplicate_ids": duplicate_ids, "running_jobs_vanish": running_jobs_vanish,
+             "envelope": envelope, "wrong_job": wrong_job}
+    if kind in per_job:
+        return Drift(app, body=each_job(per_job[kind]))
+    if kind in whole:
+        return Drift(app, body=whole[kind])
+    if kind == "no_auth_check":
+        def inject(environ):
+            environ["userpilot.drift.key"] = f"Token {key}"
+            no_auth_check(environ)
+        return Drift(app, request=inject)
+    if kind == "one_app_for_all_keys":
+        def same_app(environ):
+            if environ.get("HTTP_AUTHORIZATION", "").startswith("Token "):
+                environ["HTTP_AUTHORIZATION"] = f"Token {key}"
+        return Drift(app, request=same_app)
+    if kind == "concurrent_imports":
+        return Drift(app, answer=accept_concurrent_imports)
+    if kind == "server_error":
+        return Drift(app, answer=server_error_for_unknown_job)
+    if kind == "wrong_content_type":
+        return Drift(app, answer=html_content_type)
+    raise ValueError(kind)
+
+
+def _run(server):
+    try:
+        server.run()
+    except (OSError, ValueError):  # closed while stopping
+        pass
+
+
+@contextmanager
+def serve(app):
+    """Serve a WSGI app on 127.0.0.1:<free port>; yields its base URL."""
+    from waitress.server import create_server
+
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=_run, args=(server,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:  # as MockServer.stop does: close every connection, then the server
+        server.task_dispatcher.shutdown(timeout=1)
+        for channel in list(server._map.values()):
+            try:
+                channel.close()
+            except OSError:
+                pass
+        server.close()
+        thread.join(timeout=5)

@@ -1,0 +1,335 @@
+"""The contract kit's parts: check catalogue, known deviations, import file
+strategies, rate limiting, reports, options, Schemathesis settings."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+import time
+import tomllib
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+
+from contract_tests import catalogue, deviations
+from contract_tests.hooks import Throttle
+from contract_tests.media import (COLUMNS, INVALID_UPLOADS, REQUIRED, SOURCES, csv_files, ndjson_files,
+                                  to_csv)
+from contract_tests.options import ContractOptions, UsageError, add_options
+from contract_tests.report import MASK, Finding, Report
+from contract_tests.target import retry_after_seconds
+from mock_server.backend.clock import parse_instant
+from mock_server.http.handlers import HANDLERS
+from mock_server.invariants import job_problems, list_problems, transition_problems
+
+ROOT = Path(__file__).resolve().parent.parent
+
+GOOD = {"elapsed_time": 60, "end_time": "2026-11-29T11:01:00Z", "file_size": 10, "filename": "a.csv",
+        "job_id": "bulk:jobs:NX-0123abcd:c6f91301-54c1-4df7-a077-b34715c38875",
+        "links": "http://localhost/x", "start_time": "2026-11-29T11:00:00Z", "status": "completed",
+        "total_rows": 5, "type": "import", "completed_rows": 5}
+NOW = parse_instant("2026-11-29T12:00:00Z")
+
+
+# ------------------------------------------------------------------ catalogue
+
+BROKEN = {
+    "job_status_known": {"status": "paused"},
+    "job_counters_are_integers": {"file_size": "10"},
+    "job_times_are_iso8601": {"start_time": "29/11/2026"},
+    "job_end_time_matches_status": {"end_time": None},
+    "job_elapsed_time_agrees": {"elapsed_time": 61 + 3600},
+    "job_counters_in_range": {"completed_rows": 6},
+    "fake_job_details": {"job_id": "x"},
+}
+
+
+@pytest.mark.parametrize("check", sorted(BROKEN))
+def test_every_invariant_problem_belongs_to_its_check(check):
+    problems = job_problems({**GOOD, **BROKEN[check]}, NOW, detail=True)
+    assert problems
+    assert check in {catalogue.classify(p) for p in problems}
+
+
+def test_list_and_transition_problems_are_classified():
+    assert job_problems(GOOD, NOW, detail=True) == []
+    assert {catalogue.classify(p) for p in list_problems([GOOD, GOOD], NOW)} == {"job_ids_unique"}
+    assert catalogue.classify(list_problems({"data": []})[0]) == "job_answer_shape"
+    moved = transition_problems({**GOOD, "status": "completed"}, {**GOOD, "status": "processing"})
+    assert {catalogue.classify(p) for p in moved} == {"job_status_never_backwards"}
+    assert catalogue.classify("something nobody wrote yet") == "job_answer_shape"
+
+
+def test_every_check_is_tagged_with_a_rule_and_a_source():
+    from contract_tests.checks import CHECK_NAMES
+    for name in CHECK_NAMES:
+        rule = catalogue.OWN_CHECKS[name]
+        assert rule.tag in (catalogue.DOCUMENTED, catalogue.ASSUMED) and rule.rule and rule.source
+    assert catalogue.tag_for("response_schema_conformance", schema_keyword="required") == catalogue.ASSUMED
+    assert catalogue.tag_for("response_schema_conformance", schema_keyword="enum") == catalogue.DOCUMENTED
+    assert catalogue.tag_for("status_code_conformance", spec="vendor") == catalogue.DOCUMENTED
+    assert catalogue.tag_for("no_such_check") == catalogue.ASSUMED
+
+
+def test_normalize_merges_the_same_drift_on_two_jobs():
+    a = "job 3: end_time is set (2026-11-29T11:00:00Z) on a processing job"
+    b = "job 17: end_time is set (2026-11-28T01:02:03Z) on a processing job"
+    assert catalogue.normalize(a) == catalogue.normalize(b)
+
+
+# ---------------------------------------------------------- known deviations
+
+def test_shipped_known_deviations_have_reasons():
+    entries = deviations.load()
+    assert entries and all(len(d.reason) > 40 for d in entries)
+    assert {d.spec for d in entries} <= {"kit", "vendor"}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("deviations: [{id: a, spec: vendor, check: c}]", "'reason' is required"),
+    ("deviations: [{id: a, spec: vendor, check: c, reason: ''}]", "'reason' is required"),
+    ("deviations: [{id: a, spec: v2, check: c, reason: r}]", "spec must be one of"),
+    ("deviations: [{id: a, spec: kit, check: c, reason: r, match: '('}]", "bad 'match'"),
+    ("deviations: [{id: a, spec: kit, check: c, reason: r, colour: red}]", "unknown field"),
+    ("deviations: [{id: a, spec: kit, check: c, reason: r}, {id: a, spec: kit, check: c, reason: r}]",
+     "appears twice"),
+    ("nothing: here", "'deviations' list"),
+])
+def test_malformed_known_deviations_are_usage_errors(tmp_path, text, message):
+    path = tmp_path / "known.yaml"
+    path.write_text(text)
+    with pytest.raises(UsageError, match=message):
+        deviations.load(path)
+
+
+def test_a_deviation_matches_only_its_spec_check_operation_and_pattern():
+    entry = deviations.Deviation(id="x", spec="vendor", check="response_schema_conformance", reason="r",
+                                 operation="listJobs", match="end_time")
+    finding = Finding(operation="listJobs (GET /v1/background_jobs)", check="response_schema_conformance",
+                      tag="documented", expected="type: 'string' at 0/end_time", seen="null is not of type")
+    assert entry.matches("vendor", finding)
+    assert not entry.matches("kit", finding)
+    assert not entry.matches("vendor", Finding(**{**finding.__dict__, "expected": "enum at 0/status"}))
+    assert not entry.matches("vendor", Finding(**{**finding.__dict__, "operation": "getJob (GET /x)"}))
+
+
+# ------------------------------------------------------------- import files
+
+def _valid_row(row: dict) -> bool:
+    kind = row["event_type"]
+    return (kind in REQUIRED and all(row.get(f) not in (None, "") for f in REQUIRED[kind])
+            and row["source"] in SOURCES and parse_instant(row["inserted_at"].replace(" ", "T")) > 0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(csv_files)
+def test_csv_files_hold_valid_events(content):
+    rows = list(csv.DictReader(io.StringIO(content.decode("utf-8"))))
+    assert rows and tuple(rows[0]) == COLUMNS
+    for row in rows:
+        parsed = {k: v for k, v in row.items() if v != ""}
+        if "metadata" in parsed:
+            assert isinstance(json.loads(parsed["metadata"]), dict)
+        assert _valid_row(parsed), row
+
+
+@settings(max_examples=40, deadline=None)
+@given(ndjson_files)
+def test_ndjson_files_hold_valid_events(content):
+    lines = content.decode("utf-8").splitlines()
+    assert lines
+    for line in lines:
+        row = json.loads(line)
+        assert _valid_row(row), row
+        if "metadata" in row:
+            assert isinstance(row["metadata"], dict)
+
+
+def test_invalid_uploads_are_the_kind_a_server_refuses():
+    names = {name for name, _, _ in INVALID_UPLOADS}
+    assert "empty.csv" in names and any(not n.endswith((".csv", ".ndjson")) for n in names)
+    assert to_csv([]).count(b"\n") == 1  # a header only
+
+
+@pytest.mark.skipif("createImport" not in HANDLERS, reason="the imports feature is not merged yet")
+def test_generated_import_files_are_accepted_by_the_fake():  # pragma: no cover - after the merge
+    from mock_server import create_app
+    app = create_app(seed=1, frozen=True)
+    content = to_csv([{"event_type": "track", "user_id": "u", "event_name": "e", "source": "web-client",
+                       "inserted_at": "2024-07-28 08:55:35.874555"}])
+    response = app.test_client().post("/v1/imports", headers={"Authorization": "Token k"},
+                                      data={"file": (io.BytesIO(content), "events.csv", "text/csv")})
+    assert response.status_code == 200, response.get_data()
+
+
+# -------------------------------------------------------------- rate limits
+
+def test_throttle_spaces_requests_and_backs_off():
+    throttle = Throttle(50)
+    started = time.monotonic()
+    for _ in range(6):
+        throttle.wait()
+    assert time.monotonic() - started >= 5 / 50 * 0.9
+    throttle.back_off(0.1)
+    started = time.monotonic()
+    throttle.wait()
+    assert time.monotonic() - started >= 0.05
+    unlimited = Throttle(None)
+    started = time.monotonic()
+    for _ in range(100):
+        unlimited.wait()
+    assert time.monotonic() - started < 0.5
+
+
+def test_retry_after_values():
+    assert retry_after_seconds("3") == 3
+    assert retry_after_seconds("3600") == 60
+    assert retry_after_seconds("-5") == 0
+    assert retry_after_seconds(None) is None and retry_after_seconds("soon") is None
+    assert 0 <= retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") <= 60
+
+
+def test_429_is_retried_after_its_retry_after():
+    from contract_tests.target import Target
+    calls = []
+
+    def app(environ, start_response):
+        calls.append(time.monotonic())
+        if len(calls) < 3:
+            start_response("429 Too Many Requests", [("Retry-After", "0.05"), ("Content-Type", "application/json")])
+            return [b'{"errors": []}']
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b"[]"]
+
+    target = Target("real", "http://localhost", "test", "k", app=app)
+    answer = target.request("GET", "/v1/background_jobs")
+    assert answer.status == 200 and len(calls) == 3
+    assert calls[2] - calls[1] >= 0.04
+
+
+# ------------------------------------------------------------------ reports
+
+def test_report_masks_the_key_everywhere_and_writes_junit():
+    key = "s3cr3t-key"
+    report = Report(target="t", spec="kit", operations=["listJobs (GET /v1/background_jobs)"], secrets=(key,))
+    report.add(Finding(operation="listJobs (GET /v1/background_jobs)", check="job_status_known",
+                       tag="documented", expected="e", seen=f"server echoed Token {key}",
+                       curl=f"curl -H 'Authorization: Token {key}' http://x"))
+    report.add(Finding(operation="listJobs (GET /v1/background_jobs)", check="job_ids_unique",
+                       tag="assumed", expected="e", seen="job_id x appears twice", phase="lifecycle"))
+    text, junit = report.render(), report.junit()
+    assert key not in text and key not in junit and MASK in text
+    suite = ET.fromstring(junit.split("\n", 1)[1])
+    assert suite.get("failures") == "2"
+    assert {c.get("name") for c in suite} == {"conformance: listJobs (GET /v1/background_jobs)",
+                                              "lifecycle: job_ids_unique"}
+    assert report.exit_code == 1
+    report.assumptions = "warn"
+    assert len(report.counted) == 1
+
+
+def test_the_same_drift_is_counted_not_repeated():
+    report = Report(target="t", spec="kit")
+    for i in range(3):
+        report.add(Finding(operation="op", check="c", tag="assumed", expected="e",
+                           seen=f"job {i}: end_time is set (2026-11-29T1{i}:00:00Z) on a queued job"))
+    assert len(report.findings) == 1 and report.findings[0].count == 3
+
+
+# ------------------------------------------------------------------ options
+
+def test_options_read_the_environment(monkeypatch):
+    monkeypatch.setenv("USERPILOT_BASE_URL", "http://127.0.0.1:8080/")
+    monkeypatch.setenv("USERPILOT_API_KEY", "from-env")
+    opts = ContractOptions().validated()
+    assert opts.base_url == "http://127.0.0.1:8080" and opts.api_key == "from-env"
+    assert "from-env" not in repr(opts)
+    monkeypatch.delenv("USERPILOT_BASE_URL")
+    monkeypatch.setenv("USERPILOT_ENVIRONMENT", "analytex-eu")
+    assert ContractOptions().validated().environment == "analytex-eu"
+    assert ContractOptions(base_url="http://x").validated().environment is None
+
+
+@pytest.mark.parametrize("options", [dict(spec="v2"), dict(environment="us"), dict(assumptions="ignore"),
+                                     dict(base_url="ftp://x"), dict(max_examples=0), dict(rate_limit=-1)])
+def test_bad_options_are_usage_errors(options):
+    with pytest.raises(UsageError):
+        ContractOptions(**options).validated()
+
+
+def test_pytest_options_are_prefixed_and_do_not_clash():
+    import argparse
+
+    class Group:
+        def __init__(self):
+            self.parser = argparse.ArgumentParser()
+
+        def addoption(self, *names, **kwargs):
+            self.parser.add_argument(*names, **kwargs)
+
+    class Parser:
+        group = Group()
+
+        def getgroup(self, *args):
+            return self.group
+
+    parser = Parser()
+    add_options(parser)
+    names = [a.option_strings[0] for a in parser.group.parser._actions if a.option_strings[0] != "-h"]
+    assert names and all(n.startswith("--userpilot-") for n in names)
+    # the fixtures' plugin (issue 5) owns these
+    assert not {"--userpilot-seed", "--userpilot-api-key", "--userpilot-port"} & set(names)
+
+
+# ----------------------------------------------------- Schemathesis settings
+
+def test_schemathesis_toml_is_shipped_and_explains_every_tuning():
+    from contract_tests.runner import config_path
+    path = config_path()
+    assert path == ROOT / "schemathesis.toml"
+    config = tomllib.loads(path.read_text())
+    assert config["hooks"] == "contract_tests.hooks"
+    assert config["continue-on-failure"] is True
+    text = path.read_text()
+    for key in ("max-examples", "database", "workers", "object_level_authorization", "[cache]"):
+        assert key in text
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert '"schemathesis.toml" = "contract_tests/schemathesis.toml"' in pyproject
+
+
+def test_hooks_only_touch_the_userpilot_operations():
+    import re
+
+    from contract_tests.hooks import PATH_REGEX
+    assert re.search(PATH_REGEX, "/v1/background_jobs/{job_id}") and re.search(PATH_REGEX, "/v1/imports")
+    assert not re.search(PATH_REGEX, "/other") and not re.search(PATH_REGEX, "/v2/background_jobs")
+
+
+PLAIN_OPERATIONS = ([] if "createImport" in HANDLERS
+                    else ["--include-operation-id", "listJobs", "--include-operation-id", "getJob"])
+
+
+def plain_schemathesis_run(url: str):
+    return subprocess.run(
+        [sys.executable, "-m", "schemathesis.cli", "run", f"{url}/__admin/spec/kit.yaml",
+         "--max-examples", "3", "--seed", "4", *PLAIN_OPERATIONS],
+        capture_output=True, text=True, cwd=ROOT, timeout=240)
+
+
+def test_plain_schemathesis_run_uses_the_same_settings_and_passes():
+    """``schemathesis run <fake>/__admin/spec/kit.yaml`` from the repository
+    root picks up schemathesis.toml (the kit's hooks and checks): it passes
+    against the fake and fails on a drift only the kit's checks see."""
+    from . import drift
+    from mock_server.server import MockServer
+    with MockServer(seed=4) as server:
+        result = plain_schemathesis_run(server.url)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    with drift.serve(drift.broken("end_time_on_running", "demo-api-key")) as url:
+        result = plain_schemathesis_run(url)
+    assert result.returncode == 1
+    assert "job_end_time_matches_status" in result.stdout
