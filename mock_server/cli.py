@@ -92,7 +92,13 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
                                    error_rate=error_rate, rate_limit=rate_limit, scenario=scenario,
                                    journal_size=journal_size)
     except ApiError as exc:
-        raise click.BadParameter(exc.message, param_hint="'--now'") from None
+        raise click.UsageError(exc.message) from None
+    except ValueError as exc:  # a setting ("speed: ...") or waitress refusing the host
+        name, sep, message = str(exc).partition(": ")
+        if sep and name.isidentifier():
+            option = {"api_keys": "api-key"}.get(name, name.replace("_", "-"))
+            raise click.BadParameter(message, param_hint=f"'--{option}'") from None
+        raise click.BadParameter(str(exc), param_hint="'--host'") from None
     except OSError as exc:
         click.echo(f"userpilot-mock: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
         sys.exit(1)

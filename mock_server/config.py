@@ -47,3 +47,30 @@ class Settings:
     #: None (generated histories). Read once, when the backend starts.
     scenario: object = None
     extra: dict = field(default_factory=dict)
+
+    def check(self) -> "Settings":
+        """Raise ValueError, naming the setting, for a value the fake cannot
+        run with; return self. (``now`` is already UTC epoch seconds here;
+        ``latency``, ``rate_limit`` and ``scenario`` are checked where they
+        are parsed.)"""
+        def whole(name, low, high):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"{name}: must be a whole number from {low} to {high}, got {value!r}")
+
+        whole("seed", -2**63, 2**63 - 1)
+        whole("jobs", 0, 1_000_000)
+        whole("max_apps", 1, 10_000_000)
+        whole("journal_size", 0, 10_000_000)
+        if not isinstance(self.frozen, bool):
+            raise ValueError(f"frozen: must be true or false, got {self.frozen!r}")
+        if any(not isinstance(key, str) or not key.strip() for key in self.api_keys):
+            raise ValueError("api_keys: every accepted API key must be a non-empty string")
+        if self.public_url is not None and (not isinstance(self.public_url, str) or not
+                                            self.public_url.startswith(("http://", "https://"))
+                                            or len(self.public_url) < 9):
+            raise ValueError(f"public_url: must be an absolute http(s) URL, got {self.public_url!r}")
+        rate = self.error_rate
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+            raise ValueError(f"error_rate: must be a number from 0 to 1, got {rate!r}")
+        return self

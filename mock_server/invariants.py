@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
+from .backend.generate import FILENAME_EXTENSIONS
 from .backend.lifecycle import STATUSES, TERMINAL
 
 JOB_ID = re.compile(r"^bulk:jobs:NX-[0-9a-f]{8}:[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
-FORMAT_EXTENSIONS = (".csv", ".ndjson", ".jsonl")
 COUNTERS = ("elapsed_time", "file_size", "total_rows")
 STATUS_ORDER = {"queued": 0, "validating": 1, "processing": 2, "pending_refresh": 3,
                 "completed": 4, "failed": 4}
@@ -95,7 +95,7 @@ def job_problems(job: dict, now: float | None = None, *, detail: bool = False,
             if isinstance(job.get(name), str) and not ISO_Z.match(job[name]):
                 problems.append(f"{name} {job[name]!r} is not whole-second UTC with Z")
         filename = job.get("filename")
-        if not isinstance(filename, str) or not filename.lower().endswith(FORMAT_EXTENSIONS):
+        if not isinstance(filename, str) or not filename.lower().endswith(FILENAME_EXTENSIONS):
             problems.append(f"filename {filename!r} has no .csv/.ndjson extension")
         if isinstance(job.get("links"), str) and not job["links"].startswith(("http://", "https://")):
             problems.append(f"links {job['links']!r} is not an absolute URL")

@@ -12,10 +12,13 @@ from datetime import datetime, timezone
 
 from .errors import BadRequest
 
-#: The latest instant the clock may show (9999-12-31T23:59:59Z): past it,
-#: ISO 8601 with a four-digit year cannot express the time.
-MAX_INSTANT = 253402300799.0
+#: The latest instant the clock may show (9000-01-01T00:00:00Z). ISO 8601
+#: with a four-digit year ends at 9999; the margin leaves room for every job
+#: timeline (at most ten years back and ~60 days of phases) to stay within it.
+MAX_INSTANT = 221845392000.0
 MIN_INSTANT = 0.0
+#: The fastest clock: a million times real time (11.5 days a second).
+MAX_SPEED = 1_000_000.0
 #: The fields of a clock change (``POST /__admin/clock``).
 CLOCK_FIELDS = frozenset({"now", "advance_seconds", "frozen", "speed"})
 
@@ -30,7 +33,7 @@ def parse_instant(value) -> float:
         raise BadRequest(f"not a date-time: {value!r}")
     if isinstance(value, (int, float)):
         if not MIN_INSTANT <= value <= MAX_INSTANT:  # NaN fails too
-            raise BadRequest(f"not a date-time between 1970 and 9999: {value!r}")
+            raise BadRequest(f"not a date-time between 1970 and 9000: {value!r}")
         return float(value)
     if not isinstance(value, str):
         raise BadRequest(f"not a date-time: {value!r}")
@@ -48,7 +51,7 @@ def parse_instant(value) -> float:
     except (OverflowError, ValueError, OSError):
         seconds = -1.0
     if not MIN_INSTANT <= seconds <= MAX_INSTANT:
-        raise BadRequest(f"date-time out of range (1970 to 9999): {value!r}")
+        raise BadRequest(f"date-time out of range (1970 to 9000): {value!r}")
     return seconds
 
 
@@ -62,9 +65,10 @@ def format_instant(seconds: float) -> str:
 
 
 def check_speed(speed) -> float:
-    """Validate a clock speed: a finite number > 0. Raises BadRequest."""
-    if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not (0 < speed < float("inf")):
-        raise BadRequest(f"speed must be a number greater than 0, got {speed!r}")
+    """Validate a clock speed: a number > 0 and <= :data:`MAX_SPEED`.
+    Raises BadRequest."""
+    if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not (0 < speed <= MAX_SPEED):
+        raise BadRequest(f"speed must be a number greater than 0 and at most {MAX_SPEED:g}, got {speed!r}")
     return float(speed)
 
 
@@ -72,7 +76,8 @@ class Clock:
     """A virtual clock anchored on the real one.
 
     ``now() = anchor_virtual + (real_now - anchor_real) * speed`` while running;
-    ``anchor_virtual`` while frozen. ``real`` is the source of real time
+    ``anchor_virtual`` while frozen; held at :data:`MAX_INSTANT` once it
+    gets there. ``real`` is the source of real time
     (default ``time.time``, injectable for tests). Thread-safe.
     """
 
@@ -92,7 +97,7 @@ class Clock:
         earlier reading)."""
         if self._frozen:
             return self._anchor_virtual
-        value = self._anchor_virtual + (self._real() - self._anchor_real) * self._speed
+        value = min(self._anchor_virtual + (self._real() - self._anchor_real) * self._speed, MAX_INSTANT)
         if value < self._last:  # the real clock stepped back: hold still
             return self._last
         self._last = value
@@ -144,7 +149,7 @@ class Clock:
             if advance_seconds:
                 virtual += float(advance_seconds)
             if virtual > MAX_INSTANT:
-                raise BadRequest("the clock cannot go past 9999-12-31T23:59:59Z",
+                raise BadRequest("the clock cannot go past 9000-01-01T00:00:00Z",
                                  f"now {format_instant(current)}")
             self._rebase(virtual)
             if frozen is not None:

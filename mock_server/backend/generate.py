@@ -26,6 +26,8 @@ IMPORT_TYPE = "import"
 #: File formats and the bytes one row takes in each (assumption, from the
 #: vendor's event schema: a CSV row of ~5 columns, an NDJSON object per line).
 FORMATS = {".csv": (90, 220), ".ndjson": (150, 320)}
+#: Extensions a job's file name may have (``.jsonl`` is NDJSON too).
+FILENAME_EXTENSIONS = (".csv", ".ndjson", ".jsonl")
 
 HISTORY_SECONDS = 14 * 24 * 3600
 #: Row counts of generated jobs (the vendor's bulk limit is 10,000 rows).

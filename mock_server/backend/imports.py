@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
+from . import jsonutil
 from .errors import ApiError, BadRequest, Conflict
 from .generate import IMPORT_TYPE
 
@@ -290,12 +291,15 @@ def read_ndjson(fileobj, report: ImportReport) -> None:
             continue
         report.total_rows += 1
         try:
-            event = json.loads(text.rstrip("\r\n"))
+            event = jsonutil.loads(text.rstrip("\r\n"))
         except json.JSONDecodeError as exc:
             report.add(line, None, f"not valid JSON: {exc.msg} (column {exc.pos + 1})")
             continue
-        except (RecursionError, ValueError):
-            report.add(line, None, "not valid JSON: nested too deeply or a number too long")
+        except RecursionError:
+            report.add(line, None, "not valid JSON: nested too deeply")
+            continue
+        except ValueError as exc:  # NaN/Infinity, or a number too long to read
+            report.add(line, None, f"not valid JSON: {_short(str(exc))}")
             continue
         if not isinstance(event, dict):
             report.add(line, None, f"not a JSON object: {_short(event)}")
@@ -358,7 +362,7 @@ def read_csv(fileobj, report: ImportReport) -> None:
                 event["metadata"] = None
             else:
                 try:
-                    event["metadata"] = json.loads(meta)
+                    event["metadata"] = jsonutil.loads(meta)
                 except (ValueError, RecursionError):
                     report.add(line, "metadata", f"not valid JSON: {_short(meta)}")
                     event["metadata"] = None

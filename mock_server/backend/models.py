@@ -113,6 +113,19 @@ class App:
         return any(j.type == generate.IMPORT_TYPE and not j.timeline.is_terminal(t) for j in self.jobs)
 
 
+def check_filename(filename) -> str:
+    """A job's file name: 1 to 255 characters, no control characters, ending
+    in a format extension (``.csv``, ``.ndjson``, ``.jsonl``), as every job
+    the fake shows does. Raises BadRequest."""
+    if not isinstance(filename, str) or not filename.strip() or len(filename) > 255:
+        raise BadRequest("filename must be a non-empty string of at most 255 characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in filename):
+        raise BadRequest("filename must not contain control characters")
+    if not filename.lower().endswith(generate.FILENAME_EXTENSIONS):
+        raise BadRequest(f"filename must end in {', '.join(generate.FILENAME_EXTENSIONS)}, got {filename!r}")
+    return filename
+
+
 def _number(spec: dict, name: str, low: float, high: float, integer: bool = False):
     value = spec.get(name)
     if value is None:
@@ -331,9 +344,8 @@ class Backend:
         if outcome == "failed" and fail_at is None:
             fail_at = "validating"
         filename = spec.get("filename")
-        if filename is not None and (not isinstance(filename, str) or not filename.strip()
-                                     or len(filename) > 255):
-            raise BadRequest("filename must be a non-empty string of at most 255 characters")
+        if filename is not None:
+            check_filename(filename)
         total_rows = _number(spec, "total_rows", 0, MAX_ROWS, integer=True)
         file_size = _number(spec, "file_size", 0, 2**53, integer=True)
         started_ago = _number(spec, "started_ago", 0, MAX_SECONDS) or 0.0

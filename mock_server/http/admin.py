@@ -41,6 +41,7 @@ def admin_job_view(job, t: int) -> dict:
     return out
 
 
+@admin_blueprint.get("")
 @admin_blueprint.get("/")
 def index():
     """What the control API offers (see ``/__admin/spec/admin.yaml``)."""

@@ -17,14 +17,14 @@ from pathlib import Path
 from flask import Flask, g, request
 from werkzeug.exceptions import HTTPException
 
-from ..backend.clock import parse_instant
+from ..backend.clock import check_speed, parse_instant
 from ..backend.errors import ApiError, BadRequest, Unauthorized
 from ..backend.models import Backend
 from ..config import Settings
 from ..spec import load_spec, load_spec_file, operations, resolve
 from . import handlers as handlers_module
 from .generic import generic_answer
-from .render import BASE_HEADERS, SERVER_HEADER, encode, error_response, json_response, request_id
+from .render import BASE_HEADERS, SERVER_HEADER, STATUS_LINES, encode, error_response, json_response, request_id
 
 access_log = logging.getLogger("userpilot_mock.access")
 
@@ -97,16 +97,24 @@ def _flask_rule(path: str) -> str:
 
 def build_settings(settings: Settings | None = None, **overrides) -> Settings:
     """Settings from an optional base and keyword overrides (``now`` may be
-    ISO 8601; ``api_keys`` any iterable). Raises BadRequest for bad values."""
+    ISO 8601; ``api_keys`` any iterable). Raises TypeError for an unknown
+    setting and ValueError, naming the setting, for a bad value."""
     settings = replace(settings) if settings else Settings()
-    if "now" in overrides and overrides["now"] is not None:
-        overrides["now"] = parse_instant(overrides["now"])
-    if "api_keys" in overrides:
-        overrides["api_keys"] = tuple(overrides["api_keys"] or ())
     unknown = set(overrides) - set(Settings.__dataclass_fields__)
     if unknown:
         raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-    return replace(settings, **overrides)
+    if "api_keys" in overrides:
+        keys = overrides["api_keys"] or ()
+        overrides["api_keys"] = (keys,) if isinstance(keys, str) else tuple(keys)
+    settings = replace(settings, **overrides)
+    try:
+        if settings.now is not None:
+            settings.now = parse_instant(settings.now)
+        check_speed(settings.speed)
+    except ApiError as exc:
+        name = "now" if "speed" not in exc.message else "speed"
+        raise ValueError(f"{name}: {exc.message}") from None
+    return settings.check()
 
 
 def create_app(settings: Settings | None = None, *, spec: dict | str | Path | None = None,
@@ -225,6 +233,8 @@ def _install_headers(app: Flask, state: FakeState) -> None:
         if add_server:
             headers[SERVER_HEADER[0]] = SERVER_HEADER[1]
         headers["x-request-id"] = request_id()
+        if response.status_code != 200:  # Werkzeug upper-cases reasons; Cowboy does not
+            response.status = STATUS_LINES.get(response.status_code, response.status)
         if access_log.isEnabledFor(logging.INFO):
             ms = (time.perf_counter() - g.get("t0", time.perf_counter())) * 1000
             access_log.info("%s %s %s %d %s %.1fms", request.remote_addr or "-", request.method,
@@ -235,13 +245,15 @@ def _install_headers(app: Flask, state: FakeState) -> None:
 def read_json_body(required: bool = False):
     """The request's JSON body (None when empty and not ``required``).
     Raises BadRequest for malformed JSON, bad UTF-8 or a missing body."""
-    import json
+    from ..backend import jsonutil
     raw = request.get_data(cache=True)
     if not raw.strip():
         if required:
             raise BadRequest("a JSON body is required")
         return None
     try:
-        return json.loads(raw.decode("utf-8"))
+        return jsonutil.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadRequest("the body is not valid JSON", str(exc)) from None
+    except RecursionError:
+        raise BadRequest("the body is not valid JSON", "nested too deeply") from None

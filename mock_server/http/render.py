@@ -12,11 +12,15 @@ import json
 import secrets
 
 from flask import Response
+from werkzeug.http import HTTP_STATUS_CODES
 
 #: Captured from real answers (DOMAIN.md, "Real response details").
 JSON_TYPE = "application/json; charset=utf-8"
 BASE_HEADERS = (("cache-control", "max-age=0, private, must-revalidate"),)
 SERVER_HEADER = ("server", "Cowboy")
+
+#: Status lines as the real server writes them ("401 Unauthorized").
+STATUS_LINES = {code: f"{code} {reason}" for code, reason in HTTP_STATUS_CODES.items()}
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
