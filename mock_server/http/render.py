@@ -67,7 +67,15 @@ def list_body(app, t: int) -> bytes:
     cache = app.cache
     if cache is not None and cache[0] == key:
         return cache[1]
-    body = b"[" + b",".join([job_fragment(job, t) for job in app.newest_first()]) + b"]"
+    parts = [b"["]
+    for job in app.newest_first():
+        parts.append(job_fragment(job, t))
+        parts.append(b",")
+    if len(parts) > 1:
+        parts[-1] = b"]"
+    else:
+        parts.append(b"]")
+    body = b"".join(parts)  # one copy (b"[" + join + b"]" copied the whole answer twice more)
     app.cache = (key, body)
     return body
 
