@@ -263,6 +263,8 @@ def markdown(results: dict, rows: list[dict]) -> str:
             notes.append(f"{key}: {part['reason']}")
         elif part and key == "contract" and part.get("exit_code"):
             notes.append("contract: the run exited " + str(part["exit_code"]) + ": " + " | ".join(part["tail"]))
+    for section, error in (results.get("errors") or {}).items():
+        notes.append(f"{section} did not complete: {error}")
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     missed = [r for r in rows if r["verdict"] == "MISS"]

@@ -78,6 +78,9 @@ def run(*, duration: float = 5.0, rounds: int = 3, connections: int = 8, threads
     """Start every server, load each ``rounds`` times for ``duration``
     seconds, stop them all. Returns ``{"targets": {key: summary}, "ratios":
     {name: {...}}, "notes": [...]}``."""
+    if not wrk.available():
+        log(wrk.INSTALL_HINT)
+        return {"skipped": wrk.INSTALL_HINT, "notes": []}
     notes: list[str] = []
     servers: list[ServerProcess] = []
     workdir = Path(tempfile.mkdtemp(prefix="userpilot-bench-"))
@@ -152,10 +155,6 @@ def run(*, duration: float = 5.0, rounds: int = 3, connections: int = 8, threads
                     label = "Prism -d (dynamic), List Jobs" if dynamic else "Prism (static), List Jobs"
                     targets.append(Target(key, label, server, LIST))
                 notes.append("Prism runs with `-v silent` (no request log), as the fake runs `--quiet`.")
-
-        if not wrk.available():
-            log(wrk.INSTALL_HINT)
-            return {"skipped": wrk.INSTALL_HINT, "notes": notes}
 
         log(f"warming up {len(targets)} servers...")
         for target in targets:
