@@ -34,8 +34,8 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(SECTIONS),
                         help=f"comma-separated sections to run (default: all of {', '.join(SECTIONS)})")
-    parser.add_argument("--duration", type=float, default=3.0, help="seconds of each wrk run (default 3)")
-    parser.add_argument("--rounds", type=int, default=7, help="wrk rounds over all servers (default 7)")
+    parser.add_argument("--duration", type=float, default=2.0, help="seconds of each wrk run (default 2)")
+    parser.add_argument("--rounds", type=int, default=10, help="wrk rounds over all servers (default 10)")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (default 8)")
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1)")
     parser.add_argument("--startup-runs", type=int, default=5, help="launches of each server (default 5)")
