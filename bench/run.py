@@ -19,15 +19,20 @@ from .procs import ROOT
 SECTIONS = ("throughput", "startup", "memory", "pertest", "contract")
 
 ANALYSIS = """\
-Profiles (cProfile on the WSGI app in-process, py-spy on a server under wrk) put the fake's own
-work per cached List Jobs at a few tens of µs: authentication (header regex, app token, app
-lookup), the before/after-request hooks (timer, headers, request id) and Flask's dispatch to a
-route with a converter. The rest of a request is Flask and waitress, as for the baselines.
-Fixed while building this bench: the single-job answer of an in-flight job is now encoded once
-per clock second instead of on every request; the app token of an API key is memoised instead
-of hashed per request; the history's file names use a two-provider Faker generator with
-precomputed weights instead of `Faker("en_US")` (start-up of a new app −50 ms; 10,000 jobs
-7.5 s → 1 s; 100,000 jobs ~70 s → ~10 s), with the same names for the same seed."""
+Measured with cProfile and call counts on the WSGI app in-process, instruction counts under
+valgrind (callgrind: repeatable on a busy machine), strace on a server under wrk, and
+`python -X importtime` for start-up. The fake's own work per cached List Jobs is a few tens of
+µs (in-process ~20% more instructions than the one-route app: authentication ~4%, the
+after-request hook ~7%, the rest not separated: the before-request timer, `g`, a larger URL
+map); under waitress that is 10-15% of a request. Fixed while building this bench: the single-job answer of an in-flight job
+is encoded once per clock second instead of on every request; `x-request-id` no longer calls
+`os.urandom`, which released the GIL mid-request (strace: ~7 more futex calls per request than
+the baseline; now the same); the app token of an API key is memoised; the history's file names
+come from a two-provider Faker generator with precomputed weights instead of `Faker("en_US")`
+(same names for the same seed; 10,000 jobs 7.5 s -> 1 s, 100,000 jobs ~70 s -> ~12 s). Start-up
+is imports: flask + jinja2 + werkzeug, click, PyYAML and waitress before the first answer, then
+`import faker` (it scans and imports all its providers and locales) on the first List Jobs:
+0.05-0.2 s depending on the load (measured against a stub generator, 7 launches each)."""
 
 
 def parse_args(argv):
