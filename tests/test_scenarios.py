@@ -279,3 +279,37 @@ def test_cli_refuses_a_bad_scenario(tmp_path):
     assert "--scenario" in result.output and "jobs[0].total_rows" in result.output
     result = runner.invoke(main, ["serve", "--port", "0", "--scenario", "nope"])
     assert result.exit_code == 2 and "bundled scenarios: " in result.output
+
+
+# --- size limit ------------------------------------------------------------------
+
+def test_a_scenario_gives_an_app_at_most_100000_jobs():
+    from mock_server.backend.scenarios import MAX_SCENARIO_JOBS
+    assert MAX_SCENARIO_JOBS == 100_000
+    at_limit = compile_document({"history": 40_000, "jobs": [{"repeat": 59_999, "job": {}}, {}]})
+    assert at_limit.job_count + at_limit.history == 100_000
+    for document in ({"jobs": [{"repeat": 100_000, "every": 0, "job": {}}] * 2},
+                     {"history": 50_000, "jobs": [{"repeat": 50_000, "job": {}}, {}]}):
+        with pytest.raises(ScenarioError, match="more than the 100000 allowed"):
+            compile_document(document)
+
+
+def test_post_scenario_refuses_too_many_jobs(client):
+    before = jobs_of(client)
+    body = {"jobs": [{"repeat": 100000, "every": 0, "job": {}}, {"repeat": 100000, "every": 0, "job": {}}]}
+    for path, payload in (("/__admin/scenario", body), ("/__admin/reset", {"scenario": body})):
+        response = client.post(path, json=payload)
+        assert response.status_code == 400
+        error = error_of(response)
+        assert error["error_code"] == "invalid_scenario"
+        assert "200000 jobs" in error["message"] and "100000 allowed" in error["message"]
+    assert jobs_of(client) == before
+
+
+def test_cli_refuses_a_scenario_with_too_many_jobs(tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_text("history: 1\njobs: [{repeat: 100000, job: {}}]\n")
+    result = CliRunner().invoke(main, ["serve", "--port", "0", "--scenario", str(big)])
+    assert result.exit_code == 2
+    assert "--scenario" in result.output and "100000 allowed" in result.output
+    assert result.output.count("\n") <= 4  # click's usage lines, then one error line

@@ -32,6 +32,10 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _APP_FIELDS = ("api_key", "app_token")
 #: Errors listed in one message before "... and N more".
 _MAX_LISTED = 5
+#: The most jobs a scenario may give one application: its listed jobs (each
+#: ``repeat`` counted in full) plus ``history``. With ``--max-apps`` it bounds
+#: the memory a scenario can take (assumption: a limit of ours, not the API's).
+MAX_SCENARIO_JOBS = 100_000
 
 
 class ScenarioError(BadRequest):
@@ -137,7 +141,8 @@ def _leaf_errors(error):
 def compile_document(document, source: str = "inline document") -> Scenario:
     """Check ``document`` (a parsed scenario) against the schema and return a
     :class:`Scenario`. Raises :class:`ScenarioError` naming ``source``, the
-    job and the field."""
+    job and the field, or the total when the scenario gives an application
+    more than :data:`MAX_SCENARIO_JOBS` jobs (``history`` included)."""
     if not isinstance(document, dict):
         raise ScenarioError(source, [([], "a scenario must be a mapping with a 'jobs' list, "
                                           f"got {type(document).__name__}")])
@@ -163,8 +168,13 @@ def compile_document(document, source: str = "inline document") -> Scenario:
         else:
             spec, count, every = item, 1, 0.0
         entries.append((spec, count, every))
-    return Scenario(label, document.get("description", ""), int(document.get("history", 0)),
-                    tuple(entries))
+    history = int(document.get("history", 0))
+    listed = sum(count for _spec, count, _every in entries)
+    if history + listed > MAX_SCENARIO_JOBS:
+        raise ScenarioError(label, [([], f"the scenario gives each application {history + listed} jobs "
+                                         f"({listed} listed, repeats counted, + history {history}), "
+                                         f"more than the {MAX_SCENARIO_JOBS} allowed")])
+    return Scenario(label, document.get("description", ""), history, tuple(entries))
 
 
 _MAX_SECONDS = 10 * 366 * 24 * 3600  # same bound as a job spec's started_ago
@@ -255,5 +265,5 @@ def resolve(ref, *, allow_path: bool = False) -> Scenario | None:
     return load_bundled(ref)  # raises NotFound naming the bundled ones
 
 
-__all__ = ["Scenario", "ScenarioError", "bundled_names", "compile_document", "load_bundled",
+__all__ = ["MAX_SCENARIO_JOBS", "Scenario", "ScenarioError", "bundled_names", "compile_document", "load_bundled",
            "load_file", "parse_text", "resolve"]
