@@ -133,6 +133,8 @@ def test_job_spec_started_ago_and_listing(client):
     ({"api_key": KEY, "filename": ""}, 400), ({"api_key": KEY, "durations": [1]}, 400),
     ({"api_key": "", "total_rows": 1}, 400), ({"api_key": KEY, "app_token": "NX-00000000"}, 400),
     ({"app_token": "NX-00000000"}, 404), ({"api_key": KEY, "total_rows": 1e30}, 400),
+    ({"app_token": "bogus"}, 400), ({"app_token": "NX-ABCDEF12"}, 400), ({"app_token": 5}, 400),
+    ({"app_token": ""}, 400), ({"app_token": "NX-0000000000"}, 400),
 ])
 def test_bad_job_specs(client, spec, status):
     response = client.post("/__admin/jobs", json=spec)
@@ -143,6 +145,9 @@ def test_bad_job_specs(client, spec, status):
 def test_admin_job_lookups(client):
     assert client.get("/__admin/jobs").status_code == 400
     assert client.get("/__admin/jobs?app_token=NX-deadbeef").status_code == 404
+    for bad in ("bogus", "", "NX-DEADBEEF", "NX-deadbeef0"):
+        response = client.get("/__admin/jobs", query_string={"app_token": bad})
+        assert response.status_code == 400 and "NX-ac54070e" in error_item(response)["message"]
     assert client.get("/__admin/jobs/bulk:jobs:NX-deadbeef:x").status_code == 404
 
 

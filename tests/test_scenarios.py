@@ -147,7 +147,9 @@ def test_history_adds_generated_jobs():
     ({"jobs": [{"colour": "red"}]}, 0, None, "'colour' was unexpected"),
     ({"jobs": [{"outcome": "completed", "fail_at": "processing"}]}, 0, None,
      "a completed job cannot have fail_at"),
-    ({"jobs": [{"api_key": "a", "app_token": "NX-1"}]}, 0, None, "give api_key or app_token, not both"),
+    ({"jobs": [{"api_key": "a", "app_token": "NX-0000000a"}]}, 0, None, "give api_key or app_token, not both"),
+    ({"jobs": [{"app_token": "bogus"}]}, 0, "app_token", "jobs[0].app_token: 'bogus' does not match"),
+    ({"jobs": [{"repeat": 2, "job": {"app_token": "NX-ABCDEF12"}}]}, 0, "app_token", "does not match"),
     ({"jobs": [{"type": "sync"}]}, 0, "type", "jobs[0].type: 'sync' is not one of"),
     ({"jobs": [{"durations": {"cooking": 3}}]}, 0, "durations", "'cooking' was unexpected"),
     ({"jobs": [{"repeat": 2, "job": {"total_rows": "many"}}]}, 0, "total_rows",
@@ -313,3 +315,20 @@ def test_cli_refuses_a_scenario_with_too_many_jobs(tmp_path):
     assert result.exit_code == 2
     assert "--scenario" in result.output and "100000 allowed" in result.output
     assert result.output.count("\n") <= 4  # click's usage lines, then one error line
+
+
+# --- app tokens ------------------------------------------------------------------
+
+def test_a_well_shaped_app_token_waits_for_its_app():
+    from mock_server.backend.generate import app_token_for
+    token = app_token_for(KEY, 20250519)
+    _app, client = fake({"jobs": [{"filename": "everyone.csv"}, {"filename": "mine.csv", "app_token": token},
+                                  {"filename": "nobody.csv", "app_token": "NX-00000000"}]}, seed=20250519)
+    assert {j["filename"] for j in jobs_of(client, KEY)} == {"everyone.csv", "mine.csv"}
+    assert {j["filename"] for j in jobs_of(client, OTHER_KEY)} == {"everyone.csv"}
+
+
+def test_post_scenario_refuses_an_ill_shaped_app_token(client):
+    response = client.post("/__admin/scenario", json={"jobs": [{"app_token": "bogus"}]})
+    assert response.status_code == 400 and error_of(response)["error_code"] == "invalid_scenario"
+    assert "jobs[0].app_token" in error_of(response)["message"]
