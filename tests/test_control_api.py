@@ -188,3 +188,22 @@ def test_an_operation_added_to_the_spec_is_served_with_no_code_change():
     OAS30Validator(schema).validate(response.get_json())
     # the domain operations are still served as before
     assert len(client.get("/v1/background_jobs", headers=auth()).get_json()) == 25
+
+
+@pytest.mark.parametrize("path", ["/__admin/reset", "/__admin/scenario", "/__admin/jobs", "/__admin/clock",
+                                  "/__admin/faults"])
+@pytest.mark.parametrize("raw", ["null", "[]", "[{}]", "1", "1.5", '"text"', "true"])
+def test_control_bodies_that_are_not_objects_are_400(client, path, raw):
+    before = client.get("/__admin/jobs", query_string={"api_key": KEY}).get_json()
+    response = client.post(path, data=raw, content_type="application/json")
+    assert response.status_code == 400, response.get_data()
+    assert "JSON object" in error_item(response)["message"]
+    assert client.get("/__admin/jobs", query_string={"api_key": KEY}).get_json() == before
+
+
+@pytest.mark.parametrize("query", ["since=yesterday", "since=2026-13-45T00:00:00Z", "since=nan",
+                                   "since=1e400", "colour=red"])
+def test_bad_journal_filters_are_400(client, query):
+    response = client.get("/__admin/requests?" + query)
+    assert response.status_code == 400
+    error_item(response)
