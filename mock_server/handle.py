@@ -333,14 +333,24 @@ class UserpilotMock:
 
     @property
     def app_token(self) -> str:
-        """The token of :attr:`api_key`'s app (computed as the fake does)."""
+        """The token of :attr:`api_key`'s app (computed as the fake does,
+        from the seed: the one the last :meth:`reset` answered with, else
+        asked of the fake once, ``GET /__admin/health``)."""
         from .backend.generate import app_token_for
         if self.seed is None:
-            raise RuntimeError("the seed is unknown until reset() names it")
+            self.health()
+        if self.seed is None:
+            raise RuntimeError(f"the fake at {self.url} does not say its seed (GET /__admin/health); "
+                               "reset(seed=...) names it")
         return app_token_for(self.api_key, self.seed)
 
     def health(self) -> bool:
-        return self._call("GET", "/__admin/health").get("status") == "ok"
+        """True when the fake answers ``GET /__admin/health`` with ok (the
+        handle learns the fake's seed from it when it did not know it)."""
+        data = self._call("GET", "/__admin/health")
+        if self.seed is None and isinstance(data.get("seed"), int):
+            self.seed = data["seed"]
+        return data.get("status") == "ok"
 
     # -- state -------------------------------------------------------------
     def reset(self, *, seed: int | None = None, jobs: int | None = None, now=None,
@@ -363,9 +373,9 @@ class UserpilotMock:
             body["scenario"] = scenario_reference(body["scenario"])
         if "seed" not in body and self.seed is not None:
             body["seed"] = self.seed
-        self._call("POST", "/__admin/reset", body)
-        if "seed" in body:
-            self.seed = body["seed"]
+        answer = self._call("POST", "/__admin/reset", body)
+        seed = answer.get("seed") if isinstance(answer, dict) else None
+        self.seed = seed if isinstance(seed, int) else body.get("seed", self.seed)
         if api_key is not None:
             self.api_key = api_key
         return self

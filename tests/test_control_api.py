@@ -17,7 +17,7 @@ T0 = parse_instant(NOW)
 
 
 def test_health_and_index(client):
-    assert client.get("/__admin/health").get_json() == {"status": "ok"}
+    assert client.get("/__admin/health").get_json() == {"status": "ok", "seed": 1}
     index = client.get("/__admin/").get_json()
     assert "POST /__admin/reset" in index["endpoints"]
 
@@ -207,3 +207,9 @@ def test_bad_journal_filters_are_400(client, query):
     response = client.get("/__admin/requests?" + query)
     assert response.status_code == 400
     error_item(response)
+
+
+def test_reset_answers_the_seed_in_force(client):
+    assert client.post("/__admin/reset").get_json()["seed"] == 1  # the settings' seed
+    assert client.post("/__admin/reset", json={"seed": 42}).get_json()["seed"] == 42
+    assert client.get("/__admin/health").get_json()["seed"] == 42

@@ -336,3 +336,26 @@ def test_faults_on_the_handle(userpilot_mock):
         assert len(json.load(response)) == 25
     userpilot_mock.delay("listJobs", 1)
     assert userpilot_mock.faults
+
+
+def test_the_handle_knows_its_app_token_outside_pytest():
+    """README: "Outside pytest the same handle works on any fake"."""
+    from mock_server import create_app
+    from mock_server.backend.generate import app_token_for
+    from mock_server.handle import UserpilotMock
+    from mock_server.server import MockServer
+
+    with MockServer(seed=7, frozen=True) as server:
+        fresh = UserpilotMock.over_http(server.url)  # never reset: asks the fake
+        assert fresh.app_token == app_token_for(fresh.api_key, 7)
+        handle = UserpilotMock.over_http(server.url)
+        handle.reset()  # no seed given: the answer names it
+        assert handle.seed == 7 and handle.app_token == app_token_for(handle.api_key, 7)
+        assert handle.add_job()["job_id"].startswith(f"bulk:jobs:{handle.app_token}:")
+        handle.reset(seed=8)
+        assert handle.app_token == app_token_for(handle.api_key, 8)
+        fresh.close()
+        handle.close()
+    in_process = UserpilotMock.in_process(create_app(seed=9))
+    assert in_process.app_token == app_token_for(in_process.api_key, 9)
+    assert in_process.reset().app_token == app_token_for(in_process.api_key, 9)

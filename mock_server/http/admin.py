@@ -62,14 +62,16 @@ def index():
 
 @admin_blueprint.get("/health")
 def health():
-    return json_response({"status": "ok"})
+    """``{"status": "ok", "seed"}``: the seed in force (app tokens derive
+    from it), so a handle that did not reset can still name its app."""
+    return json_response({"status": "ok", "seed": _state().backend.seed})
 
 
 @admin_blueprint.post("/reset")
 def reset():
     backend = _state().backend
     backend.reset(_json_object())
-    return json_response({"status": "ok", "clock": backend.clock.state()})
+    return json_response({"status": "ok", "seed": backend.seed, "clock": backend.clock.state()})
 
 
 @admin_blueprint.get("/clock")
