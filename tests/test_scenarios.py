@@ -332,3 +332,10 @@ def test_post_scenario_refuses_an_ill_shaped_app_token(client):
     response = client.post("/__admin/scenario", json={"jobs": [{"app_token": "bogus"}]})
     assert response.status_code == 400 and error_of(response)["error_code"] == "invalid_scenario"
     assert "jobs[0].app_token" in error_of(response)["message"]
+
+
+def test_a_long_non_name_is_not_echoed_in_full(client):
+    text = "root:x:0:0:root:/root:/bin/bash\n" * 200
+    response = client.post("/__admin/scenario", json={"name": text})
+    assert response.status_code == 400
+    assert len(error_of(response)["message"]) < 200

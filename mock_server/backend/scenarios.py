@@ -140,12 +140,15 @@ def _leaf_errors(error):
 
 def compile_document(document, source: str = "inline document") -> Scenario:
     """Check ``document`` (a parsed scenario) against the schema and return a
-    :class:`Scenario`. Raises :class:`ScenarioError` naming ``source``, the
+    :class:`Scenario`. Raises :class:`ScenarioError` naming ``source`` (an
+    inline document's own ``name`` when it has one), the
     job and the field, or the total when the scenario gives an application
     more than :data:`MAX_SCENARIO_JOBS` jobs (``history`` included)."""
     if not isinstance(document, dict):
         raise ScenarioError(source, [([], "a scenario must be a mapping with a 'jobs' list, "
                                           f"got {type(document).__name__}")])
+    if source == "inline document" and isinstance(document.get("name"), str) and document["name"]:
+        source = document["name"][:200]  # e.g. the path the pytest plugin read it from
     errors = sorted(_validator().iter_errors(document),
                     key=lambda e: [(0, p) if isinstance(p, int) else (1, str(p)) for p in e.absolute_path])
     if errors:
@@ -252,14 +255,15 @@ def resolve(ref, *, allow_path: bool = False) -> Scenario | None:
                              "send the document itself", error_code="invalid_scenario")
         return load_file(ref)
     if not isinstance(ref, str) or not ref:
-        raise BadRequest(f"scenario must be a bundled name or a document, got {ref!r}",
+        raise BadRequest(f"scenario must be a bundled name or a document, got {repr(ref)[:80]}",
                          error_code="invalid_scenario")
     if _NAME.match(ref) and ref in bundled_names():
         return load_bundled(ref)
     if allow_path and (Path(ref).suffix.lower() in (".yaml", ".yml", ".json") or Path(ref).exists()):
         return load_file(ref)
     if not allow_path and not _NAME.match(ref):
-        raise BadRequest(f"scenario {ref!r} is not a bundled scenario name",
+        shown = ref if len(ref) <= 80 else ref[:77] + "..."
+        raise BadRequest(f"scenario {shown!r} is not a bundled scenario name",
                          "the control API never reads files: send the document itself "
                          f"(bundled: {', '.join(bundled_names())})", error_code="invalid_scenario")
     return load_bundled(ref)  # raises NotFound naming the bundled ones
