@@ -62,6 +62,7 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
+    _check_options(config)
     config.addinivalue_line(
         "markers",
         "userpilot(scenario=None, seed=None, jobs=None, now=None, frozen=None, speed=None, "
@@ -92,6 +93,22 @@ def _convert(dest: str, kind: str, value):
             return False
         raise pytest.UsageError(f"{dest}: expected true or false, got {value!r}")
     return str(value)
+
+
+#: dest -> (lowest, highest) allowed; the same bounds as ``userpilot-mock serve``.
+_RANGES = {"userpilot_port": (0, 65535), "userpilot_journal_size": (0, 10_000_000)}
+
+
+def _check_options(config) -> None:
+    """Refuse, as a usage error before any test runs, option and ini values
+    of the wrong type or out of range (a port above 65535 would otherwise
+    bind another port)."""
+    for _o, dest, _h, _k in _OPTIONS:
+        value = _option(config, dest)
+        low, high = _RANGES.get(dest, (None, None))
+        if value is not None and low is not None and not low <= value <= high:
+            raise pytest.UsageError(f"--{dest.replace('_', '-')} / ini {dest}: expected an integer "
+                                    f"from {low} to {high}, got {value}")
 
 
 def _option(config, dest: str):

@@ -447,3 +447,17 @@ def test_option_scenario_paths_are_relative_to_the_invocation_directory(pytester
     result = pytester.runpytest(*NO_SLOW_PLUGINS, "--userpilot-scenario", "ci/nope.yaml", "tests")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*scenario file 'ci/nope.yaml' not found*"])
+
+
+@pytest.mark.parametrize("args, ini, fragment", [
+    (("--userpilot-port", "99999"), "", "--userpilot-port / ini userpilot_port: expected an integer from 0 to 65535, got 99999"),
+    (("--userpilot-journal-size", "-5"), "", "--userpilot-journal-size / ini userpilot_journal_size: expected an integer from 0 to 10000000, got -5"),
+    ((), "userpilot_port = 70000", "*userpilot_port: expected an integer from 0 to 65535, got 70000"),
+    (("--userpilot-seed", "abc"), "", "userpilot_seed: expected an integer, got 'abc'"),
+])
+def test_bad_options_are_usage_errors(pytester, args, ini, fragment):
+    pytester.makeini("[pytest]\n" + ini + "\n")
+    pytester.makepyfile("def test_never_runs(userpilot_mock):\n    pass\n")
+    result = pytester.runpytest(*NO_SLOW_PLUGINS, *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{fragment}*"])
