@@ -16,6 +16,8 @@ the pytest plugin stays cheap to load.
 from __future__ import annotations
 
 import json
+import os
+import re
 import threading
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -142,28 +144,79 @@ def _parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def scenario_reference(scenario):
-    """What to send for ``scenario``: a bundled name as is, a dict as is, a
-    path (``pathlib.Path``, or a string ending in .yaml/.yml/.json or holding
-    a path separator) read here, on the client's machine, and sent as an
-    inline document labelled with its path."""
+#: A bundled scenario's name (as ``mock_server.backend.scenarios`` checks
+#: it); any other string is a path.
+_BUNDLED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+#: The longest ``name`` a scenario document may carry (its schema).
+_MAX_LABEL = 200
+
+
+class ScenarioFileError(ValueError):
+    """A scenario path that cannot be used: missing, unreadable, not YAML or
+    not a mapping. The message is one line naming the path, never the
+    file's content."""
+
+
+def scenario_reference(scenario, base_dirs=None):
+    """What to send for ``scenario``: a bundled name (a string of letters,
+    digits, ``_`` and ``-``) or a dict as is; anything else (a string, a
+    ``pathlib.Path``) is a path to a YAML file, read here, on the client's
+    machine, and sent as an inline document labelled with its path.
+
+    A relative path is looked up in ``base_dirs`` in order (default: the
+    current directory). Raises :class:`ScenarioFileError` (a ValueError)
+    when the file is missing, unreadable, not YAML or not a mapping, and
+    TypeError for another kind of value.
+    """
     if scenario is None or isinstance(scenario, dict):
         return scenario
-    if isinstance(scenario, Path) or (isinstance(scenario, str) and (
-            scenario.lower().endswith((".yaml", ".yml", ".json")) or "/" in scenario or "\\" in scenario)):
-        path = Path(scenario)
+    if isinstance(scenario, str) and _BUNDLED_NAME.fullmatch(scenario):
+        return scenario
+    if not isinstance(scenario, (str, os.PathLike)) or not str(scenario):
+        raise TypeError(f"scenario must be a bundled name, a dict or a path, got {type(scenario).__name__}")
+    path = _find_scenario_file(Path(scenario), base_dirs)
+    try:
         stat = path.stat()
-        return _read_scenario_file(str(path.resolve()), stat.st_mtime_ns, stat.st_size, str(path))
-    return scenario
+        resolved = str(path.resolve())
+    except OSError as exc:
+        raise ScenarioFileError(f"cannot read scenario file '{path}': {exc.strerror or exc}") from None
+    return _read_scenario_file(resolved, stat.st_mtime_ns, stat.st_size, str(path))
+
+
+def _find_scenario_file(path: Path, base_dirs) -> Path:
+    if path.is_absolute():
+        return path
+    bases = [Path(b) for b in (base_dirs or [Path.cwd()])]
+    for base in bases:
+        candidate = base / path
+        if candidate.exists():
+            return candidate
+    raise ScenarioFileError(f"scenario file '{path}' not found (looked in: "
+                            f"{', '.join(str(b) for b in bases)})")
 
 
 @lru_cache(maxsize=16)
 def _read_scenario_file(resolved: str, _mtime: int, _size: int, label: str):
     import yaml
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    document = yaml.load(Path(resolved).read_text(encoding="utf-8"), Loader=loader)
-    if isinstance(document, dict):
-        document.setdefault("name", label)
+    try:
+        text = Path(resolved).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ScenarioFileError(f"scenario file '{label}' is not UTF-8 text") from None
+    except OSError as exc:
+        raise ScenarioFileError(f"cannot read scenario file '{label}': {exc.strerror or exc}") from None
+    try:
+        document = yaml.load(text, Loader=loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ScenarioFileError(f"scenario file '{label}' is not valid YAML{where}: {problem}") from None
+    if not isinstance(document, dict):
+        kind = {type(None): "empty", str: "plain text", list: "a list"}.get(type(document), "a single value")
+        raise ScenarioFileError(f"scenario file '{label}' is not a scenario: expected a mapping "
+                                f"with a 'jobs' list, the file is {kind}")
+    document.setdefault("name", label if len(label) <= _MAX_LABEL else "..." + label[3 - _MAX_LABEL:])
     return document
 
 
@@ -333,14 +386,24 @@ class UserpilotMock:
 
     @property
     def app_token(self) -> str:
-        """The token of :attr:`api_key`'s app (computed as the fake does)."""
+        """The token of :attr:`api_key`'s app (computed as the fake does,
+        from the seed: the one the last :meth:`reset` answered with, else
+        asked of the fake once, ``GET /__admin/health``)."""
         from .backend.generate import app_token_for
         if self.seed is None:
-            raise RuntimeError("the seed is unknown until reset() names it")
+            self.health()
+        if self.seed is None:
+            raise RuntimeError(f"the fake at {self.url} does not say its seed (GET /__admin/health); "
+                               "reset(seed=...) names it")
         return app_token_for(self.api_key, self.seed)
 
     def health(self) -> bool:
-        return self._call("GET", "/__admin/health").get("status") == "ok"
+        """True when the fake answers ``GET /__admin/health`` with ok (the
+        handle learns the fake's seed from it when it did not know it)."""
+        data = self._call("GET", "/__admin/health")
+        if self.seed is None and isinstance(data.get("seed"), int):
+            self.seed = data["seed"]
+        return data.get("status") == "ok"
 
     # -- state -------------------------------------------------------------
     def reset(self, *, seed: int | None = None, jobs: int | None = None, now=None,
@@ -350,7 +413,8 @@ class UserpilotMock:
 
         Unset arguments take the handle's defaults (the fixture's options).
         ``scenario``: a bundled name, a document (dict) or a path on this
-        machine (read here). ``api_key`` changes the handle's key. One
+        machine (read here; relative to the current directory; see
+        :func:`scenario_reference`). ``api_key`` changes the handle's key. One
         request to ``POST /__admin/reset``. Returns self.
         """
         given = {"seed": seed, "jobs": jobs, "now": now, "frozen": frozen, "speed": speed,
@@ -363,9 +427,9 @@ class UserpilotMock:
             body["scenario"] = scenario_reference(body["scenario"])
         if "seed" not in body and self.seed is not None:
             body["seed"] = self.seed
-        self._call("POST", "/__admin/reset", body)
-        if "seed" in body:
-            self.seed = body["seed"]
+        answer = self._call("POST", "/__admin/reset", body)
+        seed = answer.get("seed") if isinstance(answer, dict) else None
+        self.seed = seed if isinstance(seed, int) else body.get("seed", self.seed)
         if api_key is not None:
             self.api_key = api_key
         return self
@@ -444,4 +508,4 @@ class UserpilotMock:
 
 
 __all__ = ["Clock", "FlaskTransport", "HttpTransport", "RequestEntry", "RequestLog", "UserpilotMock",
-           "UserpilotMockError", "DEFAULT_API_KEY", "scenario_reference"]
+           "UserpilotMockError", "DEFAULT_API_KEY", "ScenarioFileError", "scenario_reference"]

@@ -62,6 +62,7 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
+    _check_options(config)
     config.addinivalue_line(
         "markers",
         "userpilot(scenario=None, seed=None, jobs=None, now=None, frozen=None, speed=None, "
@@ -92,6 +93,22 @@ def _convert(dest: str, kind: str, value):
             return False
         raise pytest.UsageError(f"{dest}: expected true or false, got {value!r}")
     return str(value)
+
+
+#: dest -> (lowest, highest) allowed; the same bounds as ``userpilot-mock serve``.
+_RANGES = {"userpilot_port": (0, 65535), "userpilot_journal_size": (0, 10_000_000)}
+
+
+def _check_options(config) -> None:
+    """Refuse, as a usage error before any test runs, option and ini values
+    of the wrong type or out of range (a port above 65535 would otherwise
+    bind another port)."""
+    for _o, dest, _h, _k in _OPTIONS:
+        value = _option(config, dest)
+        low, high = _RANGES.get(dest, (None, None))
+        if value is not None and low is not None and not low <= value <= high:
+            raise pytest.UsageError(f"--{dest.replace('_', '-')} / ini {dest}: expected an integer "
+                                    f"from {low} to {high}, got {value}")
 
 
 def _option(config, dest: str):
@@ -204,19 +221,35 @@ def _marker_values(node) -> dict:
     return values
 
 
+def _scenario_bases(request, from_marker: bool) -> list:
+    """Where a relative scenario path is looked up: for the marker, the test
+    file's directory then the rootdir; for the options (command line, ini,
+    ``userpilot_mock_settings``), the directory pytest was started in then
+    the rootdir."""
+    config = request.config
+    first = request.node.path.parent if from_marker else config.invocation_params.dir
+    return [first, config.rootpath]
+
+
 def _prepare(handle, request, settings: dict):
     """Configure ``handle`` for this test and reset the fake (one request)."""
     marker = _marker_values(request.node)
     handle._defaults = {k: settings.get(k) for k in ("seed", "jobs", "now", "frozen", "speed", "scenario")}
     handle.api_key = marker.pop("api_key", None) or settings.get("api_key") or handle.api_key
     handle.seed = None
+    from .handle import UserpilotMockError, scenario_reference
+    failure = None
     try:
+        if marker.get("scenario") is not None:
+            marker["scenario"] = scenario_reference(marker["scenario"], _scenario_bases(request, True))
+        elif handle._defaults["scenario"] is not None:
+            handle._defaults["scenario"] = scenario_reference(handle._defaults["scenario"],
+                                                              _scenario_bases(request, False))
         handle.reset(**marker)
-    except Exception as exc:  # a bad marker value or scenario: fail the test clearly
-        from .handle import UserpilotMockError
-        if isinstance(exc, (UserpilotMockError, TypeError, ValueError, OSError)):
-            pytest.fail(f"userpilot-mock could not reset for {request.node.nodeid}: {exc}", pytrace=False)
-        raise
+    except (UserpilotMockError, TypeError, ValueError, OSError) as exc:  # a bad marker value or scenario
+        failure = f"userpilot-mock could not reset for {request.node.nodeid}: {exc}"
+    if failure is not None:  # outside the except: one clear line, no chained traceback
+        pytest.fail(failure, pytrace=False)
     return handle
 
 

@@ -12,6 +12,24 @@ from .config import Settings
 SERVER_IDENT = "Cowboy"
 #: Above the 50 MiB import limit, so the app answers 413 itself.
 MAX_BODY_BYTES = 64 * 1024 * 1024
+#: The largest journal (``journal_size``), as ``userpilot-mock serve --journal-size`` allows.
+MAX_JOURNAL_SIZE = 10_000_000
+
+
+def check_port(port) -> int:
+    """``port`` if it is an integer from 0 (a free port) to 65535, else
+    ValueError (instead of the OS quietly binding another port)."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"port must be an integer from 0 to 65535 (0: a free port), got {port!r}")
+    return port
+
+
+def check_journal_size(size) -> int:
+    """``size`` if it is an integer from 0 to :data:`MAX_JOURNAL_SIZE`, else
+    ValueError."""
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_JOURNAL_SIZE:
+        raise ValueError(f"journal_size must be an integer from 0 to {MAX_JOURNAL_SIZE}, got {size!r}")
+    return size
 
 
 def make_server(host: str = "127.0.0.1", port: int = 0, settings: Settings | None = None,
@@ -20,9 +38,12 @@ def make_server(host: str = "127.0.0.1", port: int = 0, settings: Settings | Non
 
     Returns ``(server, app)``; ``server.effective_port`` is the bound port and
     ``server.run()`` serves until closed. ``links`` use ``public_url`` when
-    set, else the bound URL. Raises OSError when the port is taken.
+    set, else the bound URL. Raises OSError when the port is taken,
+    ValueError for a port outside 0..65535.
     """
     from waitress.server import create_server
+
+    check_port(port)
 
     from .http.app import build_settings, create_app
 
@@ -52,10 +73,15 @@ class MockServer:
     Keyword arguments are settings (see :class:`~mock_server.config.Settings`).
     ``.url`` is ``http://127.0.0.1:<port>``; ``.app`` the Flask app;
     ``.backend`` its backend. ``stop()`` (or leaving the ``with``) closes it.
+    Raises ValueError at once for a port outside 0..65535 or a journal size
+    outside 0..10,000,000.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, settings: Settings | None = None,
                  **overrides):
+        check_port(port)
+        if "journal_size" in overrides or settings is not None:
+            check_journal_size(overrides.get("journal_size", getattr(settings, "journal_size", 0)))
         self.host = host
         self.port = port
         self._settings = settings

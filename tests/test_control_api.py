@@ -17,7 +17,7 @@ T0 = parse_instant(NOW)
 
 
 def test_health_and_index(client):
-    assert client.get("/__admin/health").get_json() == {"status": "ok"}
+    assert client.get("/__admin/health").get_json() == {"status": "ok", "seed": 1}
     index = client.get("/__admin/").get_json()
     assert "POST /__admin/reset" in index["endpoints"]
 
@@ -133,6 +133,8 @@ def test_job_spec_started_ago_and_listing(client):
     ({"api_key": KEY, "filename": ""}, 400), ({"api_key": KEY, "durations": [1]}, 400),
     ({"api_key": "", "total_rows": 1}, 400), ({"api_key": KEY, "app_token": "NX-00000000"}, 400),
     ({"app_token": "NX-00000000"}, 404), ({"api_key": KEY, "total_rows": 1e30}, 400),
+    ({"app_token": "bogus"}, 400), ({"app_token": "NX-ABCDEF12"}, 400), ({"app_token": 5}, 400),
+    ({"app_token": ""}, 400), ({"app_token": "NX-0000000000"}, 400),
 ])
 def test_bad_job_specs(client, spec, status):
     response = client.post("/__admin/jobs", json=spec)
@@ -143,6 +145,9 @@ def test_bad_job_specs(client, spec, status):
 def test_admin_job_lookups(client):
     assert client.get("/__admin/jobs").status_code == 400
     assert client.get("/__admin/jobs?app_token=NX-deadbeef").status_code == 404
+    for bad in ("bogus", "", "NX-DEADBEEF", "NX-deadbeef0"):
+        response = client.get("/__admin/jobs", query_string={"app_token": bad})
+        assert response.status_code == 400 and "NX-ac54070e" in error_item(response)["message"]
     assert client.get("/__admin/jobs/bulk:jobs:NX-deadbeef:x").status_code == 404
 
 
@@ -183,3 +188,28 @@ def test_an_operation_added_to_the_spec_is_served_with_no_code_change():
     OAS30Validator(schema).validate(response.get_json())
     # the domain operations are still served as before
     assert len(client.get("/v1/background_jobs", headers=auth()).get_json()) == 25
+
+
+@pytest.mark.parametrize("path", ["/__admin/reset", "/__admin/scenario", "/__admin/jobs", "/__admin/clock",
+                                  "/__admin/faults"])
+@pytest.mark.parametrize("raw", ["null", "[]", "[{}]", "1", "1.5", '"text"', "true"])
+def test_control_bodies_that_are_not_objects_are_400(client, path, raw):
+    before = client.get("/__admin/jobs", query_string={"api_key": KEY}).get_json()
+    response = client.post(path, data=raw, content_type="application/json")
+    assert response.status_code == 400, response.get_data()
+    assert "JSON object" in error_item(response)["message"]
+    assert client.get("/__admin/jobs", query_string={"api_key": KEY}).get_json() == before
+
+
+@pytest.mark.parametrize("query", ["since=yesterday", "since=2026-13-45T00:00:00Z", "since=nan",
+                                   "since=1e400", "colour=red"])
+def test_bad_journal_filters_are_400(client, query):
+    response = client.get("/__admin/requests?" + query)
+    assert response.status_code == 400
+    error_item(response)
+
+
+def test_reset_answers_the_seed_in_force(client):
+    assert client.post("/__admin/reset").get_json()["seed"] == 1  # the settings' seed
+    assert client.post("/__admin/reset", json={"seed": 42}).get_json()["seed"] == 42
+    assert client.get("/__admin/health").get_json()["seed"] == 42

@@ -336,3 +336,128 @@ def test_faults_on_the_handle(userpilot_mock):
         assert len(json.load(response)) == 25
     userpilot_mock.delay("listJobs", 1)
     assert userpilot_mock.faults
+
+
+def test_the_handle_knows_its_app_token_outside_pytest():
+    """README: "Outside pytest the same handle works on any fake"."""
+    from mock_server import create_app
+    from mock_server.backend.generate import app_token_for
+    from mock_server.handle import UserpilotMock
+    from mock_server.server import MockServer
+
+    with MockServer(seed=7, frozen=True) as server:
+        fresh = UserpilotMock.over_http(server.url)  # never reset: asks the fake
+        assert fresh.app_token == app_token_for(fresh.api_key, 7)
+        handle = UserpilotMock.over_http(server.url)
+        handle.reset()  # no seed given: the answer names it
+        assert handle.seed == 7 and handle.app_token == app_token_for(handle.api_key, 7)
+        assert handle.add_job()["job_id"].startswith(f"bulk:jobs:{handle.app_token}:")
+        handle.reset(seed=8)
+        assert handle.app_token == app_token_for(handle.api_key, 8)
+        fresh.close()
+        handle.close()
+    in_process = UserpilotMock.in_process(create_app(seed=9))
+    assert in_process.app_token == app_token_for(in_process.api_key, 9)
+    assert in_process.reset().app_token == app_token_for(in_process.api_key, 9)
+
+
+# --- scenario paths ---------------------------------------------------------------
+
+def test_scenario_reference_reads_paths_and_names_them_in_one_line_errors(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from mock_server.handle import ScenarioFileError, scenario_reference
+
+    secret = "TOP-SECRET-LINE do not print me"
+    (tmp_path / "notes.txt").write_text(secret + "\nsecond line\n")
+    (tmp_path / "broken.yaml").write_text("jobs: [\n  {total_rows: 10\n")
+    (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00jobs")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "scen.yaml").write_text("jobs: [{filename: a.csv}]\n")
+    assert scenario_reference("mixed") == "mixed"  # a bundled name is sent as is
+    assert scenario_reference({"jobs": []}) == {"jobs": []}
+    found = scenario_reference("scen.yaml", [tmp_path, tmp_path / "sub"])
+    assert found["jobs"] == [{"filename": "a.csv"}] and found["name"] == str(tmp_path / "sub" / "scen.yaml")
+    assert scenario_reference(Path(tmp_path / "sub" / "scen.yaml"))["jobs"] == [{"filename": "a.csv"}]
+    monkeypatch.chdir(tmp_path / "sub")
+    assert scenario_reference("./scen.yaml")["jobs"] == [{"filename": "a.csv"}]  # default: the cwd
+    cases = [
+        (str(tmp_path / "notes.txt"), "is not a scenario: expected a mapping"),
+        (str(tmp_path / "broken.yaml"), "is not valid YAML at line"),
+        (str(tmp_path / "binary.yaml"), "is not UTF-8 text"),
+        (str(tmp_path / "missing.yaml"), "No such file"),
+        ("../../etc/passwd-nope", "not found (looked in: "),
+        (str(tmp_path), "cannot read scenario file"),
+    ]
+    for ref, fragment in cases:
+        with pytest.raises(ScenarioFileError) as caught:
+            scenario_reference(ref, [tmp_path])
+        message = str(caught.value)
+        assert fragment in message and ref.split("/")[-1] in message and "\n" not in message
+        assert "TOP-SECRET" not in message
+    with pytest.raises(TypeError):
+        scenario_reference(42)
+
+
+def test_marker_scenario_paths_are_relative_to_the_test_file(pytester):
+    consumer = pytester.path / "consumer"
+    (consumer / "tests").mkdir(parents=True)
+    (consumer / "pytest.ini").write_text("[pytest]\n")
+    (consumer / "tests" / "scen.yaml").write_text("jobs: [{filename: beside-the-test.csv}]\n")
+    (consumer / "data").mkdir()
+    (consumer / "data" / "rooted.yaml").write_text("jobs: [{filename: from-rootdir.csv}]\n")
+    (consumer / "tests" / "notes.txt").write_text("TOP-SECRET-LINE do not print me\nroot:x:0:0\n")
+    (consumer / "tests" / "test_paths.py").write_text(textwrap.dedent("""
+        import pytest
+
+        @pytest.mark.userpilot(scenario="scen.yaml")
+        def test_beside(userpilot_mock):
+            assert [j["filename"] for j in userpilot_mock.jobs()] == ["beside-the-test.csv"]
+
+        @pytest.mark.userpilot(scenario="data/rooted.yaml")
+        def test_rootdir(userpilot_mock):
+            assert [j["filename"] for j in userpilot_mock.jobs()] == ["from-rootdir.csv"]
+
+        @pytest.mark.userpilot(scenario="../../etc/passwd")
+        def test_traversal(userpilot_mock):
+            pass
+
+        @pytest.mark.userpilot(scenario="notes.txt")
+        def test_not_a_scenario(userpilot_mock):
+            pass
+    """))
+    result = pytester.runpytest(*NO_SLOW_PLUGINS, "consumer/tests")  # from another directory
+    result.assert_outcomes(passed=2, errors=2)
+    result.stdout.fnmatch_lines([
+        "*test_traversal*: scenario file '../../etc/passwd' not found (looked in: *consumer?tests, *consumer)",
+        "*test_not_a_scenario*: scenario file '*notes.txt' is not a scenario*",
+    ])
+    assert "TOP-SECRET" not in result.stdout.str() and "root:" not in result.stdout.str()
+
+
+def test_option_scenario_paths_are_relative_to_the_invocation_directory(pytester):
+    (pytester.path / "ci").mkdir()
+    (pytester.path / "ci" / "jobs.yaml").write_text("jobs: [{filename: from-option.csv}]\n")
+    (pytester.path / "tests").mkdir()
+    (pytester.path / "tests" / "test_option.py").write_text(
+        "def test_it(userpilot_mock):\n"
+        "    assert [j['filename'] for j in userpilot_mock.jobs()] == ['from-option.csv']\n")
+    result = pytester.runpytest(*NO_SLOW_PLUGINS, "--userpilot-scenario", "ci/jobs.yaml", "tests")
+    result.assert_outcomes(passed=1)
+    result = pytester.runpytest(*NO_SLOW_PLUGINS, "--userpilot-scenario", "ci/nope.yaml", "tests")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*scenario file 'ci/nope.yaml' not found*"])
+
+
+@pytest.mark.parametrize("args, ini, fragment", [
+    (("--userpilot-port", "99999"), "", "--userpilot-port / ini userpilot_port: expected an integer from 0 to 65535, got 99999"),
+    (("--userpilot-journal-size", "-5"), "", "--userpilot-journal-size / ini userpilot_journal_size: expected an integer from 0 to 10000000, got -5"),
+    ((), "userpilot_port = 70000", "*userpilot_port: expected an integer from 0 to 65535, got 70000"),
+    (("--userpilot-seed", "abc"), "", "userpilot_seed: expected an integer, got 'abc'"),
+])
+def test_bad_options_are_usage_errors(pytester, args, ini, fragment):
+    pytester.makeini("[pytest]\n" + ini + "\n")
+    pytester.makepyfile("def test_never_runs(userpilot_mock):\n    pass\n")
+    result = pytester.runpytest(*NO_SLOW_PLUGINS, *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{fragment}*"])

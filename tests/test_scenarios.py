@@ -147,7 +147,9 @@ def test_history_adds_generated_jobs():
     ({"jobs": [{"colour": "red"}]}, 0, None, "'colour' was unexpected"),
     ({"jobs": [{"outcome": "completed", "fail_at": "processing"}]}, 0, None,
      "a completed job cannot have fail_at"),
-    ({"jobs": [{"api_key": "a", "app_token": "NX-1"}]}, 0, None, "give api_key or app_token, not both"),
+    ({"jobs": [{"api_key": "a", "app_token": "NX-0000000a"}]}, 0, None, "give api_key or app_token, not both"),
+    ({"jobs": [{"app_token": "bogus"}]}, 0, "app_token", "jobs[0].app_token: 'bogus' does not match"),
+    ({"jobs": [{"repeat": 2, "job": {"app_token": "NX-ABCDEF12"}}]}, 0, "app_token", "does not match"),
     ({"jobs": [{"type": "sync"}]}, 0, "type", "jobs[0].type: 'sync' is not one of"),
     ({"jobs": [{"durations": {"cooking": 3}}]}, 0, "durations", "'cooking' was unexpected"),
     ({"jobs": [{"repeat": 2, "job": {"total_rows": "many"}}]}, 0, "total_rows",
@@ -279,3 +281,61 @@ def test_cli_refuses_a_bad_scenario(tmp_path):
     assert "--scenario" in result.output and "jobs[0].total_rows" in result.output
     result = runner.invoke(main, ["serve", "--port", "0", "--scenario", "nope"])
     assert result.exit_code == 2 and "bundled scenarios: " in result.output
+
+
+# --- size limit ------------------------------------------------------------------
+
+def test_a_scenario_gives_an_app_at_most_100000_jobs():
+    from mock_server.backend.scenarios import MAX_SCENARIO_JOBS
+    assert MAX_SCENARIO_JOBS == 100_000
+    at_limit = compile_document({"history": 40_000, "jobs": [{"repeat": 59_999, "job": {}}, {}]})
+    assert at_limit.job_count + at_limit.history == 100_000
+    for document in ({"jobs": [{"repeat": 100_000, "every": 0, "job": {}}] * 2},
+                     {"history": 50_000, "jobs": [{"repeat": 50_000, "job": {}}, {}]}):
+        with pytest.raises(ScenarioError, match="more than the 100000 allowed"):
+            compile_document(document)
+
+
+def test_post_scenario_refuses_too_many_jobs(client):
+    before = jobs_of(client)
+    body = {"jobs": [{"repeat": 100000, "every": 0, "job": {}}, {"repeat": 100000, "every": 0, "job": {}}]}
+    for path, payload in (("/__admin/scenario", body), ("/__admin/reset", {"scenario": body})):
+        response = client.post(path, json=payload)
+        assert response.status_code == 400
+        error = error_of(response)
+        assert error["error_code"] == "invalid_scenario"
+        assert "200000 jobs" in error["message"] and "100000 allowed" in error["message"]
+    assert jobs_of(client) == before
+
+
+def test_cli_refuses_a_scenario_with_too_many_jobs(tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_text("history: 1\njobs: [{repeat: 100000, job: {}}]\n")
+    result = CliRunner().invoke(main, ["serve", "--port", "0", "--scenario", str(big)])
+    assert result.exit_code == 2
+    assert "--scenario" in result.output and "100000 allowed" in result.output
+    assert result.output.count("\n") <= 4  # click's usage lines, then one error line
+
+
+# --- app tokens ------------------------------------------------------------------
+
+def test_a_well_shaped_app_token_waits_for_its_app():
+    from mock_server.backend.generate import app_token_for
+    token = app_token_for(KEY, 20250519)
+    _app, client = fake({"jobs": [{"filename": "everyone.csv"}, {"filename": "mine.csv", "app_token": token},
+                                  {"filename": "nobody.csv", "app_token": "NX-00000000"}]}, seed=20250519)
+    assert {j["filename"] for j in jobs_of(client, KEY)} == {"everyone.csv", "mine.csv"}
+    assert {j["filename"] for j in jobs_of(client, OTHER_KEY)} == {"everyone.csv"}
+
+
+def test_post_scenario_refuses_an_ill_shaped_app_token(client):
+    response = client.post("/__admin/scenario", json={"jobs": [{"app_token": "bogus"}]})
+    assert response.status_code == 400 and error_of(response)["error_code"] == "invalid_scenario"
+    assert "jobs[0].app_token" in error_of(response)["message"]
+
+
+def test_a_long_non_name_is_not_echoed_in_full(client):
+    text = "root:x:0:0:root:/root:/bin/bash\n" * 200
+    response = client.post("/__admin/scenario", json={"name": text})
+    assert response.status_code == 400
+    assert len(error_of(response)["message"]) < 200

@@ -229,3 +229,21 @@ def test_cli_warns_when_binding_beyond_loopback():
         process.terminate()
         process.communicate(timeout=10)
     assert "control API" in warning and "reachable by others" in warning
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"port": 99999}, "port must be an integer from 0 to 65535"),
+    ({"port": -1}, "port must be"), ({"port": "8080"}, "port must be"), ({"port": True}, "port must be"),
+    ({"journal_size": -5}, "journal_size must be an integer from 0 to 10000000"),
+    ({"journal_size": 2.5}, "journal_size must be"),
+])
+def test_mock_server_refuses_bad_port_and_journal_size(kwargs, fragment):
+    from mock_server.server import MockServer
+    with pytest.raises(ValueError, match=fragment):
+        MockServer(**kwargs)
+
+
+def test_make_server_refuses_a_port_out_of_range():
+    from mock_server.server import make_server
+    with pytest.raises(ValueError, match="port must be"):
+        make_server(port=65536)

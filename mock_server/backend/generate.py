@@ -76,6 +76,18 @@ def _minimal_faker():
     return generator
 
 
+#: The shape of an app token: ``NX-`` + 8 lowercase hex characters (the
+#: captured ``NX-ac54070e``; DOMAIN.md). Anything else names no app.
+APP_TOKEN_PATTERN = r"^NX-[0-9a-f]{8}$"
+
+
+def is_app_token(value) -> bool:
+    """True when ``value`` is a string of the app token shape
+    (:data:`APP_TOKEN_PATTERN`)."""
+    import re
+    return isinstance(value, str) and re.fullmatch(APP_TOKEN_PATTERN[1:-1], value) is not None
+
+
 @functools.lru_cache(maxsize=4096)
 def app_token_for(api_key: str, seed: int) -> str:
     """``NX-`` + 8 lowercase hex chars, derived from the key and the seed

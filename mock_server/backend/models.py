@@ -233,7 +233,9 @@ class Backend:
 
     def app_for(self, api_key: str | None = None, app_token: str | None = None) -> App:
         """The app addressed by the control API: by ``api_key`` (as a client
-        would, created on first use) or ``app_token`` (must exist)."""
+        would, created on first use) or ``app_token`` (must exist). Raises
+        BadRequest for an ``app_token`` not of the ``NX-`` + 8 lowercase hex
+        shape, NotFound for an unknown one."""
         if api_key is not None and app_token is not None:
             raise BadRequest("give api_key or app_token, not both")
         if api_key is not None:
@@ -241,8 +243,9 @@ class Backend:
                 raise BadRequest("api_key must be a non-empty string")
             return self.app_for_token(self.token_for(api_key), create=True)
         if app_token is not None:
-            if not isinstance(app_token, str):
-                raise BadRequest("app_token must be a string")
+            if not generate.is_app_token(app_token):
+                raise BadRequest(f"app_token must look like NX-ac54070e (NX- and 8 lowercase hex "
+                                 f"characters), got {str(app_token)[:40]!r}")
             return self.app_for_token(app_token)
         raise BadRequest("name the app: api_key or app_token")
 

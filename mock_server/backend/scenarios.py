@@ -32,6 +32,10 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _APP_FIELDS = ("api_key", "app_token")
 #: Errors listed in one message before "... and N more".
 _MAX_LISTED = 5
+#: The most jobs a scenario may give one application: its listed jobs (each
+#: ``repeat`` counted in full) plus ``history``. With ``--max-apps`` it bounds
+#: the memory a scenario can take (assumption: a limit of ours, not the API's).
+MAX_SCENARIO_JOBS = 100_000
 
 
 class ScenarioError(BadRequest):
@@ -136,11 +140,15 @@ def _leaf_errors(error):
 
 def compile_document(document, source: str = "inline document") -> Scenario:
     """Check ``document`` (a parsed scenario) against the schema and return a
-    :class:`Scenario`. Raises :class:`ScenarioError` naming ``source``, the
-    job and the field."""
+    :class:`Scenario`. Raises :class:`ScenarioError` naming ``source`` (an
+    inline document's own ``name`` when it has one), the
+    job and the field, or the total when the scenario gives an application
+    more than :data:`MAX_SCENARIO_JOBS` jobs (``history`` included)."""
     if not isinstance(document, dict):
         raise ScenarioError(source, [([], "a scenario must be a mapping with a 'jobs' list, "
                                           f"got {type(document).__name__}")])
+    if source == "inline document" and isinstance(document.get("name"), str) and document["name"]:
+        source = document["name"][:200]  # e.g. the path the pytest plugin read it from
     errors = sorted(_validator().iter_errors(document),
                     key=lambda e: [(0, p) if isinstance(p, int) else (1, str(p)) for p in e.absolute_path])
     if errors:
@@ -163,8 +171,13 @@ def compile_document(document, source: str = "inline document") -> Scenario:
         else:
             spec, count, every = item, 1, 0.0
         entries.append((spec, count, every))
-    return Scenario(label, document.get("description", ""), int(document.get("history", 0)),
-                    tuple(entries))
+    history = int(document.get("history", 0))
+    listed = sum(count for _spec, count, _every in entries)
+    if history + listed > MAX_SCENARIO_JOBS:
+        raise ScenarioError(label, [([], f"the scenario gives each application {history + listed} jobs "
+                                         f"({listed} listed, repeats counted, + history {history}), "
+                                         f"more than the {MAX_SCENARIO_JOBS} allowed")])
+    return Scenario(label, document.get("description", ""), history, tuple(entries))
 
 
 _MAX_SECONDS = 10 * 366 * 24 * 3600  # same bound as a job spec's started_ago
@@ -242,18 +255,19 @@ def resolve(ref, *, allow_path: bool = False) -> Scenario | None:
                              "send the document itself", error_code="invalid_scenario")
         return load_file(ref)
     if not isinstance(ref, str) or not ref:
-        raise BadRequest(f"scenario must be a bundled name or a document, got {ref!r}",
+        raise BadRequest(f"scenario must be a bundled name or a document, got {repr(ref)[:80]}",
                          error_code="invalid_scenario")
     if _NAME.match(ref) and ref in bundled_names():
         return load_bundled(ref)
     if allow_path and (Path(ref).suffix.lower() in (".yaml", ".yml", ".json") or Path(ref).exists()):
         return load_file(ref)
     if not allow_path and not _NAME.match(ref):
-        raise BadRequest(f"scenario {ref!r} is not a bundled scenario name",
+        shown = ref if len(ref) <= 80 else ref[:77] + "..."
+        raise BadRequest(f"scenario {shown!r} is not a bundled scenario name",
                          "the control API never reads files: send the document itself "
                          f"(bundled: {', '.join(bundled_names())})", error_code="invalid_scenario")
     return load_bundled(ref)  # raises NotFound naming the bundled ones
 
 
-__all__ = ["Scenario", "ScenarioError", "bundled_names", "compile_document", "load_bundled",
+__all__ = ["MAX_SCENARIO_JOBS", "Scenario", "ScenarioError", "bundled_names", "compile_document", "load_bundled",
            "load_file", "parse_text", "resolve"]

@@ -20,11 +20,21 @@ def _state():
     return current_app.extensions["userpilot"]
 
 
+_JSON_TYPES = ((bool, "a boolean"), (str, "a string"), (list, "an array"), (int, "a number"),
+               (float, "a number"))
+
+
 def _json_object(required: bool = False) -> dict | None:
+    """The request's JSON body, which must be an object; None only when the
+    body is empty (and not ``required``). Raises BadRequest otherwise, a
+    literal ``null`` included."""
     from .app import read_json_body
     body = read_json_body(required=required)
-    if body is not None and not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
+    if body is None and not request.get_data(cache=True).strip():
+        return None
+    if not isinstance(body, dict):
+        kind = "null" if body is None else next(name for t, name in _JSON_TYPES if isinstance(body, t))
+        raise BadRequest(f"the body must be a JSON object, got {kind}")
     return body
 
 
@@ -53,14 +63,16 @@ def index():
 
 @admin_blueprint.get("/health")
 def health():
-    return json_response({"status": "ok"})
+    """``{"status": "ok", "seed"}``: the seed in force (app tokens derive
+    from it), so a handle that did not reset can still name its app."""
+    return json_response({"status": "ok", "seed": _state().backend.seed})
 
 
 @admin_blueprint.post("/reset")
 def reset():
     backend = _state().backend
     backend.reset(_json_object())
-    return json_response({"status": "ok", "clock": backend.clock.state()})
+    return json_response({"status": "ok", "seed": backend.seed, "clock": backend.clock.state()})
 
 
 @admin_blueprint.get("/clock")
