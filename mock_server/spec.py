@@ -72,3 +72,17 @@ def operations(spec: dict):
             op = item.get(method)
             if isinstance(op, dict):
                 yield path, method, op
+
+
+def api_key_scheme(spec: dict, operation: dict):
+    """``(name, scheme)`` of the first apiKey-in-header security scheme the
+    operation requires (its own ``security``, else the document's), or None
+    when it requires none."""
+    requirements = operation.get("security", spec.get("security")) or []
+    schemes = (spec.get("components") or {}).get("securitySchemes") or {}
+    for requirement in requirements:
+        for name in requirement or {}:
+            scheme = resolve(spec, schemes.get(name) or {})
+            if scheme.get("type") == "apiKey" and scheme.get("in") == "header":
+                return name, scheme
+    return None

@@ -21,7 +21,7 @@ from ..backend.clock import check_speed, parse_instant
 from ..backend.errors import ApiError, BadRequest, Unauthorized
 from ..backend.models import Backend
 from ..config import Settings
-from ..spec import load_spec, load_spec_file, operations, resolve
+from ..spec import api_key_scheme, load_spec, load_spec_file, operations
 from . import handlers as handlers_module
 from .generic import generic_answer
 from .render import BASE_HEADERS, SERVER_HEADER, STATUS_LINES, encode, error_response, json_response, request_id
@@ -81,14 +81,7 @@ def api_key_from_header(value: str | None) -> str:
 
 
 def _requires_api_key(spec: dict, operation: dict) -> bool:
-    requirements = operation.get("security", spec.get("security")) or []
-    schemes = (spec.get("components") or {}).get("securitySchemes") or {}
-    for requirement in requirements:
-        for name in requirement or {}:
-            scheme = resolve(spec, schemes.get(name) or {})
-            if scheme.get("type") == "apiKey" and scheme.get("in") == "header":
-                return True
-    return False
+    return api_key_scheme(spec, operation) is not None
 
 
 def _flask_rule(path: str) -> str:

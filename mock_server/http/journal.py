@@ -37,7 +37,7 @@ from flask import Blueprint, current_app, g, request
 
 from ..backend.clock import format_instant, parse_instant
 from ..backend.errors import BadRequest
-from ..spec import resolve
+from ..spec import api_key_scheme, resolve
 from .render import json_response
 
 journal_blueprint = Blueprint("journal", __name__, url_prefix="/__admin")
@@ -121,18 +121,11 @@ class RequestRules:
                              if where == "header" and p.get("required")
                              and p["name"].lower() not in ("content-type", "content-length"))
         self.security = None
-        if secured:
-            requirements = operation.get("security", spec.get("security")) or []
-            schemes = (spec.get("components") or {}).get("securitySchemes") or {}
-            for requirement in requirements:
-                for name in requirement or {}:
-                    scheme = resolve(spec, schemes.get(name) or {})
-                    if scheme.get("type") == "apiKey" and scheme.get("in") == "header":
-                        header = scheme.get("name", "Authorization")
-                        self.security = ("HTTP_" + header.upper().replace("-", "_"), header, name)
-                        break
-                if self.security:
-                    break
+        found = api_key_scheme(spec, operation) if secured else None
+        if found:
+            name, scheme = found
+            header = scheme.get("name", "Authorization")
+            self.security = ("HTTP_" + header.upper().replace("-", "_"), header, name)
         body = resolve(spec, operation.get("requestBody")) if operation.get("requestBody") else None
         if body:
             self.media_types = tuple(m.lower() for m in (body.get("content") or {}))
