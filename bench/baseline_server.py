@@ -13,8 +13,9 @@ the constants of :mod:`mock_server.server`). It prints
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
+
+from mock_server.server import run_server
 
 JSON_TYPE = "application/json; charset=utf-8"
 
@@ -76,16 +77,7 @@ def main(argv=None) -> int:
     server = make_server(args.kind, args.path, body, threads=args.threads)
     print(f"listening http://127.0.0.1:{server.effective_port}", flush=True)
 
-    def stop(*_):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
+    run_server(server)
     return 0
 
 

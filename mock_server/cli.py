@@ -6,7 +6,6 @@ and CI services.
 """
 from __future__ import annotations
 
-import signal
 import sys
 
 import click
@@ -129,17 +128,9 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
         log.setLevel(logging.INFO)
         log.propagate = False
 
-    def stop(*_):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
-        click.echo("userpilot-mock stopped")
+    from .server import run_server
+    run_server(server)
+    click.echo("userpilot-mock stopped")
 
 
 @main.command()

@@ -64,6 +64,45 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def run_server(server) -> None:
+    """Serve in this thread until Ctrl-C or SIGTERM, then close the server
+    (``userpilot-mock serve`` and the benchmark's baseline servers)."""
+    import signal
+
+    def stop(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+
+
+def stop_server(server, thread: threading.Thread | None = None) -> None:
+    """Stop a waitress server serving in ``thread``: close every connection,
+    then the server. Done from the serving thread itself when it runs, so its
+    loop ends at once instead of sleeping out its 1 s poll timeout."""
+    server.task_dispatcher.shutdown(timeout=1)
+
+    def close_all():
+        for channel in list(server._map.values()):
+            try:
+                channel.close()
+            except OSError:
+                pass
+        server.close()
+
+    running = thread is not None and thread.is_alive()
+    if running:
+        server.trigger.pull_trigger(close_all)
+        thread.join(timeout=5)
+    if not running or thread.is_alive():
+        close_all()
+
+
 class MockServer:
     """The fake running in a background thread on a free port.
 
@@ -115,26 +154,8 @@ class MockServer:
     def stop(self) -> None:
         """Stop serving and close every connection."""
         server, self._server = self._server, None
-        if server is None:
-            return
-        server.task_dispatcher.shutdown(timeout=1)
-
-        def close_all():
-            for channel in list(server._map.values()):
-                try:
-                    channel.close()
-                except OSError:
-                    pass
-            server.close()
-
-        running = self._thread is not None and self._thread.is_alive()
-        if running:
-            # Close from the serving thread itself: its loop then ends at once
-            # instead of sleeping out its 1 s poll timeout (slow session ends).
-            server.trigger.pull_trigger(close_all)
-            self._thread.join(timeout=5)
-        if not running or self._thread.is_alive():
-            close_all()
+        if server is not None:
+            stop_server(server, self._thread)
 
     def __enter__(self) -> "MockServer":
         return self.start()

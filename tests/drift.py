@@ -11,6 +11,7 @@ import threading
 from contextlib import contextmanager
 
 from mock_server import create_app
+from mock_server.server import stop_server
 
 NOW = "2026-11-29T12:00:00Z"
 TERMINAL = ("completed", "failed")
@@ -236,12 +237,5 @@ def serve(app):
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.effective_port}"
-    finally:  # as MockServer.stop does: close every connection, then the server
-        server.task_dispatcher.shutdown(timeout=1)
-        for channel in list(server._map.values()):
-            try:
-                channel.close()
-            except OSError:
-                pass
-        server.close()
-        thread.join(timeout=5)
+    finally:
+        stop_server(server, thread)
