@@ -14,7 +14,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from flask import Flask, g, request
+from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
 from ..backend.clock import check_speed, parse_instant
@@ -24,7 +24,7 @@ from ..config import Settings
 from ..spec import api_key_scheme, load_spec, load_spec_file, operations
 from . import handlers as handlers_module
 from .generic import generic_answer
-from .render import BASE_HEADERS, SERVER_HEADER, STATUS_LINES, encode, error_response, json_response, request_id
+from .render import APP_TOKEN_KEY, BASE_HEADERS, SERVER_HEADER, STATUS_LINES, T0_KEY, encode, error_response, json_response, request_id
 
 access_log = logging.getLogger("userpilot_mock.access")
 
@@ -152,7 +152,7 @@ def create_app(settings: Settings | None = None, *, spec: dict | str | Path | No
     from .journal import install_journal
     install_journal(app, state)
     _install_error_handlers(app)
-    _install_headers(app, state)
+    app.wsgi_app = RealApiHeaders(app.wsgi_app, not server_adds_server_header)
     from .faults import install_faults
     install_faults(app, state)  # rate limit, Prefer, fault rules, latency; /__admin/faults
     return app
@@ -165,7 +165,7 @@ def _make_view(state: FakeState, operation: Operation):
         app = None
         if operation.secured:
             app = backend.authenticate(api_key_from_header(request.headers.get("Authorization")))
-            g.app_token = app.app_token
+            request.environ[APP_TOKEN_KEY] = app.app_token
         for hook in state.before_operation:
             response = hook(state, operation, app)
             if response is not None:
@@ -211,28 +211,39 @@ def _install_error_handlers(app: Flask) -> None:
                                        error_code="internal_error"))
 
 
-def _install_headers(app: Flask, state: FakeState) -> None:
-    add_server = not state.server_adds_server_header
+class RealApiHeaders:
+    """WSGI middleware around the Flask app: every answer gets the headers
+    the real API sends (``cache-control``, ``server: Cowboy`` unless the WSGI
+    server sends it, a 20-character ``x-request-id``; DOMAIN.md), its status
+    line written as Cowboy writes it ("401 Unauthorized", where Werkzeug
+    upper-cases), and an access log line (apps by token, never the key).
 
-    @app.before_request
-    def start_timer():
-        g.t0 = time.perf_counter()
+    Done here rather than in Flask hooks: appending to the WSGI header list
+    costs a fraction of setting Werkzeug headers one by one, on every request.
+    """
 
-    @app.after_request
-    def add_headers(response):
-        headers = response.headers
-        for name, value in BASE_HEADERS:
-            headers[name] = value
-        if add_server:
-            headers[SERVER_HEADER[0]] = SERVER_HEADER[1]
-        headers["x-request-id"] = request_id()
-        if response.status_code != 200:  # Werkzeug upper-cases reasons; Cowboy does not
-            response.status = STATUS_LINES.get(response.status_code, response.status)
-        if access_log.isEnabledFor(logging.INFO):
-            ms = (time.perf_counter() - g.get("t0", time.perf_counter())) * 1000
-            access_log.info("%s %s %s %d %s %.1fms", request.remote_addr or "-", request.method,
-                            request.path, response.status_code, g.get("app_token", "-"), ms)
-        return response
+    def __init__(self, wsgi_app, add_server_header: bool):
+        self.wsgi_app = wsgi_app
+        self.static = tuple(BASE_HEADERS) + ((SERVER_HEADER,) if add_server_header else ())
+
+    def __call__(self, environ, start_response):
+        t0 = environ[T0_KEY] = time.perf_counter()
+        static = self.static
+
+        def start(status, headers, exc_info=None):
+            if not status.startswith("200"):
+                status = STATUS_LINES.get(int(status[:3]), status)
+            headers.extend(static)
+            headers.append(("x-request-id", request_id()))
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info("%s %s %s %s %s %.1fms", environ.get("REMOTE_ADDR") or "-",
+                                environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), status[:3],
+                                environ.get(APP_TOKEN_KEY, "-"), (time.perf_counter() - t0) * 1000)
+            if exc_info is None:
+                return start_response(status, headers)
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, start)
 
 
 def read_json_body(required: bool = False):

@@ -38,7 +38,7 @@ from flask import Blueprint, current_app, g, request
 from ..backend.clock import format_instant, parse_instant
 from ..backend.errors import BadRequest
 from ..spec import api_key_scheme, resolve
-from .render import json_response
+from .render import APP_TOKEN_KEY, T0_KEY, json_response
 
 journal_blueprint = Blueprint("journal", __name__, url_prefix="/__admin")
 
@@ -309,8 +309,7 @@ def install_journal(app, state) -> None:
         if path_info.startswith(ADMIN_PREFIX) and (len(path_info) == len(ADMIN_PREFIX)
                                                    or path_info[len(ADMIN_PREFIX)] == "/"):
             return response
-        ctx_g = g._get_current_object()
-        t0 = getattr(ctx_g, "t0", None)
+        t0 = environ.get(T0_KEY)
         elapsed = perf() - t0 if t0 is not None else 0.0
         rule = req.url_rule
         query = environ.get("QUERY_STRING") or ""
@@ -323,7 +322,7 @@ def install_journal(app, state) -> None:
             operation = None
             violations = _unrouted(req, raw_path)
         journal.record((req.method, raw_path, query, response.status_code, wall() - elapsed,
-                        backend.clock.now(), getattr(ctx_g, "app_token", None), elapsed,
+                        backend.clock.now(), environ.get(APP_TOKEN_KEY), elapsed,
                         operation, violations))
         return response
 

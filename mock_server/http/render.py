@@ -21,6 +21,11 @@ JSON_TYPE = "application/json; charset=utf-8"
 BASE_HEADERS = (("cache-control", "max-age=0, private, must-revalidate"),)
 SERVER_HEADER = ("server", "Cowboy")
 
+#: WSGI environ keys the fake sets: when the request arrived
+#: (``time.perf_counter``) and, once authenticated, the app's token.
+T0_KEY = "userpilot.t0"
+APP_TOKEN_KEY = "userpilot.app_token"
+
 #: Status lines as the real server writes them ("401 Unauthorized").
 STATUS_LINES = {code: f"{code} {reason}" for code, reason in HTTP_STATUS_CODES.items()}
 
