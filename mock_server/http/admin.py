@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app, request
 from ..backend.clock import CLOCK_FIELDS, format_instant
 from ..backend.errors import BadRequest, NotFound, check_fields
 from ..spec import SPEC_FILES, spec_text
-from .render import encode, json_response
+from .render import json_response
 
 admin_blueprint = Blueprint("admin", __name__, url_prefix="/__admin")
 
@@ -141,4 +141,4 @@ def get_spec(name: str):
     return Response(spec_text(name), content_type="application/yaml; charset=utf-8")
 
 
-__all__ = ["admin_blueprint", "admin_job_view", "encode"]
+__all__ = ["admin_blueprint", "admin_job_view"]

@@ -80,10 +80,6 @@ def api_key_from_header(value: str | None) -> str:
     return match.group(1)
 
 
-def _requires_api_key(spec: dict, operation: dict) -> bool:
-    return api_key_scheme(spec, operation) is not None
-
-
 def _flask_rule(path: str) -> str:
     return _PATH_PARAM.sub(lambda m: f"<{m.group(1)}>", path)
 
@@ -141,7 +137,7 @@ def create_app(settings: Settings | None = None, *, spec: dict | str | Path | No
     for path, method, op in operations(spec_doc):
         operation_id = op.get("operationId") or f"{method.upper()} {path}"
         handler = handlers_module.HANDLERS.get(operation_id)
-        operation = Operation(operation_id, method.upper(), path, op, _requires_api_key(spec_doc, op),
+        operation = Operation(operation_id, method.upper(), path, op, api_key_scheme(spec_doc, op) is not None,
                               handler, None if handler else generic_answer(spec_doc, op))
         state.operations[operation_id] = operation
         app.add_url_rule(_flask_rule(path), endpoint=operation_id, view_func=_make_view(state, operation),
