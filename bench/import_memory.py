@@ -37,7 +37,7 @@ def write_upload(path: str, size_bytes: int, fmt: str, pad: int = 0) -> tuple[in
     bytes of valid rows to ``path``; ``pad`` > 0 (NDJSON only) adds a field
     of that many bytes to each row (fewer, longer rows). Returns (file
     bytes, rows)."""
-    from mock_server.backend.imports import example_rows
+    from mock_server.families.imports.models import example_rows
 
     head = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; "
             f"filename=\"events.{fmt}\"\r\nContent-Type: application/octet-stream\r\n\r\n").encode()

@@ -151,14 +151,14 @@ class Target:
 
     def freeze(self) -> float:
         """Freeze the fake's clock (remembering how it ran); returns now (UTC epoch s)."""
-        from mock_server.backend.clock import parse_instant
+        from mock_server.times import parse_instant
         if self._clock_before is None:
             self._clock_before = self.clock()
         return float(int(parse_instant(self.clock(frozen=True)["now"])))
 
     def advance(self, seconds: float) -> float:
         """Move the frozen fake's clock forward; returns the new now."""
-        from mock_server.backend.clock import parse_instant
+        from mock_server.times import parse_instant
         return float(int(parse_instant(self.clock(advance_seconds=seconds)["now"])))
 
     def restore_clock(self) -> None:

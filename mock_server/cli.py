@@ -76,6 +76,7 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
     import logging
 
     from .backend.errors import ApiError
+    from .config import SettingError
     from .server import make_server
 
     if scenario is not None:
@@ -92,11 +93,10 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
                                    journal_size=journal_size)
     except ApiError as exc:
         raise click.UsageError(exc.message) from None
-    except ValueError as exc:  # a setting ("speed: ...") or waitress refusing the host
-        name, sep, message = str(exc).partition(": ")
-        if sep and name.isidentifier():
-            option = {"api_keys": "api-key"}.get(name, name.replace("_", "-"))
-            raise click.BadParameter(message, param_hint=f"'--{option}'") from None
+    except SettingError as exc:
+        option = {"api_keys": "api-key"}.get(exc.setting, exc.setting.replace("_", "-"))
+        raise click.BadParameter(exc.message, param_hint=f"'--{option}'") from None
+    except ValueError as exc:  # waitress refusing the host
         raise click.BadParameter(str(exc), param_hint="'--host'") from None
     except OSError as exc:
         click.echo(f"userpilot-mock: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)

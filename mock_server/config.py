@@ -1,10 +1,16 @@
-"""Settings of one fake, shared by the CLI, ``create_app`` and ``MockServer``.
+"""Settings of one fake, shared by the CLI, ``create_app``, ``MockServer`` and
+the pytest plugin.
 
-No Flask here: importing this module is cheap.
+Standard library only at import (the pytest plugin imports it in every run);
+checking settings loads what it needs on first use. The settings a reset may
+also change (seed, jobs, now, frozen, speed) obey admin.yaml's
+``ResetRequest``, checked through :mod:`mock_server.schemas`; the others'
+bounds are :data:`LIMITS`, here once.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, fields, replace
 
 DEFAULT_SEED = 20250519  # the day the real responses were captured
 DEFAULT_JOBS = 25
@@ -14,15 +20,40 @@ DEFAULT_JOURNAL_SIZE = 1000
 DEMO_API_KEY = "demo-api-key"
 
 
-@dataclass
+#: Bounds of the settings only a server has (inclusive), used by the CLI,
+#: ``MockServer`` and the pytest plugin alike.
+LIMITS = {"port": (0, 65535), "max_apps": (1, 10_000_000), "journal_size": (0, 10_000_000)}
+
+
+class SettingError(ValueError):
+    """A setting the fake cannot run with: ``setting`` (its name, as a
+    keyword of :class:`Settings`) and ``message`` (what is wrong), as data;
+    ``str()`` is ``"<setting>: <message>"``."""
+
+    def __init__(self, setting: str, message: str):
+        super().__init__(f"{setting} {message}" if message.startswith("must ") else f"{setting}: {message}")
+        self.setting = setting
+        self.message = message
+
+
+def check_whole(name: str, value, low: int, high: int) -> int:
+    """``value`` if it is a whole number from ``low`` to ``high``, else
+    SettingError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise SettingError(name, f"must be an integer from {low} to {high}{' (0: a free port)' if name == 'port' else ''}, "
+                                 f"got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
 class Settings:
-    """Settings of a fake.
+    """Settings of a fake, final once checked (:meth:`build`).
 
     seed: int, drives all generated data. jobs: jobs per new app (>= 0).
     now: start instant of the clock (UTC epoch seconds; None = real now).
     speed: clock speed (> 0). frozen: clock stopped until advanced.
     api_keys: keys accepted (empty = any non-empty key). public_url: base of
-    ``links`` (None = the URL the request came to). max_apps: apps kept before
+    ``links`` (None = the URL each client reached). max_apps: apps kept before
     the least recently used is forgotten. journal_size: requests kept in the
     journal. scenario: a bundled scenario name or a path, loaded at start.
     latency: added to every API answer, ``"50-200ms"``/``"100ms"``/``"0.1s"``
@@ -48,29 +79,56 @@ class Settings:
     scenario: object = None
     extra: dict = field(default_factory=dict)
 
-    def check(self) -> "Settings":
-        """Raise ValueError, naming the setting, for a value the fake cannot
-        run with; return self. (``now`` is already UTC epoch seconds here;
-        ``latency``, ``rate_limit`` and ``scenario`` are checked where they
-        are parsed.)"""
-        def whole(name, low, high):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise ValueError(f"{name}: must be a whole number from {low} to {high}, got {value!r}")
+    @classmethod
+    def build(cls, base: "Settings | None" = None, **overrides) -> "Settings":
+        """Checked settings from an optional ``base`` and keyword overrides
+        (``now`` may be ISO 8601; ``api_keys`` any iterable or one string;
+        ``latency`` and ``rate_limit`` as their parsers take them). Raises
+        TypeError for an unknown setting and :class:`SettingError`, naming
+        the setting, for a bad value."""
+        unknown = set(overrides) - {f.name for f in fields(cls)}
+        if unknown:
+            raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        if "api_keys" in overrides:
+            keys = overrides["api_keys"] or ()
+            overrides["api_keys"] = (keys,) if isinstance(keys, str) else tuple(keys)
+        return replace(base or cls(), **overrides).checked()
 
-        whole("seed", -2**63, 2**63 - 1)
-        whole("jobs", 0, 1_000_000)
-        whole("max_apps", 1, 10_000_000)
-        whole("journal_size", 0, 10_000_000)
-        if not isinstance(self.frozen, bool):
-            raise ValueError(f"frozen: must be true or false, got {self.frozen!r}")
+    def checked(self) -> "Settings":
+        """These settings with ``now``, ``latency`` and ``rate_limit`` in their
+        parsed forms (epoch seconds, ``(low_ms, high_ms)``, ``(count,
+        seconds)``). Raises SettingError naming the setting."""
+        # deferred: the schemas and parsers load admin.yaml, not needed to import the settings
+        from . import schemas
+        from .backend.errors import ApiError
+        from .backend.faults import check_error_rate, parse_latency, parse_rate_limit
+        from .times import parse_instant
+
+        now = self.now
+        if now is not None:
+            try:
+                now = parse_instant(now)
+            except ApiError as exc:
+                raise SettingError("now", exc.message) from None
+        reset_like = {"seed": self.seed, "jobs": self.jobs, "frozen": self.frozen, "speed": self.speed}
+        for name, value in reset_like.items():
+            if isinstance(value, float) and not math.isfinite(value):  # JSON has no NaN: no schema sees it
+                raise SettingError(name, f"must be a finite number, got {value!r}")
+        for path, sentence in schemas.problems("ResetRequest", reset_like):
+            raise SettingError(str(path[0]) if path else "settings", sentence)
+        for name in ("max_apps", "journal_size"):
+            check_whole(name, getattr(self, name), *LIMITS[name])
         if any(not isinstance(key, str) or not key.strip() for key in self.api_keys):
-            raise ValueError("api_keys: every accepted API key must be a non-empty string")
+            raise SettingError("api_keys", "every accepted API key must be a non-empty string")
         if self.public_url is not None and (not isinstance(self.public_url, str) or not
                                             self.public_url.startswith(("http://", "https://"))
                                             or len(self.public_url) < 9):
-            raise ValueError(f"public_url: must be an absolute http(s) URL, got {self.public_url!r}")
-        rate = self.error_rate
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
-            raise ValueError(f"error_rate: must be a number from 0 to 1, got {rate!r}")
-        return self
+            raise SettingError("public_url", f"must be an absolute http(s) URL, got {self.public_url!r}")
+        parsed = {}
+        for name, parse in (("latency", parse_latency), ("rate_limit", parse_rate_limit),
+                            ("error_rate", check_error_rate)):
+            try:
+                parsed[name] = parse(getattr(self, name))
+            except ValueError as exc:
+                raise SettingError(name, str(exc)) from None
+        return replace(self, now=now, **parsed)

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote, unquote, urlencode, urlsplit
+
+from .ids import app_token_for, is_scenario_name
+from .times import iso_of, parse_datetime
+from .yamlio import YamlError, read_yaml
 
 #: The key the fixtures use unless told otherwise (any non-empty key is an app).
 DEFAULT_API_KEY = "userpilot-mock-test-key"
@@ -128,25 +131,13 @@ class FlaskTransport:
 
 # --- the handle ---------------------------------------------------------------
 
-def _iso(value) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, tz=timezone.utc).isoformat().replace("+00:00", "Z")
-    raise TypeError(f"not an instant: {value!r} (give an ISO 8601 string, a datetime or epoch seconds)")
-
-
 def _parse_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    moment = parse_datetime(text)
+    if moment is None:
+        raise ValueError(f"the fake sent a time that is not ISO 8601: {text!r}")
+    return moment
 
 
-#: A bundled scenario's name (as ``mock_server.backend.scenarios`` checks
-#: it); any other string is a path.
-_BUNDLED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 #: The longest ``name`` a scenario document may carry (its schema).
 _MAX_LABEL = 200
 
@@ -170,7 +161,7 @@ def scenario_reference(scenario, base_dirs=None):
     """
     if scenario is None or isinstance(scenario, dict):
         return scenario
-    if isinstance(scenario, str) and _BUNDLED_NAME.fullmatch(scenario):
+    if is_scenario_name(scenario):
         return scenario
     if not isinstance(scenario, (str, os.PathLike)) or not str(scenario):
         raise TypeError(f"scenario must be a bundled name, a dict or a path, got {type(scenario).__name__}")
@@ -197,21 +188,12 @@ def _find_scenario_file(path: Path, base_dirs) -> Path:
 
 @lru_cache(maxsize=16)
 def _read_scenario_file(resolved: str, _mtime: int, _size: int, label: str):
-    import yaml
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        text = Path(resolved).read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ScenarioFileError(f"scenario file '{label}' is not UTF-8 text") from None
-    except OSError as exc:
-        raise ScenarioFileError(f"cannot read scenario file '{label}': {exc.strerror or exc}") from None
-    try:
-        document = yaml.load(text, Loader=loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise ScenarioFileError(f"scenario file '{label}' is not valid YAML{where}: {problem}") from None
+        document = read_yaml(resolved, label)
+    except YamlError as exc:
+        if exc.kind == "unreadable":
+            raise ScenarioFileError(f"cannot read scenario file '{label}': {exc.problem}") from None
+        raise ScenarioFileError(f"scenario file '{label}' {exc.reason}") from None
     if not isinstance(document, dict):
         kind = {type(None): "empty", str: "plain text", list: "a list"}.get(type(document), "a single value")
         raise ScenarioFileError(f"scenario file '{label}' is not a scenario: expected a mapping "
@@ -242,7 +224,7 @@ class Clock:
     def set(self, *, now=None, advance_seconds=None, frozen=None, speed=None) -> dict:
         """Any of: jump to ``now`` (never backwards), advance, freeze or
         unfreeze, change the speed. Returns the clock's state."""
-        body = {k: v for k, v in (("now", _iso(now)), ("advance_seconds", advance_seconds),
+        body = {k: v for k, v in (("now", iso_of(now)), ("advance_seconds", advance_seconds),
                                   ("frozen", frozen), ("speed", speed)) if v is not None}
         return self._handle._call("POST", "/__admin/clock", body)
 
@@ -389,7 +371,6 @@ class UserpilotMock:
         """The token of :attr:`api_key`'s app (computed as the fake does,
         from the seed: the one the last :meth:`reset` answered with, else
         asked of the fake once, ``GET /__admin/health``)."""
-        from .backend.generate import app_token_for
         if self.seed is None:
             self.health()
         if self.seed is None:
@@ -422,7 +403,7 @@ class UserpilotMock:
         body = {k: v for k, v in self._defaults.items() if v is not None}
         body.update({k: v for k, v in given.items() if v is not None})
         if "now" in body:
-            body["now"] = _iso(body["now"])
+            body["now"] = iso_of(body["now"])
         if "scenario" in body:
             body["scenario"] = scenario_reference(body["scenario"])
         if "seed" not in body and self.seed is not None:
@@ -476,7 +457,7 @@ class UserpilotMock:
 
     def get_requests(self, method: str | None = None, path: str | None = None, since=None) -> RequestLog:
         """The journal, filtered by the server (``GET /__admin/requests``)."""
-        query = {k: v for k, v in (("method", method), ("path", path), ("since", _iso(since)))
+        query = {k: v for k, v in (("method", method), ("path", path), ("since", iso_of(since)))
                  if v is not None}
         return RequestLog(RequestEntry(e) for e in self._call("GET", "/__admin/requests", query=query))
 

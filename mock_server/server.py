@@ -2,9 +2,10 @@
 scripts) and :func:`make_server` (used by ``userpilot-mock serve``)."""
 from __future__ import annotations
 
+import signal
 import threading
 
-from .config import Settings
+from .config import LIMITS, Settings, check_whole
 
 #: waitress sends ``Server: <ident>`` itself; the app then leaves it out
 #: (when the app sends one, waitress adds ``Via: waitress``, which the real
@@ -12,49 +13,32 @@ from .config import Settings
 SERVER_IDENT = "Cowboy"
 #: Above the 50 MiB import limit, so the app answers 413 itself.
 MAX_BODY_BYTES = 64 * 1024 * 1024
-#: The largest journal (``journal_size``), as ``userpilot-mock serve --journal-size`` allows.
-MAX_JOURNAL_SIZE = 10_000_000
 
 
 def check_port(port) -> int:
     """``port`` if it is an integer from 0 (a free port) to 65535, else
-    ValueError (instead of the OS quietly binding another port)."""
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ValueError(f"port must be an integer from 0 to 65535 (0: a free port), got {port!r}")
-    return port
-
-
-def check_journal_size(size) -> int:
-    """``size`` if it is an integer from 0 to :data:`MAX_JOURNAL_SIZE`, else
-    ValueError."""
-    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_JOURNAL_SIZE:
-        raise ValueError(f"journal_size must be an integer from 0 to {MAX_JOURNAL_SIZE}, got {size!r}")
-    return size
+    SettingError (a ValueError; instead of the OS quietly binding another port)."""
+    return check_whole("port", port, *LIMITS["port"])
 
 
 def make_server(host: str = "127.0.0.1", port: int = 0, settings: Settings | None = None,
-                threads: int = 8, **overrides):
+                threads: int = 8, store=None, **overrides):
     """Create (bind, not start) a waitress server for a new fake.
 
     Returns ``(server, app)``; ``server.effective_port`` is the bound port and
     ``server.run()`` serves until closed. ``links`` use ``public_url`` when
-    set, else the bound URL. Raises OSError when the port is taken,
-    ValueError for a port outside 0..65535.
+    set, else the URL each client reached. ``store``: where the fake's state
+    lives (default: memory). Raises OSError when the port is taken,
+    SettingError (a ValueError) for a port outside 0..65535 or a bad setting.
     """
-    from waitress.server import create_server
+    from waitress.server import create_server  # deferred: only a served fake needs waitress
+
+    from .http.app import create_app  # deferred: Flask costs ~0.3 s, not needed to import MockServer
 
     check_port(port)
-
-    from .http.app import build_settings, create_app
-
-    settings = build_settings(settings, **overrides)
-    own_url = settings.public_url is None
-    app = create_app(settings, server_adds_server_header=True)
+    app = create_app(settings, store=store, server_adds_server_header=True, **overrides)
     server = create_server(app.wsgi_app, host=host, port=port, ident=SERVER_IDENT, threads=threads,
                            max_request_body_size=MAX_BODY_BYTES, clear_untrusted_proxy_headers=True)
-    if own_url:  # no app has been seen yet, so no link was built on the placeholder
-        app.extensions["userpilot"].backend.settings.public_url = \
-            f"http://{_url_host(host)}:{server.effective_port}"
     return server, app
 
 
@@ -67,8 +51,6 @@ def _url_host(host: str) -> str:
 def run_server(server) -> None:
     """Serve in this thread until Ctrl-C or SIGTERM, then close the server
     (``userpilot-mock serve`` and the benchmark's baseline servers)."""
-    import signal
-
     def stop(*_):
         raise KeyboardInterrupt
 
@@ -112,15 +94,16 @@ class MockServer:
     Keyword arguments are settings (see :class:`~mock_server.config.Settings`).
     ``.url`` is ``http://127.0.0.1:<port>``; ``.app`` the Flask app;
     ``.backend`` its backend. ``stop()`` (or leaving the ``with``) closes it.
-    Raises ValueError at once for a port outside 0..65535 or a journal size
-    outside 0..10,000,000.
+    Raises SettingError (a ValueError) at once for a port outside 0..65535
+    or a journal size outside 0..10,000,000.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, settings: Settings | None = None,
                  **overrides):
         check_port(port)
         if "journal_size" in overrides or settings is not None:
-            check_journal_size(overrides.get("journal_size", getattr(settings, "journal_size", 0)))
+            check_whole("journal_size", overrides.get("journal_size", getattr(settings, "journal_size", 0)),
+                        *LIMITS["journal_size"])
         self.host = host
         self.port = port
         self._settings = settings

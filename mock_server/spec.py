@@ -6,10 +6,12 @@ nothing here merges or validates anything.
 """
 from __future__ import annotations
 
+import copy
 from functools import lru_cache
 from pathlib import Path
 
 from .resources import data_path
+from .yamlio import load_yaml, read_yaml
 
 SPEC_FILES = {"kit": "kit.yaml", "vendor": "vendor.yaml", "admin": "admin.yaml"}
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -26,26 +28,20 @@ def spec_text(name: str = "kit") -> str:
     return spec_path(name).read_text(encoding="utf-8")
 
 
-def _load_yaml(text: str) -> dict:
-    import yaml
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return yaml.load(text, Loader=loader)
-
-
 @lru_cache(maxsize=None)
 def _load_cached(name: str) -> dict:
-    return _load_yaml(spec_text(name))
+    return load_yaml(spec_text(name), f"openapi/{SPEC_FILES[name]}")
 
 
 def load_spec(name: str = "kit") -> dict:
     """The parsed document (a fresh deep copy, so callers may change it)."""
-    import copy
     return copy.deepcopy(_load_cached(name))
 
 
 def load_spec_file(path: str | Path) -> dict:
-    """Parse an OpenAPI document from a YAML or JSON file."""
-    return _load_yaml(Path(path).read_text(encoding="utf-8"))
+    """Parse an OpenAPI document from a YAML or JSON file. Raises
+    :class:`~mock_server.yamlio.YamlError`."""
+    return read_yaml(path)
 
 
 def resolve(spec: dict, node):

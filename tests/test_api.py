@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from mock_server import create_app
-from mock_server.backend.clock import parse_instant
+from mock_server.times import parse_instant
 from mock_server.invariants import job_problems, list_problems
 
 from .conftest import KEY, NOW, OTHER_KEY, auth, error_item

@@ -13,7 +13,9 @@ from click.testing import CliRunner
 
 from mock_server import create_app
 from mock_server.cli import main
-from mock_server.http.handlers import HANDLERS
+from mock_server.families import handlers
+
+HANDLERS = handlers()
 
 from . import drift
 

@@ -12,7 +12,9 @@ import pytest
 
 from contract_tests.options import ContractOptions
 from contract_tests.runner import run_contract
-from mock_server.http.handlers import HANDLERS
+from mock_server.families import handlers
+
+HANDLERS = handlers()
 
 from . import drift
 

@@ -22,8 +22,10 @@ from contract_tests.media import (COLUMNS, INVALID_UPLOADS, REQUIRED, SOURCES, c
 from contract_tests.options import ContractOptions, UsageError, add_options
 from contract_tests.report import MASK, Finding, Report
 from contract_tests.target import retry_after_seconds
-from mock_server.backend.clock import parse_instant
-from mock_server.http.handlers import HANDLERS
+from mock_server.times import parse_instant
+from mock_server.families import handlers
+
+HANDLERS = handlers()
 from mock_server.invariants import job_problems, list_problems, transition_problems
 
 ROOT = Path(__file__).resolve().parent.parent

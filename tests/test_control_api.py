@@ -7,7 +7,7 @@ from urllib.parse import quote
 import pytest
 
 from mock_server import create_app
-from mock_server.backend.clock import parse_instant
+from mock_server.times import parse_instant
 from mock_server.invariants import job_problems, transition_problems
 from mock_server.spec import load_spec
 

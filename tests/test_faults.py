@@ -389,7 +389,7 @@ def test_rate_limit_per_app():
     app = create_app(seed=1, now=NOW, frozen=True, rate_limit="10/min")
     client = app.test_client()
     clock = FakeMonotonic()
-    app.extensions["userpilot"].faults.limiter.monotonic = clock
+    app.extensions["userpilot"].backend.faults.limiter.monotonic = clock
     assert statuses(client, 10) == [200] * 10
     clock.now += 30
     response = client.get(LIST, headers=auth())

@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from mock_server import create_app
-from mock_server.backend.clock import MAX_INSTANT, Clock
+from mock_server.backend.clock import Clock
+from mock_server.times import MAX_INSTANT
 
 from .conftest import KEY, auth, error_item
 

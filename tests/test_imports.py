@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from mock_server import MockServer, create_app
-from mock_server.backend.clock import parse_instant
-from mock_server.backend.imports import (MAX_FILE_BYTES, MAX_LINE_BYTES, MAX_REPORTED_ERRORS,
+from mock_server.times import parse_instant
+from mock_server.families.imports.models import (MAX_FILE_BYTES, MAX_LINE_BYTES, MAX_REPORTED_ERRORS,
                                          example_rows, parse_inserted_at, validate_event)
 from mock_server.backend.lifecycle import PHASES
 from mock_server.invariants import job_problems
@@ -532,7 +532,7 @@ def test_any_multipart_body_is_a_job_or_a_4xx(body):
 
 
 def test_an_app_forgotten_during_the_upload_gets_the_job(app, client):
-    from mock_server.backend.imports import ImportReport, create_import
+    from mock_server.families.imports.models import ImportReport, create_import
     backend = app.extensions["userpilot"].backend
     stale = backend.authenticate(KEY)
     client.post("/__admin/reset", json={})

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from mock_server.backend.clock import Clock, format_instant, parse_instant
+from mock_server.backend.clock import Clock
+from mock_server.times import format_instant, parse_instant
 from mock_server.backend.errors import BadRequest
 from mock_server.backend.lifecycle import PHASES, Timeline, processing_seconds
 

@@ -206,7 +206,7 @@ def test_marker_scenario_seed_jobs_and_merging(pytester, tmp_path):
 
         @pytest.mark.userpilot(seed=7)
         def test_same_key_other_seed_other_token(userpilot_mock):
-            from mock_server.backend.generate import app_token_for
+            from mock_server.ids import app_token_for
             assert userpilot_mock.app_token == app_token_for(userpilot_mock.api_key, 7)
     """, passed=7)
 
@@ -341,7 +341,7 @@ def test_faults_on_the_handle(userpilot_mock):
 def test_the_handle_knows_its_app_token_outside_pytest():
     """README: "Outside pytest the same handle works on any fake"."""
     from mock_server import create_app
-    from mock_server.backend.generate import app_token_for
+    from mock_server.ids import app_token_for
     from mock_server.handle import UserpilotMock
     from mock_server.server import MockServer
 

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from jsonschema import Draft202012Validator
 
 from mock_server import create_app
-from mock_server.backend.clock import parse_instant
+from mock_server import schemas
+from mock_server.times import parse_instant
 from mock_server.backend.errors import BadRequest, NotFound
 from mock_server.backend.scenarios import (ScenarioError, bundled_names, compile_document,
                                            load_bundled, load_file, parse_text, resolve)
@@ -52,7 +53,7 @@ def test_schema_is_valid_and_every_bundled_file_follows_it():
     import yaml
     schema = json.loads(data_path("fixtures", "scenario.schema.json").read_text())
     Draft202012Validator.check_schema(schema)
-    validator = Draft202012Validator(schema)
+    validator = Draft202012Validator(schema, registry=schemas.registry())
     for name in bundled_names():
         document = yaml.safe_load((ROOT / "fixtures" / "scenarios" / f"{name}.yaml").read_text())
         assert list(validator.iter_errors(document)) == [], name
@@ -181,7 +182,7 @@ def test_a_file_error_names_the_file(tmp_path):
         load_file(bad)
     assert caught.value.message.startswith(f"{bad}: jobs[1].started_ago")
     bad.write_text("jobs: [\n  {total_rows: 10\n")
-    with pytest.raises(ScenarioError, match=r"broken.yaml: .*not valid YAML: line \d+, column \d+"):
+    with pytest.raises(ScenarioError, match=r"broken.yaml: .*not valid YAML at line \d+, column \d+"):
         load_file(bad)
     with pytest.raises(ScenarioError, match="a scenario must be a mapping"):
         parse_text("- 1\n- 2\n", "list.yaml")
@@ -320,7 +321,7 @@ def test_cli_refuses_a_scenario_with_too_many_jobs(tmp_path):
 # --- app tokens ------------------------------------------------------------------
 
 def test_a_well_shaped_app_token_waits_for_its_app():
-    from mock_server.backend.generate import app_token_for
+    from mock_server.ids import app_token_for
     token = app_token_for(KEY, 20250519)
     _app, client = fake({"jobs": [{"filename": "everyone.csv"}, {"filename": "mine.csv", "app_token": token},
                                   {"filename": "nobody.csv", "app_token": "NX-00000000"}]}, seed=20250519)

@@ -2,66 +2,21 @@
 
 Times are UTC seconds since the epoch (floats). The clock never moves
 backwards and its speed is always positive; asking for either raises
-:class:`~mock_server.backend.errors.BadRequest`.
+:class:`~mock_server.backend.errors.BadRequest`. Its state is a small
+snapshot (:meth:`Clock.snapshot`) that a store keeps, so that a restarted
+fake resumes the clock where it was, plus the real time that passed.
 """
 from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
+from typing import Callable
 
+from ..times import MAX_INSTANT, format_instant, parse_instant
 from .errors import BadRequest
 
-#: The latest instant the clock may show (9000-01-01T00:00:00Z). ISO 8601
-#: with a four-digit year ends at 9999; the margin leaves room for every job
-#: timeline (at most ten years back and ~60 days of phases) to stay within it.
-MAX_INSTANT = 221845392000.0
-MIN_INSTANT = 0.0
 #: The fastest clock: a million times real time (11.5 days a second).
 MAX_SPEED = 1_000_000.0
-#: The fields of a clock change (``POST /__admin/clock``).
-CLOCK_FIELDS = frozenset({"now", "advance_seconds", "frozen", "speed"})
-
-
-def parse_instant(value) -> float:
-    """Parse an ISO 8601 date-time (``Z``, an offset, or none meaning UTC) or
-    epoch seconds into UTC epoch seconds.
-
-    Raises BadRequest for anything else (including booleans and NaN).
-    """
-    if isinstance(value, bool):
-        raise BadRequest(f"not a date-time: {value!r}")
-    if isinstance(value, (int, float)):
-        if not MIN_INSTANT <= value <= MAX_INSTANT:  # NaN fails too
-            raise BadRequest(f"not a date-time between 1970 and 9000: {value!r}")
-        return float(value)
-    if not isinstance(value, str):
-        raise BadRequest(f"not a date-time: {value!r}")
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise BadRequest(f"not an ISO 8601 date-time: {value!r}") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    try:
-        seconds = parsed.timestamp()
-    except (OverflowError, ValueError, OSError):
-        seconds = -1.0
-    if not MIN_INSTANT <= seconds <= MAX_INSTANT:
-        raise BadRequest(f"date-time out of range (1970 to 9000): {value!r}")
-    return seconds
-
-
-def format_instant(seconds: float) -> str:
-    """UTC ISO 8601 with ``Z``: whole seconds when ``seconds`` is whole,
-    milliseconds otherwise (e.g. ``2026-11-29T17:00:00Z``)."""
-    moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
-    if seconds == int(seconds):
-        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def check_speed(speed) -> float:
@@ -76,13 +31,14 @@ class Clock:
     """A virtual clock anchored on the real one.
 
     ``now() = anchor_virtual + (real_now - anchor_real) * speed`` while running;
-    ``anchor_virtual`` while frozen; held at :data:`MAX_INSTANT` once it
-    gets there. ``real`` is the source of real time
-    (default ``time.time``, injectable for tests). Thread-safe.
+    ``anchor_virtual`` while frozen; held at ``MAX_INSTANT`` (9000-01-01) once
+    it gets there. ``real`` is the source of real time (default ``time.time``,
+    UTC epoch seconds; injectable for tests). ``on_change(snapshot)`` is
+    called after every change (a store saving it). Thread-safe.
     """
 
     def __init__(self, *, now: float | None = None, speed: float = 1.0, frozen: bool = False,
-                 real=time.time):
+                 real: Callable[[], float] = time.time, on_change: Callable[[dict], None] | None = None):
         self._real = real
         self._lock = threading.Lock()
         self._speed = check_speed(speed)
@@ -90,6 +46,25 @@ class Clock:
         self._anchor_real = real()
         self._anchor_virtual = float(now) if now is not None else self._anchor_real
         self._last = self._anchor_virtual
+        self.on_change = on_change
+
+    @classmethod
+    def restore(cls, snapshot: dict, *, real: Callable[[], float] = time.time,
+                on_change: Callable[[dict], None] | None = None) -> "Clock":
+        """The clock a :meth:`snapshot` describes: a running clock goes on
+        from its anchors, so the real time since the snapshot has passed on
+        it too (times its speed). Raises KeyError / TypeError / BadRequest for
+        a snapshot of another shape."""
+        clock = cls(speed=snapshot["speed"], frozen=snapshot["frozen"], real=real, on_change=on_change)
+        clock._anchor_real = float(snapshot["anchor_real"])
+        clock._anchor_virtual = clock._last = float(snapshot["anchor_virtual"])
+        return clock
+
+    def snapshot(self) -> dict:
+        """``{"anchor_real", "anchor_virtual", "speed", "frozen"}``: all a
+        store needs to resume the clock (epoch seconds, a factor, a flag)."""
+        return {"anchor_real": self._anchor_real, "anchor_virtual": self._anchor_virtual,
+                "speed": self._speed, "frozen": self._frozen}
 
     # -- reading -----------------------------------------------------------
     def now(self) -> float:
@@ -156,7 +131,13 @@ class Clock:
                 self._frozen = frozen
             if speed is not None:
                 self._speed = speed
+            snapshot = self.snapshot()
+        if self.on_change is not None:
+            self.on_change(snapshot)
 
     def advance(self, seconds: float) -> None:
         """Move forward by ``seconds`` (>= 0) of virtual time."""
         self.set(advance_seconds=seconds)
+
+
+__all__ = ["MAX_SPEED", "Clock", "check_speed"]

@@ -41,6 +41,10 @@ class BadRequest(ApiError):
     """400: the request is malformed or names impossible values."""
 
 
+#: The vendor's message for 401 (createImport's documented 401; docs/domain.md).
+UNAUTHORIZED_MESSAGE = "Invalid API key or insufficient permissions"
+
+
 class Unauthorized(ApiError):
     """401: missing, empty or unaccepted API key (vendor: "Invalid API key or
     insufficient permissions")."""
@@ -61,17 +65,3 @@ class Conflict(ApiError):
     status = 409
     error = "Conflict"
     error_code = "conflict"
-
-
-def check_fields(document, allowed, what: str) -> dict:
-    """Return ``document`` when it is a JSON object whose keys are all in
-    ``allowed``; raise BadRequest naming ``what`` (e.g. "job spec") and the
-    unknown or allowed fields otherwise. Every control-API body goes
-    through here, so unknown fields are refused the same way everywhere."""
-    if not isinstance(document, dict):
-        raise BadRequest(f"a {what} must be a JSON object")
-    unknown = set(document) - set(allowed)
-    if unknown:
-        raise BadRequest(f"unknown {what} field(s): {', '.join(sorted(map(str, unknown)))}",
-                         f"allowed: {', '.join(sorted(allowed))}")
-    return document

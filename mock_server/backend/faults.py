@@ -21,19 +21,16 @@ import threading
 import time
 from collections import OrderedDict, deque
 
-from .errors import BadRequest, NotFound, check_fields
+from .. import schemas
+from .errors import BadRequest, NotFound
 
 #: WireMock's fault names, both achievable under a WSGI server: a 200 whose
 #: body stops short of its declared Content-Length, and a 200 of bytes that
 #: are not JSON; the connection is closed after either.
 FAULT_NAMES = ("MALFORMED_RESPONSE_CHUNK", "RANDOM_DATA_THEN_CLOSE")
-RULE_FIELDS = frozenset({"operation", "api_key", "app_token", "times", "probability", "status",
-                         "retry_after", "latency_ms", "fault"})
 #: Longest latency a rule or ``--latency`` may ask for (a real sleep ties up
-#: a server thread).
-MAX_LATENCY_MS = 60_000
-MAX_TIMES = 1_000_000_000
-MAX_RETRY_AFTER = 86_400
+#: a server thread): admin.yaml FaultRuleRequest.latency_ms.
+MAX_LATENCY_MS = schemas.limit("FaultRuleRequest", "latency_ms", "oneOf")[0]["maximum"]
 #: Rules kept at once (exhausted ones count until removed or reset).
 MAX_RULES = 1000
 #: ``Retry-After`` (seconds) of an injected 429 that names none.
@@ -41,7 +38,6 @@ DEFAULT_RETRY_AFTER = 1
 #: Apps whose rate-limit window is remembered (least recently used forgotten).
 MAX_RATE_KEYS = 10_000
 
-_TOKEN = re.compile(r"NX-[0-9a-f]{8}")
 _LATENCY = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?:-\s*(\d+(?:\.\d+)?)\s*)?(ms|s)?\s*", re.IGNORECASE)
 _RATE = re.compile(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)?\s*(s|sec|second|m|min|minute|h|hr|hour)s?\s*",
                    re.IGNORECASE)
@@ -166,6 +162,24 @@ class FaultRule:
     def has_outcome(self) -> bool:
         return self.status is not None or self.fault is not None
 
+    def to_record(self) -> dict:
+        """The rule as a JSON-able dict, counters included (what a store keeps)."""
+        return {"id": self.id, "operation": self.operation, "app_token": self.app_token, "times": self.times,
+                "probability": self.probability, "status": self.status, "retry_after": self.retry_after,
+                "latency_ms": list(self.latency_ms) if self.latency_ms is not None else None,
+                "fault": self.fault, "remaining": self.remaining, "hits": self.hits}
+
+    @classmethod
+    def from_record(cls, record: dict) -> "FaultRule":
+        """The rule a :meth:`to_record` dict describes."""
+        latency = record.get("latency_ms")
+        rule = cls(record["id"], record.get("operation"), record.get("app_token"), record.get("times"),
+                   record.get("probability"), record.get("status"), record.get("retry_after"),
+                   tuple(latency) if latency is not None else None, record.get("fault"))
+        rule.remaining = record.get("remaining")
+        rule.hits = int(record.get("hits") or 0)
+        return rule
+
     def view(self) -> dict:
         """The rule as the control API shows it (apps by app token only)."""
         latency = None
@@ -212,18 +226,10 @@ class RateLimiter:
         self._log.clear()
 
 
-def _number(rule: dict, name: str, low, high, integer=False, low_open=False):
-    value = rule.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value \
-            or (integer and not float(value).is_integer()):
-        raise BadRequest(f"fault rule field {name!r} must be {'an integer' if integer else 'a number'}, "
-                         f"got {value!r}")
-    if not (low < value if low_open else low <= value) or value > high:
-        raise BadRequest(f"fault rule field {name!r} must be {'above' if low_open else 'at least'} "
-                         f"{low:g} and at most {high:g}, got {value!r}")
-    return int(value) if integer else float(value)
+def _rule_number(rule_id: str) -> int:
+    """The n of a rule id ``fault-<n>`` (0 for another shape)."""
+    head, _, number = rule_id.rpartition("-")
+    return int(number) if head == "fault" and number.isdigit() else 0
 
 
 class Faults:
@@ -231,8 +237,8 @@ class Faults:
     generator, and the server-wide ``latency`` / ``error_rate`` /
     ``rate_limit`` settings.
 
-    ``backend`` is the :class:`~.models.Backend` (for its seed and to turn an
-    API key into its app token); ``operations`` maps operationId ->
+    ``backend`` is the :class:`~.core.Backend` (its store keeps the rules;
+    its seed and settings turn an API key into its app token); ``operations`` maps operationId ->
     ``(METHOD, path template)`` of the operations served. ``latency``,
     ``error_rate``, ``rate_limit``: as :func:`parse_latency`,
     :func:`check_error_rate`, :func:`parse_rate_limit` accept (ValueError
@@ -243,6 +249,7 @@ class Faults:
     def __init__(self, backend, operations: dict[str, tuple[str, str]], *, latency=None,
                  error_rate=0.0, rate_limit=None, monotonic=time.monotonic):
         self.backend = backend
+        self.store = backend.store
         self.operations = dict(operations)
         self._by_route = {f"{method.upper()} {path}": op for op, (method, path) in self.operations.items()}
         self.latency = parse_latency(latency)
@@ -251,8 +258,8 @@ class Faults:
         self.rate_limit = limit
         self.limiter = RateLimiter(*limit, monotonic=monotonic) if limit else None
         self._lock = threading.Lock()
-        self._ids = itertools.count(1)
-        self._rules: list[FaultRule] = []
+        self._rules: list[FaultRule] = [FaultRule.from_record(r) for r in self.store.rules()]
+        self._ids = itertools.count(1 + max((_rule_number(r.id) for r in self._rules), default=0))
         self._seed_rng()
         self._refresh()
 
@@ -266,21 +273,21 @@ class Faults:
 
     def reset(self) -> None:
         """Forget every rule and rate-limit window and reseed the fault
-        generator from the backend's (possibly new) seed. Registered as a
-        backend reset hook; the server-wide settings stay."""
+        generator from the backend's (possibly new) seed; the server-wide
+        settings stay. (The backend's reset calls it, after the store has
+        forgotten the rules.)"""
         with self._lock:
             self._rules.clear()
+            self._ids = itertools.count(1)
             if self.limiter is not None:
                 self.limiter.clear()
             self._seed_rng()
             self._refresh()
 
     # -- rules ---------------------------------------------------------------
-    def operation_id(self, name) -> str:
+    def operation_id(self, name: str) -> str:
         """The operationId named by ``name``: an operationId or
         ``"METHOD /path/{template}"``. Raises BadRequest for another."""
-        if not isinstance(name, str):
-            raise BadRequest(f"fault rule field 'operation' must be a string, got {name!r}")
         if name in self.operations:
             return name
         parts = name.split(None, 1)
@@ -294,79 +301,53 @@ class Faults:
     def add(self, rule: dict) -> dict:
         """Add a fault rule; returns its view (with its ``id``).
 
-        ``rule``: ``{"operation": operationId | "METHOD /path" (absent: every
-        operation), "api_key" | "app_token" (absent: every app), "times": n |
-        "probability": p (neither: every matching call until removed),
-        "status": 400..599, "retry_after": seconds (with status; a 429
-        without one gets 1), "latency_ms": n | [low, high], "fault":
-        "MALFORMED_RESPONSE_CHUNK" | "RANDOM_DATA_THEN_CLOSE"}``; at least one
-        of status, fault, latency_ms. An API key is turned into its app
-        token at once and never stored (nor is its app created).
+        ``rule``: admin.yaml ``FaultRuleRequest``: ``{"operation":
+        operationId | "METHOD /path" (absent: every operation), "api_key" |
+        "app_token" (absent: every app), "times": n | "probability": p
+        (neither: every matching call until removed), "status": 400..599,
+        "retry_after": seconds (with status; a 429 without one gets 1),
+        "latency_ms": n | [low, high], "fault": "MALFORMED_RESPONSE_CHUNK" |
+        "RANDOM_DATA_THEN_CLOSE"}``; at least one of status, fault,
+        latency_ms. An API key is turned into its app token at once and never
+        stored (nor is its app created).
 
-        Raises BadRequest for unknown fields, wrong types or ranges, both
-        ``times`` and ``probability``, both ``status`` and ``fault``, an
-        unknown operation or an ``app_token`` not of the ``NX-`` + 8 hex
-        shape.
+        Raises BadRequest for a rule the schema refuses, an unknown
+        operation, an API key the server does not accept, a low latency above
+        the high one, or more than :data:`MAX_RULES` rules.
         """
-        check_fields(rule, RULE_FIELDS, "fault rule")
+        schemas.check("FaultRuleRequest", rule, "fault rule")
         operation = self.operation_id(rule["operation"]) if rule.get("operation") is not None else None
         app_token = self._app_token(rule)
-        if rule.get("times") is not None and rule.get("probability") is not None:
-            raise BadRequest("give times or probability, not both",
-                             "times: the next n matching calls; probability: each matching call with chance p")
-        times = _number(rule, "times", 1, MAX_TIMES, integer=True)
-        probability = _number(rule, "probability", 0, 1)
-        status = _number(rule, "status", 400, 599, integer=True)
-        retry_after = _number(rule, "retry_after", 0, MAX_RETRY_AFTER, integer=True)
-        fault = rule.get("fault")
-        if fault is not None and fault not in FAULT_NAMES:
-            raise BadRequest(f"unknown fault {fault!r}", f"one of: {', '.join(FAULT_NAMES)}",
-                             error_code="unknown_fault")
-        if fault is not None and status is not None:
-            raise BadRequest("give status or fault, not both",
-                             "a fault answers 200 with a broken body; status answers an error")
-        if retry_after is not None and status is None:
-            raise BadRequest("retry_after needs a status (e.g. 429 or 503)")
+        status = rule.get("status")
+        retry_after = rule.get("retry_after")
         latency = None
         if rule.get("latency_ms") is not None:
-            value = rule["latency_ms"]
-            if isinstance(value, str) or isinstance(value, bool):
-                raise BadRequest(f"latency_ms must be a number or [low, high], got {value!r}")
             try:
-                latency = parse_latency(value) or (0.0, 0.0)
+                latency = parse_latency(rule["latency_ms"]) or (0.0, 0.0)
             except ValueError as exc:
                 raise BadRequest(f"bad latency_ms: {exc}") from None
-        if status is None and fault is None and latency is None:
-            raise BadRequest("a fault rule needs status, fault or latency_ms")
         if status == 429 and retry_after is None:
             retry_after = DEFAULT_RETRY_AFTER
         with self._lock:
             if len(self._rules) >= MAX_RULES:
                 raise BadRequest(f"too many fault rules (at most {MAX_RULES})",
                                  "DELETE /__admin/faults/<id> or DELETE /__admin/faults first")
-            item = FaultRule(f"fault-{next(self._ids)}", operation, app_token, times, probability,
-                             status, retry_after, latency, fault)
+            item = FaultRule(f"fault-{next(self._ids)}", operation, app_token, rule.get("times"),
+                             rule.get("probability"), status, retry_after, latency, rule.get("fault"))
             self._rules.append(item)
+            self.store.save_rule(item.to_record())
             self._refresh()
             return item.view()
 
     def _app_token(self, rule: dict) -> str | None:
         api_key, app_token = rule.get("api_key"), rule.get("app_token")
-        if api_key is not None and app_token is not None:
-            raise BadRequest("give api_key or app_token, not both")
         if api_key is not None:
-            if not isinstance(api_key, str) or not api_key:
-                raise BadRequest("api_key must be a non-empty string")
             accepted = self.backend.settings.api_keys
             if accepted and api_key not in accepted:
                 raise BadRequest("this API key is not accepted by this server",
                                  "the server was started with --api-key; name one of those keys")
             return self.backend.token_for(api_key)
-        if app_token is not None:
-            if not isinstance(app_token, str) or not _TOKEN.fullmatch(app_token):
-                raise BadRequest(f"app_token must look like NX-ac54070e, got {app_token!r}")
-            return app_token
-        return None
+        return app_token
 
     def rules(self) -> list[dict]:
         """Every rule's view, oldest first (exhausted ones included, with
@@ -380,6 +361,7 @@ class Faults:
             for i, rule in enumerate(self._rules):
                 if rule.id == rule_id:
                     del self._rules[i]
+                    self.store.delete_rules([rule_id])
                     self._refresh()
                     return rule.view()
         raise NotFound(f"no fault rule {rule_id!r}", "GET /__admin/faults lists them",
@@ -390,6 +372,7 @@ class Faults:
         with self._lock:
             count = len(self._rules)
             self._rules.clear()
+            self.store.delete_rules(None)
             self._refresh()
             return count
 
@@ -432,6 +415,7 @@ class Faults:
                 elif rule.probability is not None and not self.rng.random() < rule.probability:
                     continue
                 rule.hits += 1
+                self.store.save_rule(rule.to_record())
                 if decision is None:
                     decision = Decision()
                 if rule.latency_ms is not None:

@@ -9,20 +9,19 @@ throughput (documented) and the ``bulk:jobs:<app token>:<uuid4>`` id shape
 """
 from __future__ import annotations
 
-import functools
+import math
 import random
 import re
 import threading
-import uuid
-from datetime import datetime, timezone
 from functools import lru_cache
+from itertools import accumulate
 
+from ..times import format_day
 from .lifecycle import PHASES, processing_seconds
 
-#: Job types the fake produces, in one place. Assumption: the vendor's list
-#: holds "imports and exports" (DOMAIN.md); the values are undocumented.
-JOB_TYPES = ("import", "export")
-IMPORT_TYPE = "import"
+#: Job types of the generated history. Assumption: the vendor's list holds
+#: "imports and exports" (docs/domain.md); the values are undocumented.
+HISTORY_TYPES = ("import", "export")
 
 #: File formats and the bytes one row takes in each (assumption, from the
 #: vendor's event schema: a CSV row of ~5 columns, an NDJSON object per line).
@@ -53,8 +52,7 @@ def _get_faker():
 
 
 def _minimal_faker():
-    from itertools import accumulate
-
+    # deferred: Faker's import costs 0.05-0.2 s, paid on the first app, not at start-up
     from faker.generator import Generator
     from faker.providers.company.en_US import Provider as CompanyProvider
     from faker.providers.person.en_US import Provider as PersonProvider
@@ -74,33 +72,6 @@ def _minimal_faker():
     generator.add_provider(LastNames)
     generator.add_provider(CompanyProvider)
     return generator
-
-
-#: The shape of an app token: ``NX-`` + 8 lowercase hex characters (the
-#: captured ``NX-ac54070e``; DOMAIN.md). Anything else names no app.
-APP_TOKEN_PATTERN = r"^NX-[0-9a-f]{8}$"
-
-
-def is_app_token(value) -> bool:
-    """True when ``value`` is a string of the app token shape
-    (:data:`APP_TOKEN_PATTERN`)."""
-    import re
-    return isinstance(value, str) and re.fullmatch(APP_TOKEN_PATTERN[1:-1], value) is not None
-
-
-@functools.lru_cache(maxsize=4096)
-def app_token_for(api_key: str, seed: int) -> str:
-    """``NX-`` + 8 lowercase hex chars, derived from the key and the seed
-    (the shape of the captured ``NX-ac54070e``). Deterministic across runs;
-    memoised (bounded) as every authenticated request asks for it."""
-    import hashlib
-    digest = hashlib.sha256(f"{seed}\x00{api_key}".encode("utf-8", "surrogatepass")).hexdigest()
-    return "NX-" + digest[:8]
-
-
-def new_job_id(app_token: str, rng: random.Random) -> str:
-    """``bulk:jobs:<app token>:<uuid4>`` with the uuid drawn from ``rng``."""
-    return f"bulk:jobs:{app_token}:{uuid.UUID(int=rng.getrandbits(128), version=4)}"
 
 
 def extension_of(filename: str) -> str:
@@ -130,8 +101,8 @@ def make_filename(job_type: str, start: int, rng: random.Random) -> str:
     ``acme-corp_users_2026-11-20.csv`` or ``export_events_2026-11-20.ndjson``."""
     company, noun = _faker_words(rng.getrandbits(32))
     ext = rng.choice(tuple(FORMATS))
-    day = datetime.fromtimestamp(start, tz=timezone.utc).strftime("%Y-%m-%d")
-    if job_type == IMPORT_TYPE:
+    day = format_day(start)
+    if job_type == "import":
         return f"{company}_{noun}_{day}{ext}"
     return f"export_{noun}_{company}_{day}{ext}"
 
@@ -168,7 +139,6 @@ def failing_processing_seconds(total_rows: int, rng: random.Random) -> int:
 
 def generated_rows(rng: random.Random, low: int = 20, high: int = MAX_GENERATED_ROWS) -> int:
     """Row count, log-uniform between ``low`` and ``high``."""
-    import math
     return int(math.exp(rng.uniform(math.log(low), math.log(high))))
 
 
@@ -206,6 +176,6 @@ def history_plan(count: int, first_seen: int, rng: random.Random) -> list[dict]:
         phases = PHASES[: PHASES.index(fail_at) + 1] if fail_at else PHASES
         total = sum(durations[p] for p in phases)
         start = first_seen - total - rng.randint(60, HISTORY_SECONDS - total)
-        plans.append({"type": rng.choice(JOB_TYPES), "total_rows": rows, "start": start,
+        plans.append({"type": rng.choice(HISTORY_TYPES), "total_rows": rows, "start": start,
                       "durations": durations, "outcome": outcome, "fail_at": fail_at})
     return plans

@@ -19,23 +19,22 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from functools import lru_cache
 from pathlib import Path
 
-from ..resources import data_path, data_root
+from .. import schemas
+from ..ids import is_scenario_name
+from ..resources import data_root
+from ..yamlio import YamlError, load_yaml, read_text
 from .errors import BadRequest, NotFound
 
-#: A bundled scenario's name: the file name under ``fixtures/scenarios/``
-#: without ``.yaml``.
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _APP_FIELDS = ("api_key", "app_token")
 #: Errors listed in one message before "... and N more".
 _MAX_LISTED = 5
 #: The most jobs a scenario may give one application: its listed jobs (each
 #: ``repeat`` counted in full) plus ``history``. With ``--max-apps`` it bounds
 #: the memory a scenario can take (assumption: a limit of ours, not the API's).
-MAX_SCENARIO_JOBS = 100_000
+MAX_SCENARIO_JOBS = schemas.limit("ScenarioDocument", "history", "maximum")
 
 
 class ScenarioError(BadRequest):
@@ -55,17 +54,10 @@ class ScenarioError(BadRequest):
         self.job_index = path[1] if len(path) > 1 and path[0] == "jobs" else None
         fields = [p for p in path[2:] if isinstance(p, str) and p != "job"]
         self.field = fields[-1] if fields else None
-        self.problems = [f"{_where(p)}: {m}" for p, m in problems]
+        self.problems = [f"{schemas.where(p) or '(document)'}: {m}" for p, m in problems]
         more = len(problems) - _MAX_LISTED
         details = "; ".join(self.problems[:_MAX_LISTED]) + (f"; and {more} more" if more > 0 else "")
         super().__init__(f"{source}: {self.problems[0]}", f"{source}: {details}")
-
-
-def _where(path) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(document)"
 
 
 class Scenario:
@@ -75,17 +67,19 @@ class Scenario:
     ``description``; ``history``: generated jobs per application (int);
     ``entries``: tuple of ``(job spec, count, every)`` (a plain job is
     ``count`` 1); ``job_count``: jobs each application gets from it (jobs
-    naming another application included).
+    naming another application included); ``reference``: how a store keeps
+    it, ``{"bundled": name}`` or ``{"document": the checked document}``.
     """
 
-    __slots__ = ("name", "description", "history", "entries", "job_count")
+    __slots__ = ("name", "description", "history", "entries", "job_count", "reference")
 
-    def __init__(self, name: str, description: str, history: int, entries: tuple):
+    def __init__(self, name: str, description: str, history: int, entries: tuple, document: dict | None = None):
         self.name = name
         self.description = description
         self.history = history
         self.entries = entries
         self.job_count = sum(count for _spec, count, _every in entries)
+        self.reference: dict = {"document": document}
 
     def summary(self) -> dict:
         """``{"name", "description", "history", "jobs"}`` (jobs: listed jobs)."""
@@ -93,8 +87,8 @@ class Scenario:
                 "jobs": self.job_count}
 
     def populate(self, backend, app) -> None:
-        """Add this scenario's jobs to ``app`` (just created, under the
-        backend's lock), relative to ``app.first_seen``."""
+        """Add this scenario's jobs to ``app`` (being built, not yet in the
+        store), relative to ``app.first_seen``."""
         rng = random.Random(f"{backend.seed}:{app.app_token}:scenario")
         for spec, count, every in self.entries:
             if spec.get("api_key") is not None and backend.token_for(spec["api_key"]) != app.app_token:
@@ -111,31 +105,7 @@ class Scenario:
                     job["started_ago"] = ago + i * every
                 if numbered:
                     job["filename"] = name.replace("{n}", str(i + 1))
-                backend.add_job(job, app=app, rng=rng, now=app.first_seen)
-
-
-@lru_cache(maxsize=1)
-def _validator():
-    from jsonschema import Draft202012Validator
-    schema = json.loads(data_path("fixtures", "scenario.schema.json").read_text(encoding="utf-8"))
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
-
-
-def _message(error) -> str:
-    if error.validator == "not" and isinstance(error.validator_value, dict) \
-            and error.validator_value.get("description"):
-        return error.validator_value["description"]
-    return error.message
-
-
-def _leaf_errors(error):
-    """The most specific errors under an ``if``/``then``/``else`` wrapper."""
-    if error.context:
-        for sub in error.context:
-            yield from _leaf_errors(sub)
-    else:
-        yield error
+                app.add(backend.job_from_spec(app, job, rng, app.first_seen))
 
 
 def compile_document(document, source: str = "inline document") -> Scenario:
@@ -149,17 +119,12 @@ def compile_document(document, source: str = "inline document") -> Scenario:
                                           f"got {type(document).__name__}")])
     if source == "inline document" and isinstance(document.get("name"), str) and document["name"]:
         source = document["name"][:200]  # e.g. the path the pytest plugin read it from
-    errors = sorted(_validator().iter_errors(document),
-                    key=lambda e: [(0, p) if isinstance(p, int) else (1, str(p)) for p in e.absolute_path])
-    if errors:
-        problems = []
-        for error in errors:
-            for leaf in _leaf_errors(error):
-                problems.append((list(leaf.absolute_path), _message(leaf)))
+    problems = schemas.problems("ScenarioDocument", document)
+    if problems:
         raise ScenarioError(source, problems)
     label = document.get("name") or source
     entries = []
-    limit = _MAX_SECONDS
+    limit = schemas.limit("Seconds", "maximum")
     for index, item in enumerate(document["jobs"]):
         if "repeat" in item:
             spec, count, every = item["job"], int(item["repeat"]), float(item.get("every", 0) or 0)
@@ -177,53 +142,45 @@ def compile_document(document, source: str = "inline document") -> Scenario:
         raise ScenarioError(label, [([], f"the scenario gives each application {history + listed} jobs "
                                          f"({listed} listed, repeats counted, + history {history}), "
                                          f"more than the {MAX_SCENARIO_JOBS} allowed")])
-    return Scenario(label, document.get("description", ""), history, tuple(entries))
-
-
-_MAX_SECONDS = 10 * 366 * 24 * 3600  # same bound as a job spec's started_ago
+    return Scenario(label, document.get("description", ""), history, tuple(entries), document)
 
 
 def parse_text(text: str, source: str) -> Scenario:
     """Parse YAML (or JSON) ``text`` and compile it. Raises ScenarioError."""
-    import yaml
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        document = yaml.load(text, Loader=loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError(source, [([], f"not valid YAML: {where}{problem}")]) from None
+        document = load_yaml(text, source)
+    except YamlError as exc:
+        raise ScenarioError(source, [([], exc.reason)]) from None
     return compile_document(document, source)
 
 
 def bundled_names() -> list[str]:
     """Names of the scenarios shipped in ``fixtures/scenarios/``, sorted."""
     folder = data_root("fixtures") / "scenarios"
-    return sorted(p.stem for p in folder.glob("*.yaml") if _NAME.match(p.stem))
+    return sorted(p.stem for p in folder.glob("*.yaml") if is_scenario_name(p.stem))
 
 
 @lru_cache(maxsize=None)
 def load_bundled(name: str) -> Scenario:
     """A shipped scenario by name (parsed and checked once, then cached).
     Raises NotFound (``scenario_not_found``) for an unknown name."""
-    if not isinstance(name, str) or not _NAME.match(name) or name not in bundled_names():
+    if not isinstance(name, str) or not is_scenario_name(name) or name not in bundled_names():
         raise NotFound(f"no bundled scenario named {name!r}",
                        f"bundled scenarios: {', '.join(bundled_names())}", error_code="scenario_not_found")
     path = data_root("fixtures") / "scenarios" / f"{name}.yaml"
     scenario = parse_text(path.read_text(encoding="utf-8"), f"fixtures/scenarios/{name}.yaml")
     scenario.name = name
+    scenario.reference = {"bundled": name}
     return scenario
 
 
 def load_file(path: str | Path) -> Scenario:
     """A scenario from a YAML file on this machine (CLI, Python API; never
     the control API). Raises ScenarioError, or BadRequest when unreadable."""
-    path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"cannot read scenario file {str(path)!r}: {exc}",
+        text = read_text(path)
+    except YamlError as exc:
+        raise BadRequest(f"cannot read scenario file {str(path)!r}: {exc.problem}",
                          error_code="invalid_scenario") from None
     return parse_text(text, str(path))
 
@@ -257,11 +214,11 @@ def resolve(ref, *, allow_path: bool = False) -> Scenario | None:
     if not isinstance(ref, str) or not ref:
         raise BadRequest(f"scenario must be a bundled name or a document, got {repr(ref)[:80]}",
                          error_code="invalid_scenario")
-    if _NAME.match(ref) and ref in bundled_names():
+    if is_scenario_name(ref) and ref in bundled_names():
         return load_bundled(ref)
     if allow_path and (Path(ref).suffix.lower() in (".yaml", ".yml", ".json") or Path(ref).exists()):
         return load_file(ref)
-    if not allow_path and not _NAME.match(ref):
+    if not allow_path and not is_scenario_name(ref):
         shown = ref if len(ref) <= 80 else ref[:77] + "..."
         raise BadRequest(f"scenario {shown!r} is not a bundled scenario name",
                          "the control API never reads files: send the document itself "

@@ -1,10 +1,13 @@
-"""Serialising jobs and errors, with the headers the real API sends.
+"""Serialising: answers, jobs and errors, with the headers the real API sends.
 
-Rendered answers are reused while nothing in them can change: a job's form
-is cached once it is terminal (it never changes again) and, until then, for
-the current whole second; an app's whole list is cached per (app version,
-instant), or per app version alone once every job has settled. The clock is
-read in whole seconds, so a running clock re-renders at most once a second.
+:class:`Answer` is what every stage of the API pipeline returns: a status, a
+body (bytes, or an iterable of bytes to stream) and headers, written to the
+WSGI server as is. Rendered jobs are reused while nothing in them can change:
+a job's form is cached once it is terminal (it never changes again) and,
+until then, for the current whole second; an app's whole list is cached per
+(app version, instant), or per app version alone once every job has settled.
+The clock is read in whole seconds, so a running clock re-renders at most
+once a second.
 """
 from __future__ import annotations
 
@@ -12,11 +15,13 @@ import base64
 import json
 import random
 import secrets
+from typing import Iterable
 
-from flask import Response
 from werkzeug.http import HTTP_STATUS_CODES
 
-#: Captured from real answers (DOMAIN.md, "Real response details").
+from ..backend.errors import ApiError
+
+#: Captured from real answers (docs/domain.md, "Real response details").
 JSON_TYPE = "application/json; charset=utf-8"
 BASE_HEADERS = (("cache-control", "max-age=0, private, must-revalidate"),)
 SERVER_HEADER = ("server", "Cowboy")
@@ -48,6 +53,62 @@ def request_id() -> str:
     """A 20-character request id like the real ``x-request-id`` (URL-safe
     base64 of 15 random bytes)."""
     return base64.urlsafe_b64encode(_request_ids.getrandbits(120).to_bytes(15, "big")).decode("ascii")
+
+
+class Answer:
+    """One answer of the API: ``status`` (int), ``body`` (bytes, or an
+    iterable of bytes sent as it comes, without a length), ``headers``
+    (a list of ``(name, value)``). ``length``: the ``Content-Length`` to
+    declare (default: the body's, for bytes; none for a stream)."""
+
+    __slots__ = ("status", "body", "headers", "length")
+
+    def __init__(self, status: int, body: bytes | Iterable[bytes] = b"", headers: list | None = None,
+                 length: int | None = None):
+        self.status = status
+        self.body = body
+        self.headers = headers if headers is not None else []
+        self.length = length if length is not None else (len(body) if isinstance(body, bytes) else None)
+
+    def header(self, name: str) -> str | None:
+        """The value of header ``name`` (any case), None when absent."""
+        lower = name.lower()
+        return next((v for k, v in self.headers if k.lower() == lower), None)
+
+    def set_header(self, name: str, value: str) -> None:
+        """Set header ``name`` (replacing one of any case)."""
+        lower = name.lower()
+        self.headers = [(k, v) for k, v in self.headers if k.lower() != lower]
+        self.headers.append((name, value))
+
+    def send(self, environ: dict, start_response) -> Iterable[bytes]:
+        """Write the answer to the WSGI server (no body for HEAD)."""
+        headers = self.headers
+        if self.length is not None:
+            headers = headers + [("Content-Length", str(self.length))]
+        start_response(STATUS_LINES.get(self.status, f"{self.status} Unknown"), headers)
+        if environ.get("REQUEST_METHOD") == "HEAD":
+            return [b""]
+        body = self.body
+        return [body] if isinstance(body, bytes) else body
+
+
+def json_answer(body: bytes | str | dict | list, status: int = 200, headers: dict | None = None) -> Answer:
+    """A JSON answer with the real API's content type."""
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    elif not isinstance(body, bytes):
+        body = encode(body)
+    pairs = [("Content-Type", JSON_TYPE)]
+    if headers:
+        pairs.extend(headers.items())
+    return Answer(status, body, pairs)
+
+
+def error_answer(error: ApiError) -> Answer:
+    """An :class:`~mock_server.backend.errors.ApiError` in the vendor's
+    ErrorResponse shape, with the error's headers."""
+    return json_answer(error.body(), error.status, error.headers)
 
 
 def job_fragment(job, t: int, detail: bool = False) -> bytes:
@@ -89,18 +150,5 @@ def list_body(app, t: int) -> bytes:
     return body
 
 
-def json_response(body: bytes | str | dict | list, status: int = 200, headers=None) -> Response:
-    """A JSON answer with the real API's content type."""
-    if not isinstance(body, (bytes, str)):
-        body = encode(body)
-    response = Response(body, status=status, content_type=JSON_TYPE)
-    if headers:
-        for name, value in headers.items():
-            response.headers[name] = value
-    return response
-
-
-def error_response(error) -> Response:
-    """An :class:`~mock_server.backend.errors.ApiError` in the vendor's
-    ErrorResponse shape."""
-    return json_response(error.body(), error.status, error.headers)
+__all__ = ["APP_TOKEN_KEY", "Answer", "BASE_HEADERS", "JSON_TYPE", "SERVER_HEADER", "STATUS_LINES", "T0_KEY",
+           "encode", "error_answer", "job_fragment", "json_answer", "list_body", "request_id"]

@@ -32,14 +32,14 @@ from __future__ import annotations
 import codecs
 import csv
 import json
-import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from urllib.parse import urlsplit
 
-from . import jsonutil
-from .errors import ApiError, BadRequest, Conflict
-from .generate import IMPORT_TYPE
+from ...backend import jsonutil
+from ...backend.errors import ApiError, BadRequest, Conflict
+from ...backend.models import IMPORT_TYPE
+from ...times import format_micro, parse_datetime, parse_iso8601
 
 #: The vendor's bulk file limit, 50 MB read as MiB (assumption: binary MB).
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -65,9 +65,6 @@ SOURCES = ("web-client", "backend-http", "backend-hubspot", "backend-salesforce"
            "backend-segment", "backend-http-import")
 WEB_CLIENT = "web-client"
 
-_ISO = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?"
-    r"(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?")
 _BOM = codecs.BOM_UTF8
 
 
@@ -107,30 +104,11 @@ def import_format(filename: str) -> str:
 
 
 def parse_inserted_at(text: str) -> datetime | None:
-    """The UTC instant of an ``inserted_at`` value, None when it is not one.
-
-    Accepts ``YYYY-MM-DD``, ``T``/``t`` or a space, ``HH:MM`` with optional
-    ``:SS`` and a fraction of 1-9 digits (``.`` or ``,``), then ``Z``, an
-    offset (``+HH:MM``, ``+HHMM``, ``+HH``) or nothing (UTC). Dates and
-    times out of range (month 13, 25:00...) are not instants.
-    """
-    m = _ISO.fullmatch(text)
-    if m is None:
-        return None
-    year, month, day, hour, minute, second, fraction, _z, sign, off_h, off_m = m.groups()
-    micro = int((fraction or "0")[:6].ljust(6, "0"))
-    try:
-        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0),
-                          micro, tzinfo=timezone.utc)
-    except ValueError:
-        return None
-    if sign:
-        hours, minutes = int(off_h), int(off_m or 0)
-        if hours > 23 or minutes > 59:
-            return None
-        offset = timedelta(hours=hours, minutes=minutes)
-        moment -= offset if sign == "+" else -offset
-    return moment
+    """The UTC instant of an ``inserted_at`` value, None when it is not one
+    (the grammar of :mod:`mock_server.times`: ``YYYY-MM-DD``, ``T``/``t`` or
+    a space, ``HH:MM`` with optional ``:SS`` and a fraction of 1-9 digits,
+    then ``Z``, an offset or nothing, meaning UTC)."""
+    return parse_datetime(text)
 
 
 def _short(value, limit: int = 60) -> str:
@@ -391,11 +369,10 @@ def check_no_running_import(backend, app) -> None:
     """Raise Conflict when ``app`` has an import that is not terminal
     (documented: "one import job per application token at a time", 409
     "Import job already in progress")."""
-    with backend.lock:
+    with backend.atomic():
         t = backend.now()
-        if app.has_running_import(t):
-            running = next(j for j in app.newest_first()
-                           if j.type == IMPORT_TYPE and not j.timeline.is_terminal(t))
+        running = app.running(t, (IMPORT_TYPE,))
+        if running is not None:
             raise Conflict("Import job already in progress",
                            f"job {running.job_id} is {running.timeline.status(t)}; "
                            "one import at a time per app: poll it until it is completed or failed",
@@ -409,35 +386,33 @@ def create_import(backend, app, filename: str, file_size: int, report: ImportRep
     its problems kept on ``job.extra`` as ``{"errors": [...], "error_count":
     n}`` (shown by the control API only: the public job has no such field).
     The "one import at a time" check and the creation are one atomic step
-    under ``backend.lock``. Should the app have been forgotten while the
-    file was read (a reset, or dropped past ``max_apps``), the job goes to
-    the app now holding its token. Raises Conflict.
+    of the backend. Should the app have been forgotten while the file was
+    read (a reset, or dropped past ``max_apps``), the job goes to the app now
+    holding its token. Raises Conflict.
     """
-    with backend.lock:
-        if backend.apps.get(app.app_token) is not app:
-            app = backend.app_for_token(app.app_token, create=True)
+    with backend.atomic():
+        if backend.store.app(app.app_token) is not app:
+            app = backend.app_for_token(app.app_token, create=True, links_base=app.links_base)
         check_no_running_import(backend, app)
         if report.error_count:
-            job = backend.add_import(app, filename, file_size, report.total_rows,
-                                     outcome="failed", fail_at="validating")
-            job.extra = {"errors": list(report.errors), "error_count": report.error_count}
-        else:
-            job = backend.add_import(app, filename, file_size, report.total_rows)
-        return job
+            return backend.add_import(app, filename, file_size, report.total_rows, outcome="failed",
+                                      fail_at="validating",
+                                      extra={"errors": list(report.errors), "error_count": report.error_count})
+        return backend.add_import(app, filename, file_size, report.total_rows)
 
 
 def example_rows(count: int, fmt: str, start: str = "2024-07-28 08:55:35.874555"):
     """``count`` valid rows (``str`` lines, each ending in a newline) of
     ``fmt`` ("csv" with its header line first, or "ndjson"), cycling through
     the four event types: for tests, benchmarks and README examples."""
-    base = parse_inserted_at(start)
+    base = parse_iso8601(start)
     columns = ("event_type", "user_id", "company_id", "event_name", "hostname", "pathname",
                "source", "inserted_at", "metadata")
     if fmt == "csv":
         yield ",".join(columns) + "\n"
     for i in range(count):
         kind = EVENT_TYPES[i % 4]
-        at = (base + timedelta(seconds=i)).strftime("%Y-%m-%d %H:%M:%S.%f")
+        at = format_micro(base + i, sep=" ", zone="")
         row = {"event_type": kind, "source": "backend-http-import", "inserted_at": at}
         if kind == "identify_company":
             row.update(company_id=f"company-{i % 97}", metadata={"name": f"Company {i % 97}", "plan": "growth"})

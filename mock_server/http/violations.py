@@ -1,11 +1,4 @@
-"""The request journal: every request to the API operations (not to
-``/__admin/``), with what it breaks in the kit spec.
-
-Each answered request is recorded (404, 405 and 401 included) in a bounded
-deque (``Settings.journal_size``, default 1,000: the oldest fall off), cleared
-by every reset. Header *values* are never recorded, and query values whose
-name looks secret (``api_key``, ``token``, ...) read ``[Filtered]``: an API
-key must not leak into a journal or a test report.
+"""What a request breaks in the kit spec, for the request journal.
 
 Violations are checked against rules precomputed once per operation from the
 kit spec (:class:`RequestRules`): a missing required header or security
@@ -14,8 +7,7 @@ a body where the operation takes none (a body on a GET), a missing body or a
 content type the operation does not accept, a path parameter outside its
 schema, a path or method no operation has. The fake still answers as the real
 API would; the journal only says what the spec does not allow (as Prism's
-validation does). Checking costs a few dictionary look-ups per request;
-entries are stored as tuples and turned into JSON only when read.
+validation does). Checking costs a few dictionary look-ups per request.
 
 Why not a validation library: openapi-core's ``validate_request``, measured
 on this machine against the kit spec, costs about 4.8 ms per request (the
@@ -27,24 +19,10 @@ The rules above are what the kit spec can say about these requests.
 from __future__ import annotations
 
 import re
-import threading
-import time
-from collections import deque
-from datetime import datetime, timezone
-from urllib.parse import parse_qs, unquote
 
-from flask import Blueprint, current_app, g, request
-
-from ..backend.clock import format_instant, parse_instant
-from ..backend.errors import BadRequest
 from ..spec import api_key_scheme, resolve
-from .render import APP_TOKEN_KEY, T0_KEY, json_response
+from .auth import api_key_of
 
-journal_blueprint = Blueprint("journal", __name__, url_prefix="/__admin")
-
-ADMIN_PREFIX = "/__admin"
-_TOKEN_SCHEME = re.compile(r"\s*token\s+\S", re.IGNORECASE)
-_BODYLESS = ("GET", "HEAD", "DELETE", "OPTIONS", "TRACE")
 
 
 def _violation(location: str, name: str, message: str) -> dict:
@@ -145,7 +123,7 @@ class RequestRules:
         security = self.security
         if security is not None:
             value = environ.get(security[0])
-            if not value or not _TOKEN_SCHEME.match(value):
+            if api_key_of(value) is None:
                 if not value or not value.strip():
                     out.append(_violation("header", security[1], f"missing {security[1]} header "
                                           f"(security {security[2]}: '{security[1]}: Token <API key>')"))
@@ -198,86 +176,7 @@ def _media_matches(sent: str, allowed: str) -> bool:
     return False
 
 
-class Journal:
-    """The most recent ``size`` requests, oldest first. Thread-safe.
-
-    Entries are stored as tuples and turned into dicts only when read
-    (:meth:`entries`), so recording stays cheap.
-    """
-
-    def __init__(self, size: int):
-        self.size = max(0, int(size))
-        self._entries: deque = deque(maxlen=self.size)
-        self._lock = threading.Lock()
-
-    def record(self, entry: tuple) -> None:
-        if self.size:
-            self._entries.append(entry)
-
-    def clear(self) -> int:
-        """Forget every entry; returns how many there were."""
-        with self._lock:
-            count = len(self._entries)
-            self._entries.clear()
-            return count
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def entries(self, method: str | None = None, path: str | None = None,
-                since: float | None = None) -> list[dict]:
-        """Entries as dicts (README, "Request journal"), oldest first,
-        filtered by ``method`` (any case), ``path`` (compared after
-        percent-decoding both) and ``since`` (received at or after, UTC epoch
-        seconds)."""
-        with self._lock:
-            snapshot = list(self._entries)
-        method = method.upper() if method else None
-        wanted = unquote(path) if path else None
-        out = []
-        for (m, raw_path, query, status, received, clock_now, app_token, elapsed, operation,
-             violations) in snapshot:
-            if method and m != method:
-                continue
-            if wanted is not None and unquote(raw_path) != wanted:
-                continue
-            if since is not None and received < since:
-                continue
-            out.append({
-                "method": m,
-                "path": raw_path,
-                "query": _masked_query(query) if query else {},
-                "status": status,
-                "received_at": _iso_ms(received),
-                "clock_now": format_instant(clock_now),
-                "app_token": app_token,
-                "duration_ms": round(elapsed * 1000, 3),
-                "operation": operation,
-                "violations": [dict(v) for v in violations],
-            })
-        return out
-
-
-#: Query parameters whose values the journal never shows (a client that
-#: puts its key in the URL must not see it echoed in a test report).
-_SECRET_NAME = re.compile(r"key|token|secret|password|passwd|auth|signature", re.IGNORECASE)
-FILTERED = "[Filtered]"
-
-
-def _masked_query(query: str) -> dict:
-    parsed = parse_qs(query, keep_blank_values=True)
-    for name, values in parsed.items():
-        if _SECRET_NAME.search(name):
-            parsed[name] = [FILTERED] * len(values)
-    return parsed
-
-
-def _iso_ms(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat(timespec="milliseconds") \
-        .replace("+00:00", "Z")
-
-
-def _raw_path(environ: dict) -> str:
+def raw_path(environ: dict) -> str:
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if raw:
         if "://" in raw[:10]:  # absolute-form request target
@@ -286,78 +185,16 @@ def _raw_path(environ: dict) -> str:
     return environ.get("PATH_INFO") or "/"
 
 
-def install_journal(app, state) -> None:
-    """Give ``state`` a :class:`Journal` (``state.journal``) and the
-    precomputed :class:`RequestRules` of each operation, record every
-    non-admin request after it is answered, clear the journal on reset, and
-    register ``/__admin/requests``."""
-    journal = Journal(state.backend.settings.journal_size)
-    state.journal = journal
-    state.backend.reset_hooks.append(journal.clear)
-    rules = {op_id: RequestRules(state.spec, op.path, op.method, op.spec, op.secured)
-             for op_id, op in state.operations.items()}
-    state.request_rules = rules
-    backend = state.backend
-    wall = time.time
-    perf = time.perf_counter
-
-    @app.after_request
-    def record(response):
-        req = request._get_current_object()  # one context look-up, not one per attribute
-        environ = req.environ
-        path_info = environ.get("PATH_INFO") or ""
-        if path_info.startswith(ADMIN_PREFIX) and (len(path_info) == len(ADMIN_PREFIX)
-                                                   or path_info[len(ADMIN_PREFIX)] == "/"):
-            return response
-        t0 = environ.get(T0_KEY)
-        elapsed = perf() - t0 if t0 is not None else 0.0
-        rule = req.url_rule
-        query = environ.get("QUERY_STRING") or ""
-        raw_path = _raw_path(environ)
-        operation = rule.endpoint if rule is not None else None
-        op_rules = rules.get(operation)
-        if op_rules is not None:
-            violations = op_rules.check(environ, req.args if query else None, req.view_args)
-        else:
-            operation = None
-            violations = _unrouted(req, raw_path)
-        journal.record((req.method, raw_path, query, response.status_code, wall() - elapsed,
-                        backend.clock.now(), environ.get(APP_TOKEN_KEY), elapsed,
-                        operation, violations))
-        return response
-
-    app.register_blueprint(journal_blueprint)
 
 
-def _unrouted(req, raw_path: str) -> list[dict]:
-    exc = req.routing_exception
-    code = getattr(exc, "code", None)
-    if code == 405:
-        allowed = ", ".join(sorted(getattr(exc, "valid_methods", None) or []))
-        return [_violation("method", req.method, f"{req.method} is not allowed on {raw_path} "
-                           f"(allowed: {allowed or 'none'})")]
-    return [_violation("path", raw_path, f"no operation of the kit spec matches "
-                       f"{req.method} {raw_path}")]
+def unrouted(method: str, raw_path: str, allowed: list[str] | None) -> list[dict]:
+    """The violation of a request no operation matched: a method the path
+    does not allow (``allowed``: the methods it does, None when no operation
+    has the path), or a path no operation has."""
+    if allowed is not None:
+        return [_violation("method", method, f"{method} is not allowed on {raw_path} "
+                           f"(allowed: {', '.join(sorted(allowed)) or 'none'})")]
+    return [_violation("path", raw_path, f"no operation of the kit spec matches {method} {raw_path}")]
 
 
-def _state():
-    return current_app.extensions["userpilot"]
-
-
-@journal_blueprint.get("/requests")
-def list_requests():
-    args = request.args
-    unknown = set(args) - {"method", "path", "since"}
-    if unknown:
-        raise BadRequest(f"unknown filter(s): {', '.join(sorted(unknown))}", "filters: method, path, since")
-    since = parse_instant(args["since"]) if args.get("since") else None
-    entries = _state().journal.entries(args.get("method"), args.get("path"), since)
-    return json_response(entries)
-
-
-@journal_blueprint.delete("/requests")
-def clear_requests():
-    return json_response({"status": "ok", "deleted": _state().journal.clear()})
-
-
-__all__ = ["Journal", "RequestRules", "install_journal", "journal_blueprint"]
+__all__ = ["RequestRules", "raw_path", "unrouted"]

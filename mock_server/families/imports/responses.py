@@ -3,7 +3,7 @@
 The body is parsed by Werkzeug's streaming multipart parser; the ``file``
 part goes to a spooled temporary file (in memory up to
 :data:`SPOOL_BYTES`, then on disk), its rows are then read line by line
-(:mod:`mock_server.backend.imports`), so memory stays flat whatever the
+(:mod:`.models`), so memory stays flat whatever the
 file's size. Every refusal is an :class:`~mock_server.backend.errors.ApiError`
 in the vendor's error shape, and none creates a job:
 
@@ -24,16 +24,14 @@ from __future__ import annotations
 
 import tempfile
 
-from flask import request
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.formparser import MultiPartParser
 from werkzeug.http import parse_options_header
 from werkzeug.wsgi import get_content_length, get_input_stream
 
-from ..backend.errors import BadRequest
-from ..backend.imports import (MAX_FILE_BYTES, create_import, check_no_running_import, import_format,
-                               read_import, too_large)
-from .render import job_fragment, json_response
+from ...backend.errors import BadRequest
+from ...http.render import Answer, job_fragment, json_answer
+from .models import MAX_FILE_BYTES, check_no_running_import, create_import, import_format, read_import, too_large
 
 #: Room for boundaries, part headers and small text fields beside the file.
 MULTIPART_SLACK_BYTES = 64 * 1024
@@ -175,18 +173,19 @@ def receive_upload(parser: UploadParser, environ) -> tuple[str, _FileSink]:
     return filename, sink
 
 
-def create_import_handler(state, app):
+def create_import_handler(call) -> Answer:
     """createImport: upload an import file; 200 with the new job (JobDetail,
     status ``queued``, ``filename``, ``file_size`` in bytes, ``total_rows``).
-    Refusals: see the module docstring."""
-    backend = state.backend
+    Refusals: see the module docstring. ``call``: the pipeline's
+    :class:`~mock_server.http.pipeline.Call`."""
+    backend, app = call.backend, call.app
     check_no_running_import(backend, app)  # cheap early 409; re-checked atomically below
     parser = UploadParser()
     try:
-        filename, sink = receive_upload(parser, request.environ)
+        filename, sink = receive_upload(parser, call.environ)
         report = read_import(sink.file, import_format(filename))
         size = sink.size
     finally:
         parser.close()
     job = create_import(backend, app, filename, size, report)
-    return json_response(job_fragment(job, backend.now(), detail=True))
+    return json_answer(job_fragment(job, backend.now(), detail=True))

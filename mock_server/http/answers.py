@@ -1,33 +1,25 @@
-"""Faults on demand, HTTP side: ``Prefer`` (Prism's convention), injected
-errors, the two body faults, latency, rate limits, and the control API under
-``/__admin/faults``.
+"""Answers on demand: ``Prefer`` (Prism's convention), ``__code`` /
+``__example``, and the answers of injected statuses and body faults, built
+from the kit spec.
 
-Order of evaluation for an API call (the foundation's routing and
-authentication come first): unknown path/method 404/405, authentication 401,
-then here: rate limit 429, ``Prefer`` / ``__code`` / ``__example``, fault
-rules and ``--error-rate``, and only then the operation. ``--latency`` is
-slept before any API answer (401 and 404 included); a rule's latency before
-the answer of the calls it fires on. The decisions themselves (rules,
-counting, the fault generator, rate-limit windows) live in
-:mod:`mock_server.backend.faults`.
+The decisions (fault rules, counting, rate-limit windows) live in
+:mod:`mock_server.backend.faults`; the pipeline's stages
+(:mod:`mock_server.http.stages`) ask here what to answer.
 """
 from __future__ import annotations
 
 import re
-import time
 
-from flask import Blueprint, Response, current_app, request
 from werkzeug.http import HTTP_STATUS_CODES
 
-from ..backend.errors import ApiError, BadRequest
-from ..backend.faults import DEFAULT_RETRY_AFTER, Faults
+from ..backend.errors import UNAUTHORIZED_MESSAGE, ApiError, BadRequest
+from ..backend.faults import DEFAULT_RETRY_AFTER
 from ..spec import resolve
 from .generic import example_for
-from .render import JSON_TYPE, encode, error_response, json_response
+from .render import JSON_TYPE, Answer, encode, error_answer, json_answer
 
-ADMIN_PREFIX = "/__admin"
-#: The vendor's message for 401 (DOMAIN.md, createImport's documented 401).
-_MESSAGES = {401: "Invalid API key or insufficient permissions"}
+#: The vendor's messages of documented statuses (docs/domain.md).
+_MESSAGES = {401: UNAUTHORIZED_MESSAGE}
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _QUOTED = r'"(?:[^"\\]|\\.)*"'
 #: One preference of RFC 7240: ``token [= word] *(; parameter)``, then a
@@ -140,7 +132,7 @@ class Answers:
             self._documented[key] = found
         return self._documented[key]
 
-    def error(self, operation, status: int, source: str, retry_after: int | None = None) -> Response:
+    def error(self, operation, status: int, source: str, retry_after: int | None = None) -> Answer:
         """The answer of an injected ``status`` for ``operation``; ``source``
         says what injected it (in ``details``). A 429 always carries
         ``Retry-After``; a 405 ``Allow``."""
@@ -155,16 +147,16 @@ class Answers:
                                                  if op.path == operation.path}))
         documented = self._documented_body(operation, status)
         if documented is not None and documented[0] != "error":
-            return json_response(encode(documented[1]), status, headers)
+            return json_answer(encode(documented[1]), status, headers)
         message = _MESSAGES.get(status, reason)
         if documented is not None:
             message = documented[1][1] or message
         details = f"injected by userpilot-mock ({source})"
         error_code = re.sub(r"[^a-z0-9]+", "_", reason.lower()).strip("_") or "error"
-        return error_response(ApiError(message, details, status=status, error=reason,
+        return error_answer(ApiError(message, details, status=status, error=reason,
                                        error_code=error_code, headers=headers))
 
-    def example(self, operation, name: str, status: int | None) -> Response:
+    def example(self, operation, name: str, status: int | None) -> Answer:
         """The named example ``name`` of ``operation`` (in the response of
         ``status`` when given, else the first response that has it). Raises
         BadRequest listing the names it has when it has no such example."""
@@ -181,7 +173,7 @@ class Answers:
                 headers = {"Preference-Applied": f"example={name}"}
                 if answer == 429:
                     headers["Retry-After"] = str(DEFAULT_RETRY_AFTER)
-                return json_response(encode(examples[name].get("value")), answer, headers)
+                return json_answer(encode(examples[name].get("value")), answer, headers)
             names.extend(n for n in examples if n not in names)
         where = f" in its {status} response" if status is not None else ""
         raise BadRequest(f"{operation.operation_id} has no example named {name!r}{where}",
@@ -189,12 +181,13 @@ class Answers:
                          error_code="unknown_example")
 
 
-def _preferences(operation) -> tuple[int | None, str | None, str]:
+def preferences(operation, environ: dict, args) -> tuple[int | None, str | None, str]:
     """(status, example name, label) asked by ``Prefer`` or, failing that,
-    the ``__code`` / ``__example`` query parameters. Raises BadRequest."""
+    the ``__code`` / ``__example`` query parameters (``args``: the parsed
+    query). Raises BadRequest."""
     status = example = None
     label = ""
-    header = request.environ.get("HTTP_PREFER")
+    header = environ.get("HTTP_PREFER")
     if header:
         prefs = parse_prefer(header)
         if "code" in prefs:
@@ -204,8 +197,7 @@ def _preferences(operation) -> tuple[int | None, str | None, str]:
             example = prefs["example"]
             if not example:
                 raise BadRequest("Prefer example needs a name, e.g. example=empty", error_code="bad_prefer")
-    if "__" in request.environ.get("QUERY_STRING", ""):
-        args = request.args
+    if "__" in environ.get("QUERY_STRING", ""):
         if status is None and "__code" in args:
             status = check_status_preference(operation.spec, args.get("__code"), "__code")
             label = f"__code={status}"
@@ -217,145 +209,23 @@ def _preferences(operation) -> tuple[int | None, str | None, str]:
 
 
 # -- body faults ---------------------------------------------------------------
-def malformed_response_chunk(status: int, body: bytes) -> Response:
-    """MALFORMED_RESPONSE_CHUNK: the operation's answer (``status``, a 200
-    for a good request) declaring ``Content-Length`` of the whole ``body``
-    but sending only its first half; waitress then closes the connection
-    (the client sees an incomplete read)."""
-    response = Response(body[: len(body) // 2], status=status, content_type=JSON_TYPE)
-    response.headers["Content-Length"] = str(len(body))
-    return response
+def malformed_response_chunk(answer: Answer) -> Answer:
+    """MALFORMED_RESPONSE_CHUNK: the operation's ``answer`` (its status, a
+    200 for a good request) declaring the ``Content-Length`` of its whole
+    body but carrying only the first half; the server then closes the
+    connection (the client sees an incomplete read)."""
+    body = answer.body if isinstance(answer.body, bytes) else b"".join(answer.body)
+    if len(body) < 2:
+        body = b"{}"
+    return Answer(answer.status, body[: len(body) // 2], [("Content-Type", JSON_TYPE)], length=len(body))
 
 
-def random_data_then_close(data: bytes) -> Response:
+def random_data_then_close(data: bytes) -> Answer:
     """RANDOM_DATA_THEN_CLOSE: a 200 "JSON" answer of ``data`` (bytes that
-    are not JSON), streamed without a length so that waitress closes the
+    are not JSON), streamed without a length so that the server closes the
     connection after it."""
-    return Response(iter([data]), status=200, content_type=JSON_TYPE)
+    return Answer(200, iter([data]), [("Content-Type", JSON_TYPE)])
 
 
-# -- the hook ------------------------------------------------------------------
-def before_operation(state, operation, app):
-    """The ``FakeState.before_operation`` hook: rate limit, ``Prefer``,
-    fault rules, ``--error-rate`` (in that order). Returns the answer that
-    replaces the operation's, or None to let it run."""
-    faults: Faults = state.faults
-    environ = request.environ
-    if not faults.active and "HTTP_PREFER" not in environ and "__" not in environ.get("QUERY_STRING", ""):
-        return None
-    app_token = app.app_token if app is not None else None
-    answers: Answers = state.fault_answers
-    wait = faults.rate_check(app_token)
-    if wait is not None:
-        limit, window = faults.rate_limit
-        return error_response(ApiError(
-            f"Rate limit exceeded: at most {limit} requests per {window:g} seconds",
-            f"retry after {wait} seconds", status=429, error="Too Many Requests",
-            error_code="rate_limited", headers={"Retry-After": str(wait)}))
-    status, example, label = _preferences(operation)
-    if example is not None:
-        return answers.example(operation, example, status)
-    if status is not None:
-        if status < 400:  # a documented success: the operation's own answer
-            return None
-        response = answers.error(operation, status, label)
-        response.headers["Preference-Applied"] = f"code={status}"
-        return response
-    decision = faults.decide(operation.operation_id, app_token)
-    if decision is None:
-        return None
-    if decision.latency_ms > 0:
-        time.sleep(decision.latency_ms / 1000.0)
-    if decision.status is not None:
-        return answers.error(operation, decision.status, decision.source, decision.retry_after)
-    if decision.fault == "MALFORMED_RESPONSE_CHUNK":
-        return malformed_response_chunk(*_operation_answer(state, operation, app))
-    if decision.fault == "RANDOM_DATA_THEN_CLOSE":
-        return random_data_then_close(faults.random_bytes(64 + faults.rng.randrange(448)))
-    return None
-
-
-def _operation_answer(state, operation, app) -> tuple[int, bytes]:
-    """The status and body the operation answers this request with (it runs, side
-    effects included: a faulted createImport still creates its job, as a
-    real server whose answer broke on the way would have), at least 2 bytes
-    so that half of it is short."""
-    try:
-        if operation.handler is not None:
-            response = operation.handler(state, app, **(request.view_args or {}))
-        else:
-            _status, body = operation.generic
-            response = json_response(encode(body if body is not None else {}))
-        status, data = response.status_code, response.get_data()
-    except ApiError as error:
-        status, data = error.status, encode(error.body())
-    return status, data if len(data) >= 2 else b"{}"
-
-
-def _server_latency():
-    """``--latency``: sleep before any API answer (the control API is never
-    delayed)."""
-    if not request.path.startswith(ADMIN_PREFIX):
-        ms = current_app.extensions["userpilot"].faults.server_latency_ms()
-        if ms > 0:
-            time.sleep(ms / 1000.0)
-
-
-# -- control API ---------------------------------------------------------------
-faults_blueprint = Blueprint("admin_faults", __name__, url_prefix=f"{ADMIN_PREFIX}/faults")
-
-
-def _faults() -> Faults:
-    return current_app.extensions["userpilot"].faults
-
-
-@faults_blueprint.post("")
-def add_fault():
-    from .app import read_json_body
-    body = read_json_body(required=True)
-    if not isinstance(body, dict):
-        raise BadRequest("a fault rule must be a JSON object")
-    return json_response(_faults().add(body), 201)
-
-
-@faults_blueprint.get("")
-def list_faults():
-    return json_response(_faults().rules())
-
-
-@faults_blueprint.delete("")
-def clear_faults():
-    _faults().clear()
-    return Response(status=204)
-
-
-@faults_blueprint.delete("/<rule_id>")
-def delete_fault(rule_id: str):
-    _faults().remove(rule_id)
-    return Response(status=204)
-
-
-def install_faults(app, state) -> Faults:
-    """Wire faults into a fake made by ``create_app``: ``state.faults`` (a
-    :class:`~mock_server.backend.faults.Faults` from the settings'
-    ``latency``, ``error_rate``, ``rate_limit``), the before-operation hook,
-    a reset hook (reset forgets rules and rate-limit windows), the control
-    endpoints and, with ``latency``, the server-wide sleep. Raises
-    ValueError for bad settings."""
-    backend = state.backend
-    settings = backend.settings
-    faults = Faults(backend, {op_id: (op.method, op.path) for op_id, op in state.operations.items()},
-                    latency=settings.latency, error_rate=settings.error_rate,
-                    rate_limit=settings.rate_limit)
-    state.faults = faults
-    state.fault_answers = Answers(state.spec, state.operations)
-    state.before_operation.append(before_operation)
-    backend.reset_hooks.append(faults.reset)
-    app.register_blueprint(faults_blueprint)
-    if faults.latency is not None:
-        app.before_request(_server_latency)
-    return faults
-
-
-__all__ = ["Answers", "before_operation", "check_status_preference", "install_faults",
-           "malformed_response_chunk", "parse_prefer", "random_data_then_close"]
+__all__ = ["Answers", "check_status_preference", "malformed_response_chunk", "parse_prefer", "preferences",
+           "random_data_then_close"]

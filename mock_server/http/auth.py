@@ -1,0 +1,42 @@
+"""The one reader of ``Authorization: Token <API key>`` (docs/domain.md,
+"The surface": the vendor's authentication page).
+
+The scheme word is read case-insensitively (older vendor pages write
+``token``); the key is the rest of the value, white space around it dropped.
+Werkzeug's ``Authorization.from_header`` is not used: it reads ``Token a=b``
+as an auth-param list (RFC 9110 section 11.4), so a key with ``=`` inside
+would have no key at all, and it refuses leading white space.
+"""
+from __future__ import annotations
+
+import re
+
+from ..backend.errors import UNAUTHORIZED_MESSAGE, Unauthorized
+
+_TOKEN = re.compile(r"\s*token\s+(\S(?:.*\S)?)\s*$", re.IGNORECASE | re.DOTALL)
+MISSING = "missing Authorization header: send 'Authorization: Token <API key>'"
+NOT_TOKEN = "the Authorization header must be 'Token <API key>'"
+
+
+def api_key_of(value: str | None) -> str | None:
+    """The API key in an ``Authorization`` header value, None when the
+    value is missing, blank or not ``Token <key>``."""
+    if not value:
+        return None
+    match = _TOKEN.match(value)
+    return match.group(1) if match else None
+
+
+def read_api_key(value: str | None) -> str:
+    """The API key in ``Authorization: Token <API key>``. Raises
+    Unauthorized (``missing_api_key`` or ``invalid_authorization``) for a
+    missing, empty or other-scheme header."""
+    key = api_key_of(value)
+    if key is not None:
+        return key
+    if not value or not value.strip():
+        raise Unauthorized(UNAUTHORIZED_MESSAGE, MISSING, error_code="missing_api_key")
+    raise Unauthorized(UNAUTHORIZED_MESSAGE, NOT_TOKEN, error_code="invalid_authorization")
+
+
+__all__ = ["MISSING", "NOT_TOKEN", "api_key_of", "read_api_key"]

@@ -1,0 +1,81 @@
+"""The state of one fake, declared once: :class:`Fake` (and its :class:`Operation`\\ s).
+
+``create_app`` builds one :class:`Fake` and keeps it as
+``app.extensions["userpilot"]``; every stage of the pipeline and every view
+of the control API reads what it needs from it. Nothing is attached to it
+later: every field is here, typed and documented.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ..backend.core import Backend
+from ..config import Settings
+from ..spec import api_key_scheme, operations
+from .answers import Answers
+from .generic import generic_answer
+from .violations import RequestRules
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation of the served spec: ``operation_id``; ``method`` (upper
+    case) and ``path`` (the OpenAPI template); ``spec`` (its Operation
+    Object); ``secured`` (it needs an API key); ``handler`` (its family's,
+    or None); ``generic`` (``(status, body)`` of its schema-valid answer,
+    for an operation no family handles)."""
+
+    operation_id: str
+    method: str
+    path: str
+    spec: dict
+    secured: bool
+    handler: Callable | None
+    generic: tuple[int, object] | None
+
+
+@dataclass(eq=False)
+class Fake:
+    """Everything one fake holds.
+
+    ``settings``: final once built (nothing changes them later). ``spec``:
+    the kit spec served. ``backend``: apps, jobs, the clock, fault rules and
+    the journal, behind its store. ``operations``: operationId ->
+    :class:`Operation`, the routes. ``answers``: the answers of injected
+    statuses and examples, from the spec. ``request_rules``: operationId ->
+    what the spec allows of a request (the journal's violations).
+    ``add_server_header``: answers carry ``server: Cowboy`` (False when the
+    WSGI server sends it itself).
+    """
+
+    settings: Settings
+    spec: dict
+    backend: Backend
+    operations: dict[str, Operation]
+    answers: Answers
+    request_rules: dict[str, RequestRules]
+    add_server_header: bool
+
+    @classmethod
+    def build(cls, settings: Settings, spec: dict, handlers: dict[str, Callable], *, store=None,
+              add_server_header: bool = True) -> "Fake":
+        """A fake serving every operation of ``spec``, with ``handlers``
+        (operationId -> handler) for those that have business behind them and
+        a generic schema-valid answer for the rest. ``store``: where its state
+        lives (default: memory). Raises ValueError for bad settings, and what
+        the store raises."""
+        ops: dict[str, Operation] = {}
+        for path, method, op in operations(spec):
+            operation_id = op.get("operationId") or f"{method.upper()} {path}"
+            handler = handlers.get(operation_id)
+            ops[operation_id] = Operation(operation_id, method.upper(), path, op,
+                                          api_key_scheme(spec, op) is not None, handler,
+                                          None if handler else generic_answer(spec, op))
+        backend = Backend(settings, store=store,
+                          operations={op_id: (op.method, op.path) for op_id, op in ops.items()})
+        rules = {op_id: RequestRules(spec, op.path, op.method, op.spec, op.secured) for op_id, op in ops.items()}
+        return cls(settings, spec, backend, ops, Answers(spec, ops), rules, add_server_header)
+
+
+__all__ = ["Fake", "Operation"]
