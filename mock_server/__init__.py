@@ -11,6 +11,7 @@ __all__ = ["create_app", "MockServer", "Settings", "__version__"]
 
 
 def __getattr__(name):
+    # deferred: importing the package must stay cheap (the pytest plugin does, in every run)
     if name == "create_app":
         from .http.app import create_app
         return create_app

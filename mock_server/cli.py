@@ -6,7 +6,9 @@ and CI services.
 """
 from __future__ import annotations
 
+import logging
 import sys
+import tempfile
 
 import click
 
@@ -28,7 +30,7 @@ def _fault_setting(ctx, param, value):
     """Check --latency / --rate-limit early (mock_server.backend.faults)."""
     if value is None:
         return None
-    from .backend.faults import parse_latency, parse_rate_limit
+    from .backend.faults import parse_latency, parse_rate_limit  # deferred: `--help` stays fast
     try:
         return (parse_latency if param.name == "latency" else parse_rate_limit)(value)
     except ValueError as exc:
@@ -73,14 +75,13 @@ def _fault_setting(ctx, param, value):
 def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_apps, threads, quiet,
           latency, error_rate, rate_limit, scenario, journal_size):
     """Serve the fake API (and its control API under /__admin/)."""
-    import logging
-
+    # deferred: the fake's modules (Flask, Faker, waitress) load only for a command that serves
     from .backend.errors import ApiError
     from .config import SettingError
-    from .server import make_server
+    from .server import make_server, run_server
 
     if scenario is not None:
-        from .backend.scenarios import resolve
+        from .backend.scenarios import resolve  # deferred: see above
         try:
             scenario = resolve(scenario, allow_path=True)
         except ApiError as exc:
@@ -128,7 +129,6 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
         log.setLevel(logging.INFO)
         log.propagate = False
 
-    from .server import run_server
     run_server(server)
     click.echo("userpilot-mock stopped")
 
@@ -138,7 +138,7 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
 @click.option("--admin", "which", flag_value="admin", help="The control API's document.")
 def spec(which):
     """Print the kit spec (default), the vendor's document or the control API's."""
-    from .spec import spec_text
+    from .spec import spec_text  # deferred: `--help` stays fast
     click.echo(spec_text(which or "kit"), nl=False)
 
 
@@ -174,9 +174,7 @@ def contract(base_url, environment, spec_name, max_examples, seed, junit, allow_
     Exit 0 when the target conforms, 1 when it does not, 2 on a usage error,
     3 when the target cannot be reached or needs a key it was not given.
     """
-    import tempfile
-
-    try:
+    try:  # deferred: the contract kit needs the [contract] extra, and costs seconds to import
         from hypothesis.configuration import set_hypothesis_home_dir
 
         from contract_tests.options import ContractOptions, TargetError, UsageError, read_key_file

@@ -15,13 +15,15 @@ the pytest plugin stays cheap to load.
 """
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import socket
 import threading
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import quote, unquote, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from .ids import app_token_for, is_scenario_name
 from .times import iso_of, parse_datetime
@@ -67,8 +69,6 @@ class HttpTransport:
         self._lock = threading.Lock()
 
     def _connect(self):
-        import http.client
-        import socket
         cls = http.client.HTTPSConnection if self._scheme == "https" else http.client.HTTPConnection
         conn = cls(self._host, self._port, timeout=self._timeout)
         conn.connect()
@@ -79,7 +79,6 @@ class HttpTransport:
 
     def request(self, method: str, path: str, body=None, query: dict | None = None):
         """``(status, parsed JSON or None)`` of ``method path``."""
-        import http.client
         target = self._prefix + path + (("?" + urlencode(query)) if query else "")
         payload = None if body is None else json.dumps(body).encode("utf-8")
         headers = {"Accept": "application/json"}
@@ -271,7 +270,6 @@ class RequestLog(list):
         ``path`` must match too, in any order)."""
         want_query = None
         if path is not None and "?" in path:
-            from urllib.parse import parse_qs
             path, _, qs = path.partition("?")
             want_query = parse_qs(qs, keep_blank_values=True)
         want_path = unquote(path) if path is not None else None

@@ -148,7 +148,7 @@ def userpilot_mock_settings(pytestconfig) -> dict:
     """Defaults of every reset (``seed``, ``jobs``, ``now``, ``frozen``,
     ``speed``, ``scenario``) plus ``api_key`` and ``journal_size``, from the
     options. Override to set them in code."""
-    from .config import DEFAULT_SEED
+    from .config import DEFAULT_SEED  # deferred: the plugin imports only the standard library until used
     from .handle import DEFAULT_API_KEY
     return {
         "seed": _option(pytestconfig, "userpilot_seed") if _option(pytestconfig, "userpilot_seed")
@@ -176,7 +176,7 @@ def _server_settings(settings: dict) -> dict:
 def userpilot_mock_server(userpilot_mock_host, userpilot_mock_port, userpilot_mock_settings):
     """The session's fake (a :class:`~mock_server.server.MockServer`),
     started on first use, stopped at the end of the session."""
-    from .server import MockServer
+    from .server import MockServer  # deferred: see the module docstring
     # 4 threads: enough for a client's parallel calls, and fewer idle threads
     # answer the fixture's own control calls faster.
     server = MockServer(userpilot_mock_host, userpilot_mock_port, threads=4,
@@ -190,7 +190,7 @@ def userpilot_mock_server(userpilot_mock_host, userpilot_mock_port, userpilot_mo
 
 @pytest.fixture(scope="session")
 def _userpilot_mock_http_handle(userpilot_mock_server, userpilot_mock_settings):
-    from .handle import UserpilotMock
+    from .handle import UserpilotMock  # deferred: see the module docstring
     handle = UserpilotMock.over_http(userpilot_mock_server.url)
     yield handle
     handle.close()
@@ -200,7 +200,7 @@ def _userpilot_mock_http_handle(userpilot_mock_server, userpilot_mock_settings):
 def userpilot_flask_app(userpilot_mock_settings):
     """The in-process fake behind ``userpilot_flask_client`` (one per
     session; reset before each test)."""
-    from .http.app import create_app
+    from .http.app import create_app  # deferred: see the module docstring
     return create_app(**_server_settings(userpilot_mock_settings))
 
 
@@ -237,7 +237,7 @@ def _prepare(handle, request, settings: dict):
     handle._defaults = {k: settings.get(k) for k in ("seed", "jobs", "now", "frozen", "speed", "scenario")}
     handle.api_key = marker.pop("api_key", None) or settings.get("api_key") or handle.api_key
     handle.seed = None
-    from .handle import UserpilotMockError, scenario_reference
+    from .handle import UserpilotMockError, scenario_reference  # deferred: see the module docstring
     failure = None
     try:
         if marker.get("scenario") is not None:
@@ -269,7 +269,7 @@ def userpilot_mock(request, _userpilot_mock_http_handle, userpilot_mock_settings
 def userpilot_flask_client(request, userpilot_flask_app, userpilot_mock_settings):
     """A Flask test client on an in-process fake, reset for this test; its
     ``.mock`` is the control handle (same API as ``userpilot_mock``)."""
-    from .handle import UserpilotMock
+    from .handle import UserpilotMock  # deferred: see the module docstring
     handle = _prepare(UserpilotMock.in_process(userpilot_flask_app), request, userpilot_mock_settings)
     client = userpilot_flask_app.test_client()
     client.mock = handle

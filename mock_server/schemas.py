@@ -16,10 +16,12 @@ No Flask here; the document and the validators are built once, on first use.
 """
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import Any
 
 from .backend.errors import BadRequest
+from .resources import data_path
 from .times import parse_iso8601
 
 #: Where admin.yaml lives for ``$ref`` resolution: the scenario file schema
@@ -43,13 +45,9 @@ def admin_document() -> dict:
 def registry():
     """A ``referencing`` registry holding admin.yaml (at :data:`ADMIN_URI`)
     and the scenario file schema, for validators of either."""
-    import json
-
     # deferred: jsonschema and referencing cost ~0.1-0.3 s to import, paid at the first control request
     from referencing import Registry, Resource
     from referencing.jsonschema import DRAFT202012
-
-    from .resources import data_path
 
     scenario_schema = json.loads(data_path("fixtures", "scenario.schema.json").read_text(encoding="utf-8"))
     return Registry().with_resources([
@@ -142,11 +140,21 @@ def _sentence(error) -> str:
         return f"must be a JSON object, got {_KINDS.get(type(error.instance), 'another value')}"
     if hint and error.validator in _NOT_FIELD_SPECIFIC:
         return hint
+    shown = _shown(error.instance)
     if hint and error.validator == "pattern":
-        return f"{error.instance!r} does not match: {hint}"
-    if hint:
-        return f"{error.message}: {hint}"
-    return error.message
+        return f"{shown} does not match: {hint}"
+    message = error.message
+    if isinstance(error.instance, str) and shown != repr(error.instance):
+        message = message.replace(repr(error.instance), shown)
+    return f"{message}: {hint}" if hint else message
+
+
+def _shown(value, limit: int = 60) -> str:
+    """``repr(value)``, a long string cut to ``limit`` characters (a message
+    never echoes a whole file someone sent)."""
+    if isinstance(value, str) and len(value) > limit:
+        return repr(value[: limit - 3] + "...")
+    return repr(value)
 
 
 def _leaves(error):
@@ -185,18 +193,19 @@ def problems(component: str, document: Any) -> list[tuple[list, str]]:
     return out
 
 
-def check(component: str, document: Any, what: str) -> Any:
+def check(component: str, document: Any, what: str, error_code: str = "bad_request") -> Any:
     """``document`` when it conforms to the admin.yaml schema ``component``;
-    else raises BadRequest: message ``<what>: <field>: <rule>`` for the first
-    problem, ``details`` listing up to :data:`MAX_LISTED` of them. ``what``
-    names the document for people ("reset body", "job spec")."""
+    else raises BadRequest (``error_code``): message ``<what>: <field>:
+    <rule>`` for the first problem, ``details`` listing up to
+    :data:`MAX_LISTED` of them. ``what`` names the document for people
+    ("reset body", "job spec")."""
     found = problems(component, document)
     if not found:
         return document
     lines = [f"{where(path)}: {sentence}" if path else sentence for path, sentence in found]
     more = len(lines) - MAX_LISTED
     details = "; ".join(lines[:MAX_LISTED]) + (f"; and {more} more" if more > 0 else "")
-    raise BadRequest(f"{what}: {lines[0]}", f"{what}: {details}")
+    raise BadRequest(f"{what}: {lines[0]}", f"{what}: {details}", error_code=error_code)
 
 
 def schema(component: str) -> dict:

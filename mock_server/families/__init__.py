@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-from . import jobs
+from .jobs import responses as jobs
 from .imports import responses as imports
 
 #: ``handler(call) -> Answer``.

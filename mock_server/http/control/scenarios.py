@@ -1,6 +1,7 @@
 """``/__admin/scenario`` and ``/__admin/scenarios``: named datasets of jobs."""
 from __future__ import annotations
 
+from ... import schemas
 from ...backend.scenarios import bundled_names, load_bundled
 from .base import control, fake, json_object, reply
 
@@ -11,7 +12,10 @@ def load_scenario():
     document: every app and job is replaced by the scenario's (clock,
     journal, faults kept)."""
     body = json_object(required=True)
-    ref = body["name"] if set(body) == {"name"} else body
+    if set(body) == {"name"}:  # a bundled name; a document's own errors name its jobs and fields
+        ref = schemas.check("ScenarioName", body, "scenario", "invalid_scenario")["name"]
+    else:
+        ref = body
     return reply(fake().backend.use_scenario(ref).summary())
 
 

@@ -5,7 +5,7 @@ lifecycle is :mod:`mock_server.backend.lifecycle`'s.
 """
 from __future__ import annotations
 
-from ..http.render import Answer, job_fragment, json_answer, list_body
+from ...http.render import Answer, job_fragment, json_answer, list_body
 
 
 def list_jobs(call) -> Answer:
