@@ -13,7 +13,7 @@ import tempfile
 import click
 
 from . import __version__
-from .config import DEFAULT_JOBS, DEFAULT_JOURNAL_SIZE, DEFAULT_MAX_APPS, DEFAULT_SEED, DEMO_API_KEY
+from .config import DEFAULT_JOBS, DEFAULT_JOURNAL_SIZE, DEFAULT_MAX_APPS, DEFAULT_SEED, DEMO_API_KEY, LIMITS
 
 
 def _env(name: str) -> str:
@@ -40,13 +40,13 @@ def _fault_setting(ctx, param, value):
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, envvar=_env("HOST"),
               help="Address to bind. 0.0.0.0 exposes the control API to others.")
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(*LIMITS["port"]),
               envvar=_env("PORT"), help="Port; 0 picks a free one.")
 @click.option("--seed", default=DEFAULT_SEED, show_default=True, type=int, envvar=_env("SEED"),
               help="Seed of all generated data.")
-@click.option("--jobs", default=DEFAULT_JOBS, show_default=True, type=click.IntRange(0, 1_000_000),
+@click.option("--jobs", default=DEFAULT_JOBS, show_default=True, type=int,
               envvar=_env("JOBS"), help="Jobs in each new app's history.")
-@click.option("--speed", default=1.0, show_default=True, type=click.FloatRange(0, min_open=True),
+@click.option("--speed", default=1.0, show_default=True, type=float,
               envvar=_env("SPEED"), help="Clock speed: N runs it N times faster than real time.")
 @click.option("--now", default=None, envvar=_env("NOW"),
               help="Start the clock at this ISO 8601 instant (UTC when no offset).")
@@ -55,14 +55,14 @@ def _fault_setting(ctx, param, value):
               help="Accept only this API key (repeatable). Default: any key.")
 @click.option("--public-url", default=None, envvar=_env("PUBLIC_URL"),
               help="Base URL used in job links. Default: the fake's own URL.")
-@click.option("--max-apps", default=DEFAULT_MAX_APPS, show_default=True, type=click.IntRange(1),
+@click.option("--max-apps", default=DEFAULT_MAX_APPS, show_default=True, type=click.IntRange(*LIMITS["max_apps"]),
               envvar=_env("MAX_APPS"), help="Apps kept before the least recently used is forgotten.")
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
               envvar=_env("THREADS"), help="Server threads.")
 @click.option("--quiet", is_flag=True, envvar=_env("QUIET"), help="No access log.")
 @click.option("--latency", default=None, envvar=_env("LATENCY"), callback=_fault_setting,
               help="Delay every API answer: 100ms, 50-200ms (uniform), 0.1s.")
-@click.option("--error-rate", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+@click.option("--error-rate", default=0.0, show_default=True, type=float,
               envvar=_env("ERROR_RATE"), help="Share of API calls answered 503 (seeded by --seed).")
 @click.option("--rate-limit", default=None, envvar=_env("RATE_LIMIT"), callback=_fault_setting,
               help="Per-app limit, e.g. 600/min or 10/s; over it 429 with Retry-After. Default: none.")
@@ -70,7 +70,7 @@ def _fault_setting(ctx, param, value):
               help="Start every app with a scenario's jobs: a bundled name (empty, mixed, "
                    "all_failed, in_flight, large) or a YAML file. Its `history` replaces --jobs.")
 @click.option("--journal-size", default=DEFAULT_JOURNAL_SIZE, show_default=True,
-              type=click.IntRange(0, 10_000_000), envvar=_env("JOURNAL_SIZE"),
+              type=click.IntRange(*LIMITS["journal_size"]), envvar=_env("JOURNAL_SIZE"),
               help="Requests kept in the request journal (GET /__admin/requests).")
 def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_apps, threads, quiet,
           latency, error_rate, rate_limit, scenario, journal_size):

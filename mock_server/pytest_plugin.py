@@ -27,6 +27,8 @@ import os
 
 import pytest
 
+from .config import LIMITS
+
 #: Marker keywords, applied through the reset body.
 MARKER_FIELDS = ("scenario", "seed", "jobs", "now", "frozen", "speed", "api_key")
 
@@ -95,8 +97,8 @@ def _convert(dest: str, kind: str, value):
     return str(value)
 
 
-#: dest -> (lowest, highest) allowed; the same bounds as ``userpilot-mock serve``.
-_RANGES = {"userpilot_port": (0, 65535), "userpilot_journal_size": (0, 10_000_000)}
+#: dest -> (lowest, highest) allowed: the bounds ``userpilot-mock serve`` has (mock_server.config.LIMITS).
+_RANGES = {"userpilot_port": LIMITS["port"], "userpilot_journal_size": LIMITS["journal_size"]}
 
 
 def _check_options(config) -> None:
