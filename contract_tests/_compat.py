@@ -1,4 +1,4 @@
-"""Work-arounds for the Schemathesis version the kit pins (>=4.30,<5).
+"""Work-arounds for the Schemathesis version the kit pins (>=4.32.5,<4.33).
 
 Each one says what it fixes and does nothing once the bug is gone.
 """

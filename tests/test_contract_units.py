@@ -287,6 +287,18 @@ def test_pytest_options_are_prefixed_and_do_not_clash():
 
 # ----------------------------------------------------- Schemathesis settings
 
+def test_schemathesis_is_pinned_to_the_minor_series_it_is_tested_with():
+    from importlib.metadata import version
+
+    from packaging.requirements import Requirement
+
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["contract"]
+    (pin,) = [Requirement(r) for r in extra if Requirement(r).name == "schemathesis"]
+    assert version("schemathesis") in pin.specifier, f"installed {version('schemathesis')}, pinned {pin}"
+    assert any(s.operator == "<" and s.version.count(".") == 1 for s in pin.specifier), \
+        f"{pin}: no upper bound on the minor series"
+
+
 def test_schemathesis_toml_is_shipped_and_explains_every_tuning():
     from contract_tests.runner import config_path
     path = config_path()
