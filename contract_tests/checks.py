@@ -8,8 +8,9 @@ contract_tests`` and a plain ``schemathesis run`` with the repository's
 ``schemathesis.toml``. Answers of other APIs are left alone.
 
 The rules themselves live in :mod:`mock_server.invariants` (``job_problems``,
-``list_problems``, ``transition_problems``); :mod:`.catalogue` says which
-check each problem belongs to and whether it is documented or assumed.
+``list_problems``, ``transition_problems``, which return coded violations);
+:mod:`.catalogue` says which check each violation code belongs to and whether
+it is documented or assumed.
 """
 from __future__ import annotations
 
@@ -121,17 +122,20 @@ def job_body(response, case):
 
 
 def body_problems(op: str, body, now: float | None, strict: bool) -> list[tuple[str, str]]:
-    """``[(check, problem)]`` of one answer body of operation ``op``."""
+    """``[(check name, message)]`` of one answer body of operation ``op``
+    (``listJobs``: a list answer; otherwise one job in its single-job form),
+    each violation's check found by its code; fake-only checks only when
+    ``strict``."""
     if op == "listJobs":
-        problems = list_problems(body, now, strict_fake=strict)
+        violations = list_problems(body, now, strict_fake=strict)
     else:
-        problems = job_problems(body, now, detail=True, strict_fake=strict)
+        violations = job_problems(body, now, detail=True, strict_fake=strict)
     out = []
-    for problem in problems:
-        check = classify(problem)
+    for violation in violations:
+        check = classify(violation)
         if check in FAKE_ONLY and not strict:
             continue
-        out.append((check, problem))
+        out.append((check, violation.message))
     return out
 
 
@@ -239,7 +243,7 @@ def agreement_problems(listed: dict, single: dict, *, same_instant: bool, list_f
     else:
         before, after = (listed, single) if list_first else (single, listed)
         common = {k: v for k, v in before.items() if k in after}
-        problems += [f"job {job_id}: {p}" for p in transition_problems(common, {k: after[k] for k in common})]
+        problems += [f"job {job_id}: {v.message}" for v in transition_problems(common, {k: after[k] for k in common})]
     return problems
 
 
@@ -270,7 +274,7 @@ class job_status_never_backwards(_History):  # noqa: N801 - the check's name
             before = self.last.get(job["job_id"])
             if before is not None:
                 common = [k for k in before if k in job]
-                problems += [f"job {job['job_id']}: {p}" for p in transition_problems(
+                problems += [f"job {job['job_id']}: {v.message}" for v in transition_problems(
                     {k: before[k] for k in common}, {k: job[k] for k in common})]
             self.last[job["job_id"]] = job
         if problems:

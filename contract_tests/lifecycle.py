@@ -94,8 +94,8 @@ class Lifecycle:
         before = self.last.get(job_id)
         if before is not None:
             common = [k for k in before if k in job]
-            for problem in transition_problems({k: before[k] for k in common}, {k: job[k] for k in common}):
-                self.finding(op, "job_status_never_backwards", f"job {job_id}: {problem}", curl)
+            for violation in transition_problems({k: before[k] for k in common}, {k: job[k] for k in common}):
+                self.finding(op, "job_status_never_backwards", f"job {job_id}: {violation.message}", curl)
         self.last[job_id] = job
 
     # ------------------------------------------------------------------ polls

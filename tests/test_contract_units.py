@@ -24,7 +24,7 @@ from contract_tests.report import MASK, Finding, Report
 from contract_tests.target import retry_after_seconds
 from mock_server.backend.clock import parse_instant
 from mock_server.http.handlers import HANDLERS
-from mock_server.invariants import job_problems, list_problems, transition_problems
+from mock_server.invariants import CODES, Violation, job_problems, list_problems, transition_problems
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,7 +61,28 @@ def test_list_and_transition_problems_are_classified():
     assert catalogue.classify(list_problems({"data": []})[0]) == "job_answer_shape"
     moved = transition_problems({**GOOD, "status": "completed"}, {**GOOD, "status": "processing"})
     assert {catalogue.classify(p) for p in moved} == {"job_status_never_backwards"}
-    assert catalogue.classify("something nobody wrote yet") == "job_answer_shape"
+    assert catalogue.classify(Violation("something_nobody_wrote_yet", "?")) == "job_answer_shape"
+
+
+def test_every_violation_code_maps_to_one_of_the_kits_checks():
+    assert set(catalogue.CHECK_OF_CODE) == set(CODES)
+    assert set(catalogue.CHECK_OF_CODE.values()) <= set(catalogue.OWN_CHECKS)
+    broken = [job_problems({**GOOD, **change}, NOW, detail=True) for change in BROKEN.values()]
+    broken += [list_problems([GOOD, GOOD], NOW), list_problems({"data": []}),
+               transition_problems({**GOOD, "status": "completed"}, {**GOOD, "status": "processing"})]
+    assert {v.code for found in broken for v in found} <= set(CODES)
+
+
+def test_violations_carry_a_code_and_the_message_people_read():
+    (violation,) = job_problems({**GOOD, "status": "paused"}, NOW, detail=True)
+    assert violation == Violation(
+        "status_unknown", "status 'paused' is not one of queued, validating, processing, pending_refresh, "
+        "completed, failed")
+    assert str(violation) == violation.message
+    listed = list_problems([{**GOOD, "end_time": None, "status": "processing"}, GOOD], NOW)
+    assert [(v.code, v.message) for v in listed] == [  # a listed job's message names its index
+        ("elapsed_disagrees", "job 0: elapsed_time 60 disagrees with now - start_time = 3600"),
+        ("job_id_duplicate", f"job_id {GOOD['job_id']} appears twice")]
 
 
 def test_every_check_is_tagged_with_a_rule_and_a_source():
