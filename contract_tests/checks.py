@@ -21,11 +21,11 @@ from email.utils import parsedate_to_datetime
 from typing import Callable
 
 import schemathesis
-from schemathesis.core.failures import Failure
 
 from mock_server.backend.lifecycle import TERMINAL
 from mock_server.invariants import job_problems, list_problems, transition_problems
 
+from ._schemathesis import ContractFailure
 from .catalogue import FAKE_ONLY, classify, normalize, rule_for
 from .operations import OPERATIONS
 
@@ -82,25 +82,12 @@ def date_header_now(response) -> float | None:
         return None
 
 
-class ContractFailure(Failure):
-    """One of the kit's checks failed on one answer: ``check`` (its name),
-    ``problems`` (what was seen, one string each)."""
-
-    code = "ST901"
-    kind_title = "Userpilot contract check failed"
-
-    __slots__ = ("check", "problems")
-
-    def __init__(self, *, operation: str, check: str, problems: list[str], case_id: str | None = None):
-        rule = rule_for(check)
-        super().__init__(operation=operation, title=f"{check}: {rule.rule}",
-                         message="\n".join(problems), case_id=case_id)
-        self.check = check
-        self.problems = problems
-
-    @property
-    def _unique_key(self) -> str:
-        return self.check + "|" + "|".join(sorted({normalize(p) for p in self.problems}))
+def contract_failure(case, check: str, problems: list[str]) -> ContractFailure:
+    """The failure the kit's check ``check`` raises on ``case``'s answer:
+    titled with the check's rule, ``problems`` its message (one line each);
+    the same problems on other values (normalized) are the same failure."""
+    return ContractFailure(operation=case.operation.label, check=check, title=f"{check}: {rule_for(check).rule}",
+                           problems=problems, key=check + "|" + "|".join(sorted({normalize(p) for p in problems})))
 
 
 def operation_id(case) -> str | None:
@@ -163,7 +150,7 @@ def _invariant_check(name: str):
     def check(ctx, response, case):
         found = [problem for check_name, problem in _problems(response, case) if check_name == name]
         if found:
-            raise ContractFailure(operation=case.operation.label, check=name, problems=found)
+            raise contract_failure(case, name, found)
         return None
 
     check.__name__ = name
@@ -201,8 +188,7 @@ def job_detail_is_the_requested_job(ctx, response, case):
     asked = (case.path_parameters or {}).get("job_id")
     problems = requested_job_problems(asked, parsed[1]) if isinstance(asked, str) else []
     if problems:
-        raise ContractFailure(operation=case.operation.label, check="job_detail_is_the_requested_job",
-                              problems=problems)
+        raise contract_failure(case, "job_detail_is_the_requested_job", problems)
     return None
 
 
@@ -278,8 +264,7 @@ class job_status_never_backwards(_History):  # noqa: N801 - the check's name
                     {k: before[k] for k in common}, {k: job[k] for k in common})]
             self.last[job["job_id"]] = job
         if problems:
-            raise ContractFailure(operation=case.operation.label, check="job_status_never_backwards",
-                                  problems=problems)
+            raise contract_failure(case, "job_status_never_backwards", problems)
         return None
 
 
@@ -307,8 +292,7 @@ class job_detail_matches_list(_History):  # noqa: N801 - the check's name
                     problems += agreement_problems(listed, job, same_instant=same_instant, list_first=True)
                 self.single[job_id] = job
         if problems:
-            raise ContractFailure(operation=case.operation.label, check="job_detail_matches_list",
-                                  problems=problems)
+            raise contract_failure(case, "job_detail_matches_list", problems)
         return None
 
 
@@ -325,9 +309,8 @@ class running_job_stays_listed(_History):  # noqa: N801 - the check's name
         missing = sorted(self.running_listed - ids)
         self.running_listed = {job["job_id"] for job in jobs if job.get("status") not in TERMINAL}
         if missing:
-            raise ContractFailure(operation=case.operation.label, check="running_job_stays_listed",
-                                  problems=[f"job {job_id} was listed while running and is missing now"
-                                            for job_id in missing])
+            raise contract_failure(case, "running_job_stays_listed",
+                                   [f"job {job_id} was listed while running and is missing now" for job_id in missing])
         return None
 
 

@@ -26,6 +26,7 @@ import schemathesis
 from mock_server.config import DEMO_API_KEY
 
 from . import checks, media  # noqa: F401 - importing registers the checks
+from ._schemathesis import negated_header
 from .options import ENV_API_KEY
 
 media.register()
@@ -107,12 +108,7 @@ def _negated_authorization_parameter(case, headers: dict) -> bool:
     """The vendor's document declares Authorization as a plain header
     parameter (no security scheme): in a case whose headers were generated
     to break the spec, a missing or non-``Token`` value is the point."""
-    from schemathesis.core.parameters import ParameterLocation
-
-    if not any(p.name.lower() == "authorization" for p in case.operation.headers):
-        return False
-    meta = getattr(case, "meta", None)
-    if meta is None or not meta.is_negative_at(ParameterLocation.HEADER):
+    if not negated_header(case, "Authorization"):
         return False
     value = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
     return not (isinstance(value, str) and value.startswith("Token "))

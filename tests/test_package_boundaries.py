@@ -115,3 +115,84 @@ def test_loading_the_contract_plugin_imports_nothing_heavy():
             f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "", f"imported at plugin load: {result.stdout.strip()}"
+
+
+# ------------------------------------------------- Schemathesis: one adapter
+
+#: The module allowed to use Schemathesis internals (its docstring lists them).
+ADAPTER = ROOT / "contract_tests" / "_schemathesis.py"
+#: Undocumented attributes of public Schemathesis objects the adapter reads.
+INTERNAL_ATTRIBUTES = frozenset({
+    "recorder", "failure_info", "code_sample", "_serializers", "is_negative_at", "meta", "unexpected_methods",
+    "checks_config_for", "custom_kwargs", "get_by_name", "_unique_key", "max_failures",
+})
+
+
+def public_schemathesis(name: str) -> bool:
+    """Whether a dotted name under ``schemathesis`` is public: a name of
+    ``schemathesis.__all__``, or of the ``__all__`` of a namespace it
+    exports (``schemathesis.openapi.media_type``); what such a public name
+    holds (a class's methods, a loader's keywords) is the docs' business."""
+    import schemathesis
+
+    parts = name.split(".")
+    if parts == ["schemathesis"]:
+        return True
+    if parts[1] not in schemathesis.__all__:
+        return False
+    namespace = getattr(schemathesis, parts[1])
+    exported = getattr(namespace, "__all__", None)
+    return len(parts) == 2 or exported is None or parts[2] in exported
+
+
+def schemathesis_uses(path: Path) -> tuple[set[str], set[str]]:
+    """``(dotted Schemathesis names, internal attribute names)`` a source
+    file uses: its imports of ``schemathesis...`` and the attribute chains it
+    reads from the module ``schemathesis`` (``schemathesis.openapi.from_dict``);
+    and which of :data:`INTERNAL_ATTRIBUTES` it reads from anything (``x.meta``
+    or ``getattr(x, "meta")``)."""
+    names = {m for m in imported_modules(path) if m.partition(".")[0] == "schemathesis"}
+    attributes = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("getattr", "hasattr", "setattr") \
+                and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) \
+                and node.args[1].value in INTERNAL_ATTRIBUTES:
+            attributes.add(node.args[1].value)
+        if isinstance(node, ast.Attribute):
+            if node.attr in INTERNAL_ATTRIBUTES:
+                attributes.add(node.attr)
+            chain, base = [node.attr], node.value
+            while isinstance(base, ast.Attribute):
+                chain.append(base.attr)
+                base = base.value
+            if isinstance(base, ast.Name) and base.id == "schemathesis":
+                names.add(".".join(["schemathesis", *reversed(chain)][:3]))
+    return names, attributes
+
+
+def test_only_the_adapter_uses_schemathesis_internals():
+    sources = sorted((ROOT / "contract_tests").glob("*.py"))
+    assert ADAPTER in sources and len(sources) > 10
+    offending = {}
+    for path in sources:
+        if path == ADAPTER:
+            continue
+        names, attributes = schemathesis_uses(path)
+        internal = sorted(n for n in names if not public_schemathesis(n)) + sorted(attributes)
+        if internal:
+            offending[path.name] = internal
+    assert offending == {}, "Schemathesis internals outside contract_tests/_schemathesis.py"
+
+
+def test_the_adapter_scan_sees_what_the_adapter_uses():
+    names, attributes = schemathesis_uses(ADAPTER)
+    assert {"schemathesis.engine", "schemathesis.core.failures.Failure",
+            "schemathesis.transport.wsgi.WSGI_TRANSPORT"} <= names
+    assert not public_schemathesis("schemathesis.engine") and not public_schemathesis("schemathesis.config")
+    assert public_schemathesis("schemathesis.openapi.media_type") and public_schemathesis("schemathesis.check")
+    assert {"recorder", "_serializers", "meta"} <= attributes
+    # every internal the adapter uses is named in its docstring
+    doc = ast.get_docstring(ast.parse(ADAPTER.read_text(encoding="utf-8")))
+    for name in sorted(n for n in names if not public_schemathesis(n)):
+        assert name.rsplit(".", 1)[-1] in doc or name in doc, f"{name} is not listed in the adapter's docstring"
+    assert [a for a in attributes if a not in doc] == []
