@@ -57,6 +57,10 @@ What is used, and why:
    ``phases.coverage.unexpected_methods``), in :func:`load_config` and
    :func:`configure`: the same ``schemathesis.toml`` as a plain ``schemathesis
    run``, plus what only the run knows (its target, seed, read-only mode).
+   ``checks_config_for()`` and the ``ChecksConfig`` it returns
+   (``get_by_name``, ``custom_kwargs``), in :func:`check_enabled`
+   and :func:`check_options`: the kit's own lifecycle polls follow the same
+   ``[checks.<name>]`` tables as Schemathesis's phases.
 5. ``schema.app``, in :func:`configure`: an in-process WSGI app under a spec
    loaded from a dict (``schemathesis.openapi.from_wsgi`` would read the spec
    from the app, and the kit tests an app against the spec it chose).
@@ -72,6 +76,26 @@ What is used, and why:
    HEADER)`` and ``case.operation.headers``, in :func:`negated_header`:
    whether a case's headers were generated to break the spec (the kit's auth
    provider then leaves a broken ``Authorization`` as it is).
+
+Settings Schemathesis cannot carry through its configuration, and where they
+live instead (schemathesis.toml says the same):
+
+- Whether the target is a fake (``strict_fake``: the fake's own stricter
+  promises; ``frozen``: a list entry and a single-job answer describe the
+  same instant) and the instant an answer describes (the fake's frozen clock,
+  else the answer's ``Date`` header): run state,
+  :class:`contract_tests.state.RunState`. They are known only once the
+  runner has opened the target, after the configuration is read; a plain
+  ``schemathesis run`` has no target to ask, and runs with the defaults (any
+  server, no known instant). An instant read from each answer is a function,
+  not TOML data.
+- The API key, the pace and read-only mode the hooks apply: run state too
+  (a key does not belong in a file; pace and read-only mode follow from the
+  target).
+- The lifecycle polls' steps, samples and timeouts
+  (:mod:`contract_tests.lifecycle`): not a check's settings but the suite's
+  own phase, which Schemathesis does not run; ``schemathesis.toml`` accepts
+  no tables but its own.
 """
 from __future__ import annotations
 
@@ -109,7 +133,8 @@ def configure(schema, *, base_url: str, app=None, max_examples: int | None = Non
     and honours Retry-After (targets that are not fakes);
     ``excluded_checks``: check names switched off for this run;
     ``unexpected_methods``: whether the coverage phase may send methods the
-    spec does not list. Returns the max examples in effect.
+    spec does not list. Returns the max examples in effect (also
+    ``schema.config.generation.max_examples``).
     """
     project = schema.config
     if max_examples is not None:
@@ -125,6 +150,20 @@ def configure(schema, *, base_url: str, app=None, max_examples: int | None = Non
     if not unexpected_methods:
         project.phases.coverage.unexpected_methods = set()
     return project.generation.max_examples
+
+
+def check_enabled(schema, name: str) -> bool:
+    """Whether the check ``name`` is on in the schema's configuration:
+    ``[checks.<name>] enabled`` (or ``[checks] enabled``), and the run's
+    exclusions. A check the configuration does not name is on."""
+    return bool(schema.config.checks_config_for().get_by_name(name=name).enabled)
+
+
+def check_options(schema, name: str) -> dict:
+    """The options of ``[checks.<name>]`` other than ``enabled``: the keyword
+    arguments Schemathesis passes to the class-based check ``name``; ``{}``
+    when there are none."""
+    return dict(schema.config.checks_config_for().custom_kwargs.get(name, {}))
 
 
 # ------------------------------------------------------------------- running

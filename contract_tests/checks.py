@@ -11,14 +11,17 @@ The rules themselves live in :mod:`mock_server.invariants` (``job_problems``,
 ``list_problems``, ``transition_problems``, which return coded violations);
 :mod:`.catalogue` says which check each violation code belongs to and whether
 it is documented or assumed.
+
+Their settings come from ``schemathesis.toml``: ``[checks.<name>] enabled``
+for any of them (Schemathesis applies it), and the keyword arguments of the
+class-based ones (``[checks.job_detail_matches_list] immutable``). How they
+read answers in the current run (is the target a fake, which instant does an
+answer describe) is run state, :mod:`.state`.
 """
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
 from email.utils import parsedate_to_datetime
-from typing import Callable
 
 import schemathesis
 
@@ -28,45 +31,11 @@ from mock_server.invariants import job_problems, list_problems, transition_probl
 from ._schemathesis import ContractFailure
 from .catalogue import FAKE_ONLY, classify, normalize, rule_for
 from .operations import OPERATIONS
+from .state import current
 
-#: Fields a job never changes once created (the kit's reading).
+#: Fields a job never changes once created (the kit's reading): the default of
+#: ``[checks.job_detail_matches_list] immutable`` (schemathesis.toml).
 IMMUTABLE = ("job_id", "type", "filename", "file_size", "total_rows", "start_time", "links")
-
-
-@dataclass
-class CheckSettings:
-    """How the checks read answers in the current run.
-
-    strict_fake: the target is a fake, hold it to the fake's own stricter
-    promises too. now: the instant an answer describes (UTC epoch seconds),
-    or None when unknown; ``frozen`` says every answer describes the same
-    instant (a fake whose clock the suite froze).
-    """
-
-    strict_fake: bool = False
-    now: Callable[[object], float | None] | None = None
-    frozen: bool = False
-
-
-_settings = CheckSettings()
-_lock = threading.Lock()
-
-
-@contextmanager
-def configured(settings: CheckSettings):
-    """Use ``settings`` for the checks while the block runs (one run at a time)."""
-    global _settings
-    with _lock:
-        previous, _settings = _settings, settings
-    try:
-        yield settings
-    finally:
-        with _lock:
-            _settings = previous
-
-
-def current() -> CheckSettings:
-    return _settings
 
 
 def date_header_now(response) -> float | None:
@@ -137,9 +106,9 @@ def _problems(response, case) -> list[tuple[str, str]]:
     if parsed is None:
         problems: list[tuple[str, str]] = []
     else:
-        settings = _settings
-        now = settings.now(response) if settings.now else None
-        problems = body_problems(parsed[0], parsed[1], now, settings.strict_fake)
+        run = current()
+        now = run.now(response) if run.now else None
+        problems = body_problems(parsed[0], parsed[1], now, run.strict_fake)
     if len(_cache) > 16:
         _cache.clear()
     _cache[id(response)] = (response, problems)
@@ -209,19 +178,21 @@ def _jobs_of(response, case):
     return None
 
 
-def agreement_problems(listed: dict, single: dict, *, same_instant: bool, list_first: bool) -> list[str]:
-    """Problems between a job's List Jobs entry and its single-job answer.
+def agreement_problems(listed: dict, single: dict, *, same_instant: bool, list_first: bool,
+                       immutable: Sequence[str] = IMMUTABLE) -> list[str]:
+    """Problems between a job's List Jobs entry and its single-job answer,
+    one message each.
 
-    Immutable fields must be equal. At the same instant (a frozen fake) every
-    field the list shows must be equal; otherwise the later answer may only
-    have progressed (:func:`transition_problems`), and a terminal one must be
-    equal. ``list_first``: the list answer came first.
+    The ``immutable`` fields must be equal. At the same instant (a frozen
+    fake) every field the list shows must be equal; otherwise the later
+    answer may only have progressed (:func:`transition_problems`), and a
+    terminal one must be equal. ``list_first``: the list answer came first.
     """
     job_id = single.get("job_id")
     problems = [f"job {job_id}: {name} is {single.get(name)!r} in the single-job answer but "
                 f"{listed.get(name)!r} in List Jobs"
-                for name in IMMUTABLE if name in listed and listed.get(name) != single.get(name)]
-    shared = [name for name in listed if name not in IMMUTABLE]
+                for name in immutable if name in listed and listed.get(name) != single.get(name)]
+    shared = [name for name in listed if name not in immutable]
     if same_instant or listed.get("status") in TERMINAL and single.get("status") in TERMINAL:
         problems += [f"job {job_id}: {name} is {single.get(name)!r} in the single-job answer but "
                      f"{listed.get(name)!r} in List Jobs"
@@ -270,26 +241,40 @@ class job_status_never_backwards(_History):  # noqa: N801 - the check's name
 
 @schemathesis.check
 class job_detail_matches_list(_History):  # noqa: N801 - the check's name
-    """The single-job answer agrees with the job's List Jobs entry (assumed)."""
+    """The single-job answer agrees with the job's List Jobs entry (assumed).
+
+    Its option (``[checks.job_detail_matches_list]`` in schemathesis.toml,
+    passed by Schemathesis as a keyword argument): ``immutable``, the fields
+    a job never changes once created (default :data:`IMMUTABLE`). Raises
+    ValueError when it is not a list of field names.
+    """
+
+    def __init__(self, *, immutable: Sequence[str] = IMMUTABLE) -> None:
+        super().__init__()
+        if isinstance(immutable, str) or not all(isinstance(name, str) and name for name in immutable):
+            raise ValueError(f"immutable must be a list of field names, not {immutable!r}")
+        self.immutable = tuple(immutable)
 
     def after_response(self, ctx, response, case):
         found = _jobs_of(response, case)
         if found is None:
             return None
         op, jobs = found
-        same_instant = _settings.frozen
+        same_instant = current().frozen
         problems = []
         for job in jobs:
             job_id = job["job_id"]
             if op == "listJobs":
                 single = self.single.get(job_id)
                 if single is not None:
-                    problems += agreement_problems(job, single, same_instant=same_instant, list_first=False)
+                    problems += agreement_problems(job, single, same_instant=same_instant, list_first=False,
+                                                   immutable=self.immutable)
                 self.listed[job_id] = job
             elif op == "getJob":
                 listed = self.listed.get(job_id)
                 if listed is not None:
-                    problems += agreement_problems(listed, job, same_instant=same_instant, list_first=True)
+                    problems += agreement_problems(listed, job, same_instant=same_instant, list_first=True,
+                                                   immutable=self.immutable)
                 self.single[job_id] = job
         if problems:
             raise contract_failure(case, "job_detail_matches_list", problems)

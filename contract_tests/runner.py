@@ -14,7 +14,7 @@ import schemathesis
 
 from mock_server.spec import load_spec
 
-from . import _schemathesis, checks, deviations, hooks
+from . import _schemathesis, checks, deviations, hooks, state
 from .catalogue import rule_for, tag_for
 from .lifecycle import Lifecycle
 from .operations import OPERATIONS, label, operation_index
@@ -68,23 +68,25 @@ def run_contract(options: ContractOptions) -> Report:
         report.notes.append("read-only: " + ", ".join(op for op in labels if op not in selected)
                             + " not sent (the target is not a fake; --allow-writes sends it)")
     try:
-        state = hooks.RunState(api_key=target.api_key, read_only=not writes,
-                               throttle=None if target.is_fake else target.throttle)
-        with hooks.active(state):
-            now = target.freeze() if target.is_fake else None
-            settings = checks.CheckSettings(
-                strict_fake=target.is_fake, frozen=target.is_fake,
-                now=(lambda _response: now) if target.is_fake else checks.date_header_now)
-            with checks.configured(settings):
-                if selected:
-                    _run_schemathesis(opts, target, report, labels, selected, writes)
-                lifecycle = Lifecycle(target, report, labels, strict=target.is_fake,
-                                      poll_interval=opts.poll_interval, max_wait=opts.max_wait)
-                lifecycle.now = now
-                if "listJobs" in selected:
-                    lifecycle.run_polls()
-                if "createImport" in selected:
-                    lifecycle.run_imports()
+        schema, max_examples = _schema(opts, target, selected, writes)
+        lifecycle = Lifecycle(target, report, labels, strict=target.is_fake,
+                              poll_interval=opts.poll_interval, max_wait=opts.max_wait,
+                              enabled=lambda check: _schemathesis.check_enabled(schema, check),
+                              immutable=_immutable_fields(schema))
+        now = target.freeze() if target.is_fake else None
+        run = state.RunState(api_key=target.api_key, read_only=not writes,
+                             throttle=None if target.is_fake else target.throttle,
+                             strict_fake=target.is_fake, frozen=target.is_fake,
+                             now=(lambda _response: now) if target.is_fake else checks.date_header_now)
+        with state.active(run):
+            if selected:
+                report.max_examples = max_examples
+                _run_schemathesis(schema, target, report, labels, opts.spec)
+            lifecycle.now = now
+            if "listJobs" in selected:
+                lifecycle.run_polls()
+            if "createImport" in selected:
+                lifecycle.run_imports()
     finally:
         report.requests += target.requests_sent
         target.close()
@@ -98,25 +100,40 @@ def run_contract(options: ContractOptions) -> Report:
     return report
 
 
-def _run_schemathesis(opts: ContractOptions, target: Target, report: Report, labels: dict[str, str],
-                      selected: list[str], writes: bool) -> None:
-    """Schemathesis's phases (examples, coverage, fuzzing, stateful) with
-    every enabled check; failures become findings of ``report``."""
+def _schema(opts: ContractOptions, target: Target, selected: list[str], writes: bool):
+    """``(schema, max examples)``: the spec ``opts`` names as a Schemathesis
+    schema, configured by ``schemathesis.toml`` and for this run's target,
+    limited to the ``selected`` operations; examples per operation and phase."""
     config = _schemathesis.load_config(config_path(), seed=opts.seed)
     schema = schemathesis.openapi.from_dict(load_spec(opts.spec), config=config)
-    report.max_examples = _schemathesis.configure(
+    max_examples = _schemathesis.configure(
         schema, base_url=target.base_url, app=target.app, max_examples=opts.max_examples,
-        # not a fake: Schemathesis honours Retry-After; hooks.Throttle keeps the pace
+        # not a fake: Schemathesis honours Retry-After; the run's Throttle keeps the pace
         adaptive_rate_limit=target.app is None and not target.is_fake,
         # read-only: no check or phase may send another method
         excluded_checks=() if writes else WRITING_CHECKS, unexpected_methods=writes)
     wanted = set(selected)
-    schema = schema.include(lambda ctx: OPERATIONS.get(
-        (ctx.operation.method.upper(), ctx.operation.path)) in wanted)
+    return schema.include(lambda ctx: OPERATIONS.get((ctx.operation.method.upper(), ctx.operation.path))
+                          in wanted), max_examples
 
+
+def _immutable_fields(schema) -> tuple[str, ...]:
+    """``[checks.job_detail_matches_list] immutable`` of the schema's
+    configuration, read as Schemathesis reads it (the check's keyword
+    arguments). Raises UsageError for options the check refuses."""
+    options = _schemathesis.check_options(schema, "job_detail_matches_list")
+    try:
+        return checks.job_detail_matches_list(**options).immutable
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"schemathesis.toml: [checks.job_detail_matches_list]: {exc}") from None
+
+
+def _run_schemathesis(schema, target: Target, report: Report, labels: dict[str, str], spec: str) -> None:
+    """Schemathesis's phases (examples, coverage, fuzzing, stateful) with
+    every enabled check; failures become findings of ``report``."""
     for event in _schemathesis.execute(schema):
         if isinstance(event, _schemathesis.ScenarioResult):
-            _collect(event, report, labels, opts.spec)
+            _collect(event, report, labels, spec)
         elif event.fatal:
             report.errors.append(f"{type(event.error).__name__}: {event.error}")
         else:

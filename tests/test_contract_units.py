@@ -16,11 +16,11 @@ import pytest
 from hypothesis import given, settings
 
 from contract_tests import catalogue, deviations
-from contract_tests.hooks import Throttle
 from contract_tests.media import (COLUMNS, INVALID_UPLOADS, REQUIRED, SOURCES, csv_files, ndjson_files,
                                   to_csv)
 from contract_tests.options import ContractOptions, UsageError, add_options
 from contract_tests.report import MASK, Finding, Report
+from contract_tests.state import Throttle
 from contract_tests.target import retry_after_seconds
 from mock_server.backend.clock import parse_instant
 from mock_server.http.handlers import HANDLERS
@@ -366,3 +366,54 @@ def test_plain_schemathesis_run_uses_the_same_settings_and_passes():
         result = plain_schemathesis_run(url)
     assert result.returncode == 1
     assert "job_end_time_matches_status" in result.stdout
+
+
+def _config_with(tmp_path, extra: str) -> Path:
+    """The kit's schemathesis.toml with ``extra`` TOML appended."""
+    path = tmp_path / "schemathesis.toml"
+    path.write_text((ROOT / "schemathesis.toml").read_text() + "\n" + extra)
+    return path
+
+
+def test_a_check_switched_off_in_schemathesis_toml_reports_nothing_in_any_phase(tmp_path, monkeypatch):
+    from contract_tests import runner
+
+    from . import drift
+    app = drift.broken("duplicate_ids", "k")
+    options = ContractOptions(app=app, api_key="k", max_examples=2, seed=1, operations=("listJobs", "getJob"))
+    assert "job_ids_unique" in {f.check for f in runner.run_contract(options).findings}
+    monkeypatch.setattr(runner, "config_path", lambda: _config_with(tmp_path, "[checks.job_ids_unique]\n"
+                                                                              "enabled = false\n"))
+    report = runner.run_contract(options)
+    # the lifecycle polls read the same list answers: they would report it too
+    assert "job_ids_unique" not in {f.check for f in report.findings}, report.render()
+    assert report.requests > 20 and not report.errors
+
+
+def test_job_detail_matches_list_takes_its_immutable_fields_from_schemathesis_toml(tmp_path):
+    import schemathesis
+
+    from contract_tests import _schemathesis, runner
+    from contract_tests.checks import IMMUTABLE, agreement_problems, job_detail_matches_list
+
+    def schema_of(path):
+        return schemathesis.openapi.from_dict(runner.load_spec("kit"), config=_schemathesis.load_config(path, seed=1))
+
+    shipped = tomllib.loads((ROOT / "schemathesis.toml").read_text())["checks"]["job_detail_matches_list"]
+    assert tuple(shipped["immutable"]) == IMMUTABLE
+    text = (ROOT / "schemathesis.toml").read_text()
+    path = tmp_path / "schemathesis.toml"
+    path.write_text(text.replace('immutable = ["job_id", "type", "filename", ', 'immutable = ["job_id", '))
+    schema = schema_of(path)
+    assert _schemathesis.check_options(schema, "job_detail_matches_list")["immutable"][:2] == ["job_id", "file_size"]
+    fields = runner._immutable_fields(schema)
+    assert fields[:2] == ("job_id", "file_size") and "filename" not in fields
+    running = {**GOOD, "status": "processing", "end_time": None}
+    renamed = {**running, "filename": "b.csv"}  # a later answer, not at the same instant
+    assert agreement_problems(running, renamed, same_instant=False, list_first=True) != []
+    assert agreement_problems(running, renamed, same_instant=False, list_first=True, immutable=fields) == []
+    with pytest.raises(ValueError, match="list of field names"):
+        job_detail_matches_list(immutable="job_id")
+    path.write_text(text.replace("immutable = [", "immutible = ["))
+    with pytest.raises(UsageError, match=r"\[checks.job_detail_matches_list\]"):
+        runner._immutable_fields(schema_of(path))
