@@ -47,11 +47,7 @@ def contract(base_url, environment, spec_name, max_examples, seed, junit, allow_
     Exit 0 when the target conforms, 1 when it does not, 2 on a usage error,
     3 when the target cannot be reached or needs a key it was not given.
     """
-    import tempfile
-
-    try:  # deferred: Schemathesis and Hypothesis load only when a run starts (and may be missing)
-        from hypothesis.configuration import set_hypothesis_home_dir
-
+    try:  # deferred for start-up cost: Schemathesis and Hypothesis load when a run starts (and may be missing)
         from .runner import run_contract
     except ImportError as exc:
         if exc.name and exc.name.split(".")[0] in ("schemathesis", "hypothesis", "requests"):
@@ -65,15 +61,11 @@ def contract(base_url, environment, spec_name, max_examples, seed, junit, allow_
     try:
         if api_key_file is not None and api_key is None:
             api_key = read_key_file(api_key_file)
-        # Hypothesis caches under ./.hypothesis; a contract run leaves no files behind.
-        with tempfile.TemporaryDirectory(prefix="userpilot-contract-") as scratch:
-            set_hypothesis_home_dir(scratch)
-            report = run_contract(ContractOptions(
-                base_url=base_url, environment=environment, spec=spec_name, max_examples=max_examples,
-                seed=seed, junit=junit, allow_writes=allow_writes, assumptions=assumptions,
-                api_key=api_key, rate_limit=rate_limit, poll_interval=poll_interval,
-                operations=tuple(operations) or None))
-            set_hypothesis_home_dir(None)
+        report = run_contract(ContractOptions(  # leaves no files behind (no ./.hypothesis)
+            base_url=base_url, environment=environment, spec=spec_name, max_examples=max_examples,
+            seed=seed, junit=junit, allow_writes=allow_writes, assumptions=assumptions,
+            api_key=api_key, rate_limit=rate_limit, poll_interval=poll_interval,
+            operations=tuple(operations) or None))
     except UsageError as exc:
         click.echo(f"userpilot-mock contract: {exc}", err=True)
         sys.exit(2)

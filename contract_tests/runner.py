@@ -6,11 +6,15 @@ Used by ``userpilot-mock contract`` and by ``pytest --pyargs contract_tests``
 """
 from __future__ import annotations
 
+import os
 import random
+import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import schemathesis
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from mock_server.spec import load_spec
 
@@ -40,10 +44,35 @@ def run_contract(options: ContractOptions) -> Report:
     """Run the whole suite as ``options`` say; returns the report (written to
     ``options.junit`` too when set).
 
+    Writes no file unless asked to (``options.junit``; Hypothesis's storage
+    only where ``HYPOTHESIS_STORAGE_DIRECTORY`` points).
+
     Raises UsageError (exit 2) for bad options or a malformed known-deviations
     file, TargetError (exit 3) when the target cannot be reached or needs a key
     it was not given.
     """
+    with _no_hypothesis_files():
+        return _run_contract(options)
+
+
+@contextmanager
+def _no_hypothesis_files():
+    """Hypothesis keeps caches (constants, examples) under ``./.hypothesis``
+    in the working directory; for the block, under a scratch directory that
+    is removed afterwards, unless ``HYPOTHESIS_STORAGE_DIRECTORY`` names
+    where to keep them."""
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="userpilot-contract-") as scratch:
+        set_hypothesis_home_dir(scratch)
+        try:
+            yield
+        finally:
+            set_hypothesis_home_dir(None)
+
+
+def _run_contract(options: ContractOptions) -> Report:
     opts = options.validated()
     if opts.seed is None:  # one seed for the data and the fake, printed so a run can be repeated
         opts.seed = random.getrandbits(32)
