@@ -162,36 +162,45 @@ def tag_for(check: str, *, spec: str = "kit", schema_keyword: str | None = None)
     return rule_for(check).tag
 
 
-# ------------------------------------------------------------ invariant problems
+# ---------------------------------------------------------- invariant violations
 
-#: Which check a problem from ``mock_server.invariants`` belongs to (first match).
-_PROBLEM_RULES: tuple[tuple[str, re.Pattern], ...] = tuple((name, re.compile(pattern)) for name, pattern in (
-    ("job_answer_shape", r"is not an object|is not a JSON array"),
-    ("job_status_known", r"^status .* is not one of"),
-    ("job_counters_are_integers", r" is not an integer: "),
-    ("fake_job_details", r"is not whole-second UTC|is not bulk:jobs|has no \.csv|is not an absolute URL"
-                         r"|not newest first"),
-    ("job_times_are_iso8601", r"is not ISO 8601"),
-    ("job_end_time_matches_status", r"^end_time is (null|set)|is before start_time"),
-    ("job_elapsed_time_agrees", r"^elapsed_time .* disagrees|is in the future"),
-    ("job_counters_in_range", r" is negative: |exceeds total_rows|has completed_rows"),
-    ("job_ids_unique", r"appears twice"),
-    ("job_status_never_backwards", r"moved backwards|job changed: |decreased"),
-))
-_JOB_PREFIX = re.compile(r"^job \d+: ")
+#: Which check each violation code of ``mock_server.invariants`` belongs to
+#: (``mock_server.invariants.CODES`` lists them; a test keeps the two in step).
+CHECK_OF_CODE: dict[str, str] = {
+    "job_not_object": "job_answer_shape",
+    "list_not_array": "job_answer_shape",
+    "status_unknown": "job_status_known",
+    "counter_not_integer": "job_counters_are_integers",
+    "time_not_iso8601": "job_times_are_iso8601",
+    "end_time_missing": "job_end_time_matches_status",
+    "end_time_on_running": "job_end_time_matches_status",
+    "end_before_start": "job_end_time_matches_status",
+    "elapsed_disagrees": "job_elapsed_time_agrees",
+    "start_in_future": "job_elapsed_time_agrees",
+    "counter_negative": "job_counters_in_range",
+    "completed_rows_over_total": "job_counters_in_range",
+    "completed_rows_short": "job_counters_in_range",
+    "completed_rows_early": "job_counters_in_range",
+    "job_id_duplicate": "job_ids_unique",
+    "fake_job_id": "fake_job_details",
+    "fake_time_format": "fake_job_details",
+    "fake_filename": "fake_job_details",
+    "fake_links": "fake_job_details",
+    "fake_list_order": "fake_job_details",
+    "status_backwards": "job_status_never_backwards",
+    "terminal_changed": "job_status_never_backwards",
+    "completed_rows_decreased": "job_status_never_backwards",
+}
 
 #: Checks that only hold the fake to its own stricter promises.
 FAKE_ONLY = frozenset({"fake_job_details"})
 
 
-def classify(problem: str) -> str:
-    """The check a problem string (from mock_server.invariants) belongs to;
-    ``job_answer_shape`` when nothing matches (so no problem is lost)."""
-    text = _JOB_PREFIX.sub("", problem)
-    for name, pattern in _PROBLEM_RULES:
-        if pattern.search(text):
-            return name
-    return "job_answer_shape"
+def classify(violation) -> str:
+    """The check a violation (a ``mock_server.invariants.Violation``, or
+    anything with a ``code``) belongs to, by its code; ``job_answer_shape``
+    for a code this table does not know (so no violation is lost)."""
+    return CHECK_OF_CODE.get(violation.code, "job_answer_shape")
 
 
 def normalize(message: str) -> str:

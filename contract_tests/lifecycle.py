@@ -10,16 +10,22 @@ checks. When writes are allowed (always on a fake) it uploads a small valid
 import and follows it to the end, and sends uploads a server must refuse.
 
 The rules are :mod:`mock_server.invariants`'s; :mod:`.catalogue` tags them.
+The checks' settings are the same as in Schemathesis's phases, from
+``schemathesis.toml``: a check switched off there (``[checks.<name>]
+enabled = false``) reports nothing here either, and ``[checks.
+job_detail_matches_list] immutable`` names the fields compared. The steps
+and samples below are the suite's own design, not a check's setting.
 """
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 
 from mock_server.backend.lifecycle import TERMINAL
 from mock_server.invariants import transition_problems
 
 from .catalogue import rule_for
-from .checks import agreement_problems, body_problems, date_header_now, requested_job_problems
+from .checks import IMMUTABLE, agreement_problems, body_problems, date_header_now, requested_job_problems
 from .report import Finding
 from .target import Answer, Target, job_path
 
@@ -40,11 +46,14 @@ class Lifecycle:
     """One lifecycle run against ``target``; findings go to ``report``."""
 
     def __init__(self, target: Target, report, labels: dict[str, str], *, strict: bool,
-                 poll_interval: float, max_wait: float):
+                 poll_interval: float, max_wait: float, enabled: Callable[[str], bool] = lambda check: True,
+                 immutable: Sequence[str] = IMMUTABLE):
         self.target = target
         self.report = report
         self.labels = labels          # operation id -> report label
         self.strict = strict
+        self.enabled = enabled        # check name -> on? ([checks.<name>] enabled)
+        self.immutable = tuple(immutable)  # [checks.job_detail_matches_list] immutable
         self.poll_interval = poll_interval
         self.max_wait = max_wait
         self.last: dict[str, dict] = {}       # job_id -> latest view
@@ -53,6 +62,10 @@ class Lifecycle:
 
     # --------------------------------------------------------------- helpers
     def finding(self, op: str, check: str, seen: str, curl: str | None) -> None:
+        """Report ``seen`` as a failure of ``check`` on ``op``, unless the
+        configuration switched that check off."""
+        if not self.enabled(check):
+            return
         rule = rule_for(check)
         self.report.add(Finding(operation=self.labels.get(op, op), check=check, tag=rule.tag,
                                 expected=rule.rule, seen=seen, curl=curl, phase="lifecycle"))
@@ -94,8 +107,8 @@ class Lifecycle:
         before = self.last.get(job_id)
         if before is not None:
             common = [k for k in before if k in job]
-            for problem in transition_problems({k: before[k] for k in common}, {k: job[k] for k in common}):
-                self.finding(op, "job_status_never_backwards", f"job {job_id}: {problem}", curl)
+            for violation in transition_problems({k: before[k] for k in common}, {k: job[k] for k in common}):
+                self.finding(op, "job_status_never_backwards", f"job {job_id}: {violation.message}", curl)
         self.last[job_id] = job
 
     # ------------------------------------------------------------------ polls
@@ -124,7 +137,7 @@ class Lifecycle:
             for problem in requested_job_problems(job_id, single):
                 self.finding("getJob", "job_detail_is_the_requested_job", problem, curl)
             for problem in agreement_problems(jobs[job_id], single, same_instant=self.target.is_fake,
-                                              list_first=True):
+                                              list_first=True, immutable=self.immutable):
                 self.finding("getJob", "job_detail_matches_list", problem, curl)
             self.observe("getJob", single, curl)
         self.running_listed = set(running)

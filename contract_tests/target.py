@@ -16,6 +16,7 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
 from .options import DEFAULT_RATE_LIMIT, ENV_API_KEY, MISSING_KEY_MESSAGE, ContractOptions, TargetError
+from .state import Throttle
 
 #: Retries of one request answered 429, and the longest Retry-After honoured (seconds).
 MAX_RETRIES = 3
@@ -65,8 +66,6 @@ class Target:
 
     def __init__(self, kind: str, base_url: str, label: str, api_key: str, *, app=None,
                  rate_limit: float | None = None):
-        from .hooks import Throttle
-
         self.kind = kind
         self.base_url = base_url
         self.label = label

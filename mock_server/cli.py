@@ -15,12 +15,35 @@ import click
 from . import __version__
 from .config import DEFAULT_JOBS, DEFAULT_JOURNAL_SIZE, DEFAULT_MAX_APPS, DEFAULT_SEED, DEMO_API_KEY, LIMITS
 
+#: Entry point group of the subcommands other packages add (the contract
+#: kit's ``contract``: ``contract_tests.cli:contract``).
+COMMANDS_GROUP = "userpilot_mock.commands"
+
 
 def _env(name: str) -> str:
     return f"USERPILOT_MOCK_{name}"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The built-in commands plus those of the :data:`COMMANDS_GROUP` entry
+    points, each loaded only when it is run or listed (``--help``)."""
+
+    def _added(self) -> dict:
+        from importlib.metadata import entry_points  # deferred: only plugin commands and --help read them
+        return {ep.name: ep for ep in entry_points(group=COMMANDS_GROUP) if ep.name not in self.commands}
+
+    def list_commands(self, ctx) -> list[str]:
+        return sorted({*self.commands, *self._added()})
+
+    def get_command(self, ctx, name: str):
+        command = self.commands.get(name)
+        if command is None:
+            ep = self._added().get(name)
+            command = ep.load() if ep is not None else None
+        return command
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="userpilot-mock")
 def main():
     """A fake of Userpilot's background-jobs API, and a contract test kit."""
@@ -140,74 +163,6 @@ def spec(which):
     """Print the kit spec (default), the vendor's document or the control API's."""
     from .spec import spec_text  # deferred: `--help` stays fast
     click.echo(spec_text(which or "kit"), nl=False)
-
-
-@main.command()
-@click.option("--base-url", envvar="USERPILOT_BASE_URL", metavar="URL",
-              help="Test the server at URL (a fake if it answers GET /__admin/health). "
-                   "Env USERPILOT_BASE_URL.")
-@click.option("--environment", envvar="USERPILOT_ENVIRONMENT", type=click.Choice(["analytex", "analytex-eu"]),
-              help="Test the real API in this environment. Env USERPILOT_ENVIRONMENT.")
-@click.option("--spec", "spec_name", type=click.Choice(["kit", "vendor"]), default="kit", show_default=True,
-              help="The kit spec, or the vendor's document as published (known defects reported apart).")
-@click.option("--max-examples", type=click.IntRange(1), default=None,
-              help="Examples per operation and phase (default: schemathesis.toml's).")
-@click.option("--seed", type=int, default=None, help="Seed of the generated data (and of the in-process fake).")
-@click.option("--junit", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Also write a JUnit XML report here.")
-@click.option("--allow-writes", is_flag=True, help="Send createImport to a target that is not a fake.")
-@click.option("--assumptions", type=click.Choice(["fail", "warn"]), default="fail", show_default=True,
-              help="Whether a contradicted assumption fails the run or only warns.")
-@click.option("--api-key-file", type=click.Path(dir_okay=False), default=None,
-              help="Read the API key from this file (default: env USERPILOT_API_KEY).")
-@click.option("--api-key", default=None, help="The API key (visible to other processes: prefer the env var).")
-@click.option("--rate-limit", type=click.FloatRange(0), default=None,
-              help="Requests per second against a target that is not a fake (default 5; 0: none).")
-@click.option("--poll-interval", type=click.FloatRange(0), default=5.0, show_default=True,
-              help="Seconds between polls of a target whose clock the suite cannot drive.")
-@click.option("--operation", "operations", multiple=True, metavar="ID",
-              help="Test only this operation (listJobs, getJob, createImport; repeatable). Default: all.")
-def contract(base_url, environment, spec_name, max_examples, seed, junit, allow_writes, assumptions,
-             api_key_file, api_key, rate_limit, poll_interval, operations):
-    """Check a server against the contract (default: a fake, in-process).
-
-    Exit 0 when the target conforms, 1 when it does not, 2 on a usage error,
-    3 when the target cannot be reached or needs a key it was not given.
-    """
-    try:  # deferred: the contract kit needs the [contract] extra, and costs seconds to import
-        from hypothesis.configuration import set_hypothesis_home_dir
-
-        from contract_tests.options import ContractOptions, TargetError, UsageError, read_key_file
-        from contract_tests.runner import run_contract
-    except ImportError as exc:
-        if exc.name and exc.name.split(".")[0] in ("schemathesis", "hypothesis", "requests"):
-            click.echo("userpilot-mock contract needs the contract extra: "
-                       "pip install 'userpilot-mock[contract]'", err=True)
-            sys.exit(2)
-        raise
-    if api_key is not None:
-        click.echo("warning: --api-key is visible to other processes on this machine; "
-                   "prefer USERPILOT_API_KEY or --api-key-file", err=True)
-    try:
-        if api_key_file is not None and api_key is None:
-            api_key = read_key_file(api_key_file)
-        # Hypothesis caches under ./.hypothesis; a contract run leaves no files behind.
-        with tempfile.TemporaryDirectory(prefix="userpilot-contract-") as scratch:
-            set_hypothesis_home_dir(scratch)
-            report = run_contract(ContractOptions(
-                base_url=base_url, environment=environment, spec=spec_name, max_examples=max_examples,
-                seed=seed, junit=junit, allow_writes=allow_writes, assumptions=assumptions,
-                api_key=api_key, rate_limit=rate_limit, poll_interval=poll_interval,
-                operations=tuple(operations) or None))
-            set_hypothesis_home_dir(None)
-    except UsageError as exc:
-        click.echo(f"userpilot-mock contract: {exc}", err=True)
-        sys.exit(2)
-    except TargetError as exc:
-        click.echo(f"userpilot-mock contract: {exc}", err=True)
-        sys.exit(3)
-    click.echo(report.render(), nl=False)
-    sys.exit(report.exit_code)
 
 
 if __name__ == "__main__":

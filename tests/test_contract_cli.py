@@ -197,3 +197,14 @@ def test_pytest_pyargs_fails_on_a_drift_without_showing_the_key(tmp_path):
     assert "job_end_time_matches_status" in result.stdout
     assert "test_conformance[listJobs]" in result.stdout
     no_secret(result.stdout, result.stderr, junit.read_text())
+
+
+def test_pytest_pyargs_writes_no_files_in_the_working_directory(tmp_path):
+    """No ``.hypothesis/`` (nor anything else) where pytest was started:
+    Hypothesis's caches go to a scratch directory for the run."""
+    result = _pytest("--userpilot-max-examples", "2", "--userpilot-contract-seed", "1",
+                     "--userpilot-operation", "listJobs", env={"HYPOTHESIS_STORAGE_DIRECTORY": ""},
+                     tmp_path=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "passed" in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

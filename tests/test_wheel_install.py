@@ -86,6 +86,22 @@ def test_the_cli_works_from_the_wheel(installed):
     assert server.returncode == 0 and "stopped" in out
 
 
+def test_without_the_contract_extra_the_kit_stays_out_of_the_way(installed):
+    """The consumer installed userpilot-mock without ``[contract]``: pytest
+    offers the fixtures' options and none of the contract suite's, and
+    ``userpilot-mock contract`` (a subcommand the kit adds by entry point)
+    says which extra it needs."""
+    python, consumer = installed
+    assert _run([python, "-c", "import importlib.util as u; print(u.find_spec('schemathesis'))"],
+                cwd=consumer).stdout.strip() == "None"
+    help_text = _run([python, "-m", "pytest", "--help", "-p", "no:cacheprovider"], cwd=consumer).stdout
+    assert "--userpilot-seed" in help_text
+    assert "--userpilot-base-url" not in help_text and "--userpilot-contract-seed" not in help_text
+    result = _run([python.parent / "userpilot-mock", "contract"], cwd=consumer, check=False)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "pip install 'userpilot-mock[contract]'" in result.stderr
+
+
 @pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_the_example_consumer_passes_with_the_fixtures_alone(installed, xdist):
     python, consumer = installed
