@@ -15,6 +15,7 @@ __all__ = ["run_contract", "ContractOptions"]
 
 
 def __getattr__(name):
+    # deferred: the pytest plugin imports this package in every run; Schemathesis loads on first use
     if name == "run_contract":
         from .runner import run_contract
         return run_contract

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from email.utils import parsedate_to_datetime
+from urllib.parse import unquote
 
 import schemathesis
 
@@ -141,8 +142,6 @@ fake_job_details = _invariant_check("fake_job_details")
 
 def requested_job_problems(asked: str, body) -> list[str]:
     """Problems of a single-job answer to ``GET .../{asked}``: it must be that job."""
-    from urllib.parse import unquote
-
     if isinstance(body, dict) and "job_id" in body and body.get("job_id") not in (asked, unquote(asked)):
         return [f"asked for job {asked}, the answer is job {body.get('job_id')!r}"]
     return []

@@ -25,6 +25,7 @@ from mock_server.backend.lifecycle import TERMINAL
 from mock_server.invariants import transition_problems
 
 from .catalogue import rule_for
+from .media import INVALID_UPLOADS, to_ndjson
 from .checks import IMMUTABLE, agreement_problems, body_problems, date_header_now, requested_job_problems
 from .report import Finding
 from .target import Answer, Target, job_path
@@ -210,8 +211,6 @@ class Lifecycle:
     # ---------------------------------------------------------------- imports
     def run_imports(self) -> None:
         """Refused uploads create nothing; a valid upload runs to the end."""
-        from .media import INVALID_UPLOADS, to_ndjson
-
         before = self.ids()
         for name, content, why in INVALID_UPLOADS:
             answer = self.upload(name, content)

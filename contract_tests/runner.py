@@ -13,6 +13,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import requests
 import schemathesis
 from hypothesis.configuration import set_hypothesis_home_dir
 
@@ -176,7 +177,6 @@ def _run_schemathesis(schema, target: Target, report: Report, labels: dict[str, 
 
 
 def _is_unreachable(error: BaseException) -> bool:
-    import requests
     return isinstance(error, requests.ConnectionError)
 
 

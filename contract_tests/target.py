@@ -8,12 +8,21 @@ honours ``Retry-After`` on 429.
 """
 from __future__ import annotations
 
+import io
 import json
 import shlex
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote
+
+import requests
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import Client
+
+from mock_server import create_app
+from mock_server.config import DEFAULT_SEED
+from mock_server.times import parse_instant
 
 from .options import DEFAULT_RATE_LIMIT, ENV_API_KEY, MISSING_KEY_MESSAGE, ContractOptions, TargetError
 from .state import Throttle
@@ -103,19 +112,14 @@ class Target:
     def _send(self, method, path, headers, json_body, files) -> Answer:
         if self.app is not None:
             if self._client is None:
-                from werkzeug.test import Client
                 self._client = Client(self.app)
             data = None
             if files is not None:
-                import io
-
-                from werkzeug.datastructures import FileStorage
                 data = {name: FileStorage(io.BytesIO(content), filename, name, ctype)
                         for name, (filename, content, ctype) in files.items()}
             response = self._client.open(path, method=method, headers=headers, json=json_body, data=data)
             return Answer(response.status_code, {k.lower(): v for k, v in response.headers.items()},
                           response.get_data())
-        import requests
         if self._session is None:
             self._session = requests.Session()
         try:
@@ -150,14 +154,12 @@ class Target:
 
     def freeze(self) -> float:
         """Freeze the fake's clock (remembering how it ran); returns now (UTC epoch s)."""
-        from mock_server.times import parse_instant
         if self._clock_before is None:
             self._clock_before = self.clock()
         return float(int(parse_instant(self.clock(frozen=True)["now"])))
 
     def advance(self, seconds: float) -> float:
         """Move the frozen fake's clock forward; returns the new now."""
-        from mock_server.times import parse_instant
         return float(int(parse_instant(self.clock(advance_seconds=seconds)["now"])))
 
     def restore_clock(self) -> None:
@@ -187,8 +189,6 @@ def open_target(opts: ContractOptions) -> Target:
         app = opts.app
         key = opts.api_key or IN_PROCESS_KEY
         if app is None:
-            from mock_server import create_app
-            from mock_server.config import DEFAULT_SEED
             app = create_app(seed=opts.seed if opts.seed is not None else DEFAULT_SEED,
                              now="2026-11-29T12:00:00Z", frozen=True, api_keys=[key])
         return Target("in-process", "http://localhost", "the fake, in-process", key, app=app)
