@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 
 from .backend.generate import FILENAME_EXTENSIONS
 from .backend.lifecycle import STATUSES, TERMINAL
+from .ids import is_job_id
+from .times import parse_iso8601
 
-JOB_ID = re.compile(r"^bulk:jobs:NX-[0-9a-f]{8}:[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 COUNTERS = ("elapsed_time", "file_size", "total_rows")
 STATUS_ORDER = {"queued": 0, "validating": 1, "processing": 2, "pending_refresh": 3,
@@ -71,17 +71,9 @@ class Violation:
 
 
 def parse_time(value) -> float | None:
-    """UTC epoch seconds of an ISO 8601 string, None when it is not one."""
-    if not isinstance(value, str):
-        return None
-    text = value[:-1] + "+00:00" if value.endswith("Z") else value
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
+    """UTC epoch seconds of an ISO 8601 string (:mod:`mock_server.times`),
+    None when it is not one."""
+    return parse_iso8601(value) if isinstance(value, str) else None
 
 
 def job_problems(job: dict, now: float | None = None, *, detail: bool = False,
@@ -146,7 +138,7 @@ def job_problems(job: dict, now: float | None = None, *, detail: bool = False,
                 problems.append(Violation("completed_rows_early",
                                           f"{status} job has completed_rows {done}, expected 0"))
     if strict_fake:
-        if not isinstance(job.get("job_id"), str) or not JOB_ID.match(job["job_id"]):
+        if not isinstance(job.get("job_id"), str) or not is_job_id(job["job_id"]):
             problems.append(Violation("fake_job_id",
                                       f"job_id {job.get('job_id')!r} is not bulk:jobs:<app token>:<uuid4>"))
         for name in ("start_time",) + (("end_time",) if end_raw is not None else ()):
