@@ -187,6 +187,24 @@ def test_the_journal_keeps_its_bound_across_a_reopen(tmp_path):
     store.close()
 
 
+def test_the_control_api_finds_any_job_after_a_reopen(tmp_path):
+    path = tmp_path / "state.db"
+    store, app, backend = start(path, now=NOW, frozen=True)
+    made = backend.add_job({"api_key": KEY}).job_id
+    generated = backend.authenticate(OTHER_KEY).jobs[0].job_id
+    for i in range(20):
+        backend.authenticate(f"other-{i}")
+    store.close()
+    store, app, backend = start(path, now=NOW, frozen=True)
+    client = app.test_client()
+    for job_id in (made, generated):
+        assert client.get(f"/__admin/jobs/{job_id}").get_json()["job_id"] == job_id
+    unknown = made[:-12] + "0" * 12
+    assert client.get(f"/__admin/jobs/{unknown}").status_code == 404
+    assert client.get("/__admin/jobs/not-a-job-id").status_code == 404
+    store.close()
+
+
 def test_missing_and_empty_files_are_initialised(tmp_path):
     empty = tmp_path / "empty.db"
     empty.write_bytes(b"")
