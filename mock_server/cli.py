@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import tempfile
 
 import click
 
@@ -95,11 +94,17 @@ def _fault_setting(ctx, param, value):
 @click.option("--journal-size", default=DEFAULT_JOURNAL_SIZE, show_default=True,
               type=click.IntRange(*LIMITS["journal_size"]), envvar=_env("JOURNAL_SIZE"),
               help="Requests kept in the request journal (GET /__admin/requests).")
+@click.option("--state", default=None, envvar=_env("STATE"), metavar="FILE",
+              help="Keep the fake's state in this SQLite file (created if missing) and resume from it at "
+                   "start. On a restart the file's seed, scenario, clock, apps, fault rules and journal win "
+                   "over --seed, --now, --jobs, --scenario, --frozen and --speed, which apply again at the "
+                   "next reset. One server per file. Default: memory only.")
 def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_apps, threads, quiet,
-          latency, error_rate, rate_limit, scenario, journal_size):
+          latency, error_rate, rate_limit, scenario, journal_size, state):
     """Serve the fake API (and its control API under /__admin/)."""
     # deferred: the fake's modules (Flask, Faker, waitress) load only for a command that serves
     from .backend.errors import ApiError
+    from .backend.store import StoreError
     from .config import SettingError
     from .server import make_server, run_server
 
@@ -109,12 +114,20 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
             scenario = resolve(scenario, allow_path=True)
         except ApiError as exc:
             raise click.BadParameter(exc.details, param_hint="'--scenario'") from None
+    store = None
     try:
-        server, _app = make_server(host, port, seed=seed, jobs=jobs, speed=speed, now=now,
-                                   frozen=frozen, api_keys=api_keys, public_url=public_url,
-                                   max_apps=max_apps, threads=threads, latency=latency,
-                                   error_rate=error_rate, rate_limit=rate_limit, scenario=scenario,
-                                   journal_size=journal_size)
+        if state is not None:
+            from .backend.sqlite_store import open_store  # deferred: only --state needs sqlite3
+            store = open_store(state, max_apps)
+        server, app = make_server(host, port, seed=seed, jobs=jobs, speed=speed, now=now,
+                                  frozen=frozen, api_keys=api_keys, public_url=public_url,
+                                  max_apps=max_apps, threads=threads, latency=latency,
+                                  error_rate=error_rate, rate_limit=rate_limit, scenario=scenario,
+                                  journal_size=journal_size, store=store)
+    # Each refusal ends the process, which releases the state file's lock.
+    except StoreError as exc:  # one line naming the file, exit 2 as for a usage error
+        click.echo(f"userpilot-mock: {exc}", err=True)
+        sys.exit(2)
     except ApiError as exc:
         raise click.UsageError(exc.message) from None
     except SettingError as exc:
@@ -125,18 +138,24 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
     except OSError as exc:
         click.echo(f"userpilot-mock: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
         sys.exit(1)
+    backend = app.extensions["userpilot"].backend
 
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{server.effective_port}"
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"warning: listening on {host}: the control API (/__admin/) has no "
                    "authentication and is reachable by others on this network", err=True)
     key_hint = DEMO_API_KEY if not api_keys else "$USERPILOT_API_KEY"
+    clock, in_force = backend.clock, backend.scenario  # the state file's when resumed
     click.echo(f"userpilot-mock {__version__} serving the Userpilot background-jobs API at {url}\n"
                f"  try:     curl -s -H 'Authorization: Token {key_hint}' {url}/v1/background_jobs\n"
                f"  control: {url}/__admin/  (spec: {url}/__admin/spec/admin.yaml)\n"
-               f"  clock:   {'frozen' if frozen else f'speed {speed:g}'}, seed {seed}, "
-               + (f"scenario {scenario.name} ({scenario.job_count} jobs per app)"
-                  if scenario is not None else f"{jobs} jobs per app") + ". Ctrl-C stops.")
+               f"  clock:   {'frozen' if clock.frozen else f'speed {clock.speed:g}'}, seed {backend.seed}, "
+               + (f"scenario {in_force.name} ({in_force.job_count} jobs per app)"
+                  if in_force is not None else f"{backend.jobs_per_app} jobs per app") + ". Ctrl-C stops.")
+    if store is not None:
+        resumed = (f"resumed: {store.app_count()} apps, clock {clock.state()['now']}" if store.resumed
+                   else "new")
+        click.echo(f"  state:   {store.describe()} ({resumed})")
     if latency or error_rate or rate_limit:
         parts = [f"latency {latency[0]:g}-{latency[1]:g} ms" if latency else "",
                  f"error rate {error_rate:g}" if error_rate else "",
@@ -152,7 +171,11 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
         log.setLevel(logging.INFO)
         log.propagate = False
 
-    run_server(server)
+    try:
+        run_server(server)
+    finally:
+        if store is not None:
+            store.close()
     click.echo("userpilot-mock stopped")
 
 

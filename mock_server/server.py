@@ -2,6 +2,7 @@
 scripts) and :func:`make_server` (used by ``userpilot-mock serve``)."""
 from __future__ import annotations
 
+import os
 import signal
 import threading
 
@@ -92,14 +93,20 @@ class MockServer:
     ...     requests.get(server.url + "/v1/background_jobs", headers=...)
 
     Keyword arguments are settings (see :class:`~mock_server.config.Settings`).
+    ``state``: a state file (as ``serve --state``): opened at ``start()``
+    (resumed when it holds a fake's state; the file's seed, scenario and
+    clock win over the settings until a reset), closed at ``stop()``, so a
+    new ``MockServer`` on the same file resumes it.
     ``.url`` is ``http://127.0.0.1:<port>``; ``.app`` the Flask app;
     ``.backend`` its backend. ``stop()`` (or leaving the ``with``) closes it.
     Raises SettingError (a ValueError) at once for a port outside 0..65535
-    or a journal size outside 0..10,000,000.
+    or a journal size outside 0..10,000,000; ``start()`` raises
+    :class:`~mock_server.backend.store.StoreError` for a state file it
+    cannot use.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, settings: Settings | None = None,
-                 **overrides):
+                 *, state: str | os.PathLike | None = None, **overrides):
         check_port(port)
         if "journal_size" in overrides or settings is not None:
             check_whole("journal_size", overrides.get("journal_size", getattr(settings, "journal_size", 0)),
@@ -108,13 +115,28 @@ class MockServer:
         self.port = port
         self._settings = settings
         self._overrides = overrides
+        self.state = state
+        self._store = None
         self._server = None
         self._thread = None
         self.app = None
 
     def start(self) -> "MockServer":
         """Bind and start serving; returns self."""
-        self._server, self.app = make_server(self.host, self.port, self._settings, **self._overrides)
+        settings, overrides = self._settings, self._overrides
+        if self.state is not None:
+            from .backend.sqlite_store import open_store  # deferred: only a state file needs sqlite3
+            if "store" in overrides:
+                raise TypeError("give state or store, not both")
+            server_args = {name: overrides[name] for name in ("threads",) if name in overrides}
+            settings = Settings.build(settings, **{k: v for k, v in overrides.items() if k not in server_args})
+            self._store = open_store(self.state, settings.max_apps)
+            overrides = {**server_args, "store": self._store}
+        try:
+            self._server, self.app = make_server(self.host, self.port, settings, **overrides)
+        except BaseException:
+            self._close_store()
+            raise
         self.port = self._server.effective_port
         self._thread = threading.Thread(target=self._run, name="userpilot-mock", daemon=True)
         self._thread.start()
@@ -139,6 +161,12 @@ class MockServer:
         server, self._server = self._server, None
         if server is not None:
             stop_server(server, self._thread)
+        self._close_store()
+
+    def _close_store(self) -> None:
+        store, self._store = self._store, None
+        if store is not None:
+            store.close()
 
     def __enter__(self) -> "MockServer":
         return self.start()
