@@ -93,3 +93,68 @@ def test_slugs_follow_github():
     assert slug("Known deviations (`--spec vendor`)") == "known-deviations---spec-vendor"
     assert slug("Row rules (vendor pages import/event-schema and import/row-validation)") == \
         "row-rules-vendor-pages-importevent-schema-and-importrow-validation"
+
+
+# --- citations of docs pages from the code ------------------------------------
+
+#: Where the code, the specs and the data cite documentation pages.
+CITING = ["mock_server", "contract_tests", "openapi", "fixtures", "tests", "bench", "tools", "docs",
+          "examples", "README.md", "pyproject.toml", "schemathesis.toml"]
+CITING_SUFFIXES = {".py", ".md", ".yaml", ".yml", ".toml", ".json", ".txt", ".cfg"}
+#: ``docs/<page>.md, "<Section>"``, also broken across comment or YAML lines.
+CITATION = re.compile(r"docs/([\w-]+\.md),\s+\"([^\"]+)\"")
+
+
+def citing_files() -> list[Path]:
+    """Every text file in which the project cites its documentation."""
+    files = []
+    for name in CITING:
+        path = ROOT / name
+        if path.is_file():
+            files.append(path)
+        elif path.is_dir():
+            files += [p for p in sorted(path.rglob("*")) if p.is_file() and p.suffix in CITING_SUFFIXES
+                      and "__pycache__" not in p.parts and "results" not in p.parts]
+    return files
+
+
+def flattened(text: str) -> str:
+    """``text`` as one line: each line's indentation and comment marker
+    (``#``, ``#:``) dropped, so a citation broken across lines reads whole."""
+    return " ".join(re.sub(r"^\s*(#:?\s?)?", "", line) for line in text.splitlines())
+
+
+def citations(text: str) -> list[tuple[str, str]]:
+    """``(page, section)`` of every ``docs/<page>.md, "<Section>"`` in ``text``."""
+    return [(page, " ".join(section.split())) for page, section in CITATION.findall(flattened(text))]
+
+
+def headings(page: Path) -> set[str]:
+    """The text of every heading of ``page``, lower case."""
+    found = set()
+    for line in prose_lines(page.read_text(encoding="utf-8")):
+        match = HEADING.match(line)
+        if match:
+            found.add(match.group(2).strip().lower())
+    return found
+
+
+def test_citations_are_found_across_lines():
+    assert citations('x (docs/domain.md, "Real\n#: response details") y') == [("domain.md", "Real response details")]
+    assert citations('    (docs/domain.md,\n      "Defects": the example') == [("domain.md", "Defects")]
+
+
+def test_every_docs_citation_names_an_existing_section():
+    broken, count = [], 0
+    for path in citing_files():
+        for page, section in citations(path.read_text(encoding="utf-8", errors="replace")):
+            if path.name == "test_docs.py":
+                continue
+            count += 1
+            target = ROOT / "docs" / page
+            if not target.exists():
+                broken.append(f"{path.relative_to(ROOT)}: docs/{page} does not exist")
+            elif section.lower() not in headings(target):
+                broken.append(f"{path.relative_to(ROOT)}: docs/{page} has no section {section!r}")
+    assert count >= 15, f"only {count} citations found: is the pattern still right?"
+    assert not broken, "\n".join(broken)
