@@ -24,8 +24,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.once import once_per_run
+
 ROOT = Path(__file__).resolve().parents[1]
-#: One install per run, even under `-n N --dist loadgroup`.
+#: Keeps these tests on one worker where pytest-xdist's groups work (not with
+#: pytest 9); the build and the install happen once per run either way
+#: (tests/once.py).
 pytestmark = pytest.mark.xdist_group("wheel-install")
 #: Dev-environment plugins the fresh venv does not have; nothing to disable.
 ENV = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHONPATH", "VIRTUAL_ENV"))}
@@ -40,30 +44,37 @@ def _run(args, cwd, timeout=240, check=True):
     return result
 
 
-@pytest.fixture(scope="module")
+def _build_wheel(folder: Path) -> None:
+    _run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", folder, ROOT], cwd=folder)
+
+
+@pytest.fixture(scope="session")
 def wheel(tmp_path_factory) -> Path:
-    """The wheel built from this checkout (``python -m build --wheel``)."""
-    work = tmp_path_factory.mktemp("wheel-build")
-    _run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", work / "dist", ROOT], cwd=work)
-    (built,) = (work / "dist").glob("userpilot_mock-*.whl")
+    """The wheel built from this checkout (``python -m build --wheel``), once
+    per run however many xdist workers ask (tests/once.py)."""
+    (built,) = once_per_run(tmp_path_factory, "userpilot-wheel", _build_wheel).glob("userpilot_mock-*.whl")
     return built
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def installed(wheel, tmp_path_factory):
     """``(venv python, consumer copy)``: the wheel and the example installed
-    into a fresh venv that has neither this checkout nor its dev tools."""
-    work = tmp_path_factory.mktemp("wheel-install")
-    consumer = work / "consumer"
-    shutil.copytree(ROOT / "examples" / "consumer", consumer,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist"))
-    venv = work / "venv"
-    python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    # No pip inside the new venv (ensurepip is slow): this venv's pip installs into it.
-    _run([sys.executable, "-m", "venv", "--without-pip", venv], cwd=work)
-    _run([sys.executable, "-m", "pip", "--python", python, "install", "--quiet",
-          "--disable-pip-version-check", wheel, f"{consumer}[test]"], cwd=work, timeout=480)
-    return python, consumer
+    into a fresh venv that has neither this checkout nor its dev tools; once
+    per run, like the wheel."""
+    def install(work: Path) -> None:
+        shutil.copytree(ROOT / "examples" / "consumer", work / "consumer",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist"))
+        # No pip inside the new venv (ensurepip is slow): this venv's pip installs into it.
+        _run([sys.executable, "-m", "venv", "--without-pip", work / "venv"], cwd=work)
+        _run([sys.executable, "-m", "pip", "--python", _venv_python(work / "venv"), "install", "--quiet",
+              "--disable-pip-version-check", wheel, f"{work / 'consumer'}[test]"], cwd=work, timeout=480)
+
+    work = once_per_run(tmp_path_factory, "userpilot-wheel-venv", install)
+    return _venv_python(work / "venv"), work / "consumer"
+
+
+def _venv_python(venv: Path) -> Path:
+    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
 def test_the_wheel_ships_the_served_documents_and_no_dev_tool(wheel):
