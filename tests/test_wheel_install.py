@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Keeps these tests on one worker where pytest-xdist's groups work (not with
 #: pytest 9); the build and the install happen once per run either way
 #: (tests/once.py).
-pytestmark = pytest.mark.xdist_group("wheel-install")
+pytestmark = [pytest.mark.xdist_group("wheel-install"), pytest.mark.slow]   # and the slow lane
 #: Dev-environment plugins the fresh venv does not have; nothing to disable.
 ENV = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHONPATH", "VIRTUAL_ENV"))}
 
