@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -37,7 +38,7 @@ def file_lock(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (created if need be) for the block;
     another process asking for it waits until the block ends."""
     with open(path, "a+b") as handle:
-        if os.name == "nt":  # pragma: no cover - the kit's CI is POSIX
+        if sys.platform == "win32":  # pragma: no cover - the kit's CI is POSIX
             import msvcrt
             while True:
                 try:

@@ -27,7 +27,7 @@ import argparse
 import copy
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jsonpath
 import yaml
@@ -118,7 +118,7 @@ def apply_overlay(document: dict, overlay: dict) -> dict:
             _remove(matches, where)
         elif "update" in action:
             for match in matches:
-                _merge(match.obj, copy.deepcopy(action["update"]), where)
+                _merge(cast("dict | list", match.obj), copy.deepcopy(action["update"]), where)
         else:
             raise ValueError(f"{where}: action has neither update nor remove: true")
     return result
