@@ -3,7 +3,7 @@
 Used by the kit's own tests (property-based, over seeds and instants) and by
 the contract checks. Each function returns a list of problems (strings);
 an empty list means the job holds. ``now`` is UTC epoch seconds or None.
-Rules marked *assumed* are the kit's reading (DOMAIN.md), not the vendor's.
+Rules marked *assumed* are the kit's reading (docs/domain.md), not the vendor's.
 """
 from __future__ import annotations
 

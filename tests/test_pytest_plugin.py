@@ -341,7 +341,7 @@ def test_faults_on_the_handle(userpilot_mock):
 
 
 def test_the_handle_knows_its_app_token_outside_pytest():
-    """README: "Outside pytest the same handle works on any fake"."""
+    """docs/pytest.md: "Outside pytest the same handle works on any fake"."""
     from mock_server import create_app
     from mock_server.backend.generate import app_token_for
     from mock_server.handle import UserpilotMock

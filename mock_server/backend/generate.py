@@ -3,9 +3,9 @@
 Structural fields (ids, times, counters, statuses) come from our own seeded
 ``random.Random``, so they do not change with the Faker version; Faker only
 supplies words for file names. Every rule here is an assumption about what
-real jobs look like (README, "Assumptions"), except the 1,200 rows/minute
+real jobs look like (docs/assumptions.md), except the 1,200 rows/minute
 throughput (documented) and the ``bulk:jobs:<app token>:<uuid4>`` id shape
-(evidence, DOMAIN.md).
+(evidence, docs/domain.md, "The job object").
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from functools import lru_cache
 from .lifecycle import PHASES, processing_seconds
 
 #: Job types the fake produces, in one place. Assumption: the vendor's list
-#: holds "imports and exports" (DOMAIN.md); the values are undocumented.
+#: holds "imports and exports" (docs/domain.md); the values are undocumented.
 JOB_TYPES = ("import", "export")
 IMPORT_TYPE = "import"
 
@@ -77,7 +77,7 @@ def _minimal_faker():
 
 
 #: The shape of an app token: ``NX-`` + 8 lowercase hex characters (the
-#: captured ``NX-ac54070e``; DOMAIN.md). Anything else names no app.
+#: captured ``NX-ac54070e``; docs/domain.md). Anything else names no app.
 APP_TOKEN_PATTERN = r"^NX-[0-9a-f]{8}$"
 
 

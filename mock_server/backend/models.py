@@ -315,7 +315,7 @@ class Backend:
 
     def add_job(self, spec: dict, *, app: App | None = None, rng: random.Random | None = None,
                 now: float | None = None) -> Job:
-        """Create a job from a **job spec** (README, "Job specs"):
+        """Create a job from a **job spec** (docs/control-api.md, "Job specs"):
         ``{"api_key"|"app_token", "type", "filename", "total_rows",
         "file_size", "outcome", "fail_at", "durations", "started_ago"}``.
 

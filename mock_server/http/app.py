@@ -210,7 +210,7 @@ def _install_error_handlers(app: Flask) -> None:
 class RealApiHeaders:
     """WSGI middleware around the Flask app: every answer gets the headers
     the real API sends (``cache-control``, ``server: Cowboy`` unless the WSGI
-    server sends it, a 20-character ``x-request-id``; DOMAIN.md), its status
+    server sends it, a 20-character ``x-request-id``; docs/domain.md), its status
     line written as Cowboy writes it ("401 Unauthorized", where Werkzeug
     upper-cases), and an access log line (apps by token, never the key).
 

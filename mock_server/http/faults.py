@@ -26,7 +26,7 @@ from .generic import example_for
 from .render import JSON_TYPE, encode, error_response, json_response
 
 ADMIN_PREFIX = "/__admin"
-#: The vendor's message for 401 (DOMAIN.md, createImport's documented 401).
+#: The vendor's message for 401 (docs/domain.md, "The surface": createImport's documented 401).
 _MESSAGES = {401: "Invalid API key or insufficient permissions"}
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _QUOTED = r'"(?:[^"\\]|\\.)*"'

@@ -226,7 +226,7 @@ class Journal:
 
     def entries(self, method: str | None = None, path: str | None = None,
                 since: float | None = None) -> list[dict]:
-        """Entries as dicts (README, "Request journal"), oldest first,
+        """Entries as dicts (docs/journal.md, "Request journal"), oldest first,
         filtered by ``method`` (any case), ``path`` (compared after
         percent-decoding both) and ``since`` (received at or after, UTC epoch
         seconds)."""

@@ -16,7 +16,7 @@ import secrets
 from flask import Response
 from werkzeug.http import HTTP_STATUS_CODES
 
-#: Captured from real answers (DOMAIN.md, "Real response details").
+#: Captured from real answers (docs/domain.md, "Real response details").
 JSON_TYPE = "application/json; charset=utf-8"
 BASE_HEADERS = (("cache-control", "max-age=0, private, must-revalidate"),)
 SERVER_HEADER = ("server", "Cowboy")
