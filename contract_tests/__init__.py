@@ -1,5 +1,5 @@
 """The contract test kit: one suite that holds the fake and the real
-Userpilot background-jobs API to the same spec (README, "Contract tests").
+Userpilot background-jobs API to the same spec (docs/contract.md, "Contract tests").
 
 - ``userpilot-mock contract`` and ``pytest --pyargs contract_tests`` both run
   :func:`contract_tests.runner.run_contract`;

@@ -39,7 +39,7 @@ def api_key() -> str:
 
 @schemathesis.auth(refresh_interval=None).apply_to(path_regex=PATH_REGEX)
 class UserpilotApiKey:
-    """``Authorization: Token <API key>`` (DOMAIN.md, authentication)."""
+    """``Authorization: Token <API key>`` (docs/domain.md, "Authentication")."""
 
     def get(self, case, context):
         return api_key()

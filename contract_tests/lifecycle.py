@@ -338,7 +338,7 @@ def _is_error_shape(answer: Answer) -> bool:
 
 
 def _fixed_rows() -> list[dict]:
-    """Ten valid rows, one of each event type and then some (DOMAIN.md, Import files)."""
+    """Ten valid rows, one of each event type and then some (docs/domain.md, "Import files")."""
     rows = []
     for i in range(10):
         kind = ("identify_user", "identify_company", "page_view", "track")[i % 4]

@@ -4,7 +4,7 @@ NDJSON imports, registered as Schemathesis media types.
 The kit spec declares the ``file`` part's media types (``encoding.file.
 contentType: text/csv, application/x-ndjson``, openapi/overlay.yaml), so
 Schemathesis draws that part from these strategies instead of random bytes.
-Rows follow the vendor's import pages (DOMAIN.md, "Import files"): one event
+Rows follow the vendor's import pages (docs/domain.md, "Import files"): one event
 per row, ``event_type`` one of four, the fields each type requires, a
 ``source`` from the documented list, ``inserted_at`` in the vendor's own ISO
 style. In negative mode Schemathesis breaks the request itself (no ``file``
@@ -30,7 +30,7 @@ NDJSON = "application/x-ndjson"
 #: Media type -> file name extension.
 EXTENSIONS = {CSV: ".csv", NDJSON: ".ndjson"}
 
-#: DOMAIN.md, "Import files".
+#: docs/domain.md, "Import files".
 SOURCES = ("web-client", "backend-http", "backend-hubspot", "backend-salesforce",
            "backend-segment", "backend-http-import")
 REQUIRED = {

@@ -15,7 +15,7 @@ ENV_BASE_URL = "USERPILOT_BASE_URL"
 ENV_ENVIRONMENT = "USERPILOT_ENVIRONMENT"
 ENV_API_KEY = "USERPILOT_API_KEY"
 
-#: The real API's hosts (DOMAIN.md, "The surface").
+#: The real API's hosts (docs/domain.md, "The surface").
 ENVIRONMENTS = ("analytex", "analytex-eu")
 SPECS = ("kit", "vendor")
 ASSUMPTIONS = ("fail", "warn")

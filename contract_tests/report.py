@@ -118,7 +118,7 @@ class Report:
             lines += _numbered(self.failures)
         if self.contradicted:
             warn = " (warnings only: --assumptions warn)" if self.assumptions == "warn" else ""
-            lines += ["", "ASSUMPTION CONTRADICTED (the kit's reading, DOMAIN.md; against the real API "
+            lines += ["", "ASSUMPTION CONTRADICTED (the kit's reading, docs/domain.md; against the real API "
                       f"the fake must change){warn}"]
             lines += _numbered(self.contradicted)
         if self.known:

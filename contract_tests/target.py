@@ -1,6 +1,6 @@
 """The server a contract run talks to, and the suite's own HTTP client.
 
-Three kinds (README, "Contract tests"): a fake in-process (a WSGI app, no
+Three kinds (docs/contract.md, "Targets"): a fake in-process (a WSGI app, no
 socket), any server at a base URL (a fake when ``GET /__admin/health``
 answers: its clock is then driven through the control API), and the real
 API. Against anything that is not a fake the client is rate limited and

@@ -247,7 +247,7 @@ class Clock:
 
 
 class RequestEntry(dict):
-    """One journal entry (README, "Request journal"): a dict whose keys also
+    """One journal entry (docs/journal.md, "Request journal"): a dict whose keys also
     read as attributes (``entry.status``, ``entry.violations``)."""
 
     def __getattr__(self, name):

@@ -4,7 +4,7 @@ Used by the kit's own tests (property-based, over seeds and instants) and by
 the contract checks. Each function returns a list of :class:`Violation`
 values (a stable ``code`` and a ``message`` for people); an empty list means
 the job holds. ``now`` is UTC epoch seconds or None. Rules marked *assumed*
-are the kit's reading (DOMAIN.md), not the vendor's. :data:`CODES` lists
+are the kit's reading (docs/domain.md), not the vendor's. :data:`CODES` lists
 every code; programs (the contract kit's catalogue) read codes, never
 messages.
 """

@@ -1,7 +1,7 @@
 """pytest plugin of userpilot-mock, loaded through the ``pytest11`` entry point
 (or ``pytest_plugins = ["mock_server.pytest_plugin"]``).
 
-Fixtures (README, "pytest fixtures"):
+Fixtures (docs/pytest.md, "pytest fixtures"):
 
 - ``userpilot_mock``: a :class:`~mock_server.handle.UserpilotMock` on a fake
   served on a free port, started once per session (per xdist worker) and reset

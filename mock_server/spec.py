@@ -1,7 +1,7 @@
 """Load the shipped OpenAPI documents (parsed once, then cached).
 
 The kit spec (``openapi/kit.yaml``) is built ahead of time from the vendor's
-document and ``openapi/overlay.yaml`` by ``python -m mock_server.spec_build``;
+document and ``openapi/overlay.yaml`` by ``python tools/spec_build.py``;
 nothing here merges or validates anything.
 """
 from __future__ import annotations

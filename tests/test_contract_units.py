@@ -355,6 +355,7 @@ def plain_schemathesis_run(url: str):
         capture_output=True, text=True, cwd=ROOT, timeout=240)
 
 
+@pytest.mark.slow
 def test_plain_schemathesis_run_uses_the_same_settings_and_passes():
     """``schemathesis run <fake>/__admin/spec/kit.yaml`` from the repository
     root picks up schemathesis.toml (the kit's hooks and checks): it passes

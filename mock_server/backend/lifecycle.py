@@ -1,10 +1,10 @@
 """The job status lifecycle, as pure functions of a timeline and an instant.
 
-Assumed (DOMAIN.md, "The job object"): queued -> validating -> processing ->
+Assumed (docs/domain.md, "The job object"): queued -> validating -> processing ->
 pending_refresh -> completed, with ``failed`` reachable from validating (a bad
 file) or processing. The order and the meaning of the statuses are not
 documented by the vendor; the throughput is: "up to 1,200 rows processed per
-minute" (bulk identify, DOMAIN.md "Limits and timing").
+minute" (bulk identify, docs/domain.md, "Limits and timing").
 
 A phase covers ``[its start, the next phase's start)``: at a boundary instant
 the job is already in the next phase. All instants are whole UTC epoch

@@ -1,6 +1,6 @@
 """Scenarios: named datasets of jobs, in YAML, under ``fixtures/scenarios/``.
 
-A scenario document (schema: ``fixtures/scenario.schema.json``; README,
+A scenario document (schema: ``fixtures/scenario.schema.json``; docs/scenarios.md,
 "Scenarios") is ``{"description", "history", "jobs": [job spec | repeat
 entry, ...]}``. It replaces the generated history of every application: an
 application created while a scenario is in use gets ``history`` seeded jobs

@@ -1,7 +1,7 @@
 """Import files: the event rules, a streaming CSV/NDJSON row reader, and the
 creation of the import job (the createImport operation). No HTTP here.
 
-Rules and their sources (DOMAIN.md, "Import files"; the vendor's pages
+Rules and their sources (docs/domain.md, "Import files"; the vendor's pages
 import/event-schema and import/row-validation):
 
 - Each row is one event; ``event_type`` is one of :data:`REQUIRED_FIELDS`'s
