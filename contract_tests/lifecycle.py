@@ -25,8 +25,8 @@ from mock_server.backend.lifecycle import TERMINAL
 from mock_server.invariants import transition_problems
 
 from .catalogue import rule_for
-from .media import INVALID_UPLOADS, to_ndjson
 from .checks import IMMUTABLE, agreement_problems, body_problems, date_header_now, requested_job_problems
+from .media import INVALID_UPLOADS, to_ndjson
 from .report import Finding
 from .target import Answer, Target, job_path
 
@@ -104,7 +104,7 @@ class Lifecycle:
 
     def observe(self, op: str, job: dict, curl: str) -> None:
         """Compare with the job's previous view (transitions), then remember it."""
-        job_id = job.get("job_id")
+        job_id = str(job.get("job_id"))
         before = self.last.get(job_id)
         if before is not None:
             common = [k for k in before if k in job]
@@ -155,7 +155,7 @@ class Lifecycle:
         if self.target.is_fake:
             self.now = self.target.freeze()
             self.ensure_running_job()
-            steps = FAKE_STEPS
+            steps: tuple[float, ...] = FAKE_STEPS
         else:
             steps = (0, self.poll_interval)
         jobs = None
@@ -178,7 +178,7 @@ class Lifecycle:
         curl = self.target.curl("GET", "/v1/background_jobs").replace(
             "$USERPILOT_API_KEY", "${USERPILOT_API_KEY}-other-app")
         try:
-            theirs = {j.get("job_id") for j in answer.json() if isinstance(j, dict)}
+            theirs = {str(j.get("job_id")) for j in answer.json() if isinstance(j, dict)}
         except (ValueError, TypeError, AttributeError):
             return
         shared = sorted(theirs & set(jobs))
@@ -326,7 +326,7 @@ class Lifecycle:
             return None
         if answer.status != 200 or not isinstance(jobs, list):
             return None
-        return {j.get("job_id") for j in jobs if isinstance(j, dict)}
+        return {str(j.get("job_id")) for j in jobs if isinstance(j, dict)}
 
 
 def _is_error_shape(answer: Answer) -> bool:
@@ -342,7 +342,7 @@ def _fixed_rows() -> list[dict]:
     rows = []
     for i in range(10):
         kind = ("identify_user", "identify_company", "page_view", "track")[i % 4]
-        row = {"event_type": kind, "source": "backend-http-import",
+        row: dict[str, object] = {"event_type": kind, "source": "backend-http-import",
                "inserted_at": f"2024-07-28 08:55:{i:02d}.874555"}
         if kind == "identify_user":
             row.update(user_id=f"user-{i}", metadata={"plan": "pro"})

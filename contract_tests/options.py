@@ -77,7 +77,7 @@ class ContractOptions:
     operations: tuple[str, ...] | None = None
     app: object = field(default=None, repr=False)
 
-    def validated(self) -> "ContractOptions":
+    def validated(self) -> ContractOptions:
         """A copy with environment variables applied and values checked.
 
         Raises UsageError for an unknown spec, environment or assumptions

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from typing import Any
 
 from .catalogue import ASSUMED, DOCUMENTED, normalize
 
@@ -34,7 +35,7 @@ class Finding:
     seen: str
     curl: str | None = None
     phase: str = ""
-    deviation: object = None
+    deviation: Any = None
     count: int = 1
 
     @property

@@ -82,9 +82,9 @@ class Target:
         self.app = app
         self.throttle = Throttle(rate_limit)
         self.requests_sent = 0
-        self._session = None
-        self._client = None
-        self._clock_before = None
+        self._session: requests.Session | None = None
+        self._client: Client | None = None
+        self._clock_before: dict | None = None
 
     @property
     def is_fake(self) -> bool:
@@ -117,9 +117,8 @@ class Target:
             if files is not None:
                 data = {name: FileStorage(io.BytesIO(content), filename, name, ctype)
                         for name, (filename, content, ctype) in files.items()}
-            response = self._client.open(path, method=method, headers=headers, json=json_body, data=data)
-            return Answer(response.status_code, {k.lower(): v for k, v in response.headers.items()},
-                          response.get_data())
+            answer = self._client.open(path, method=method, headers=headers, json=json_body, data=data)
+            return Answer(answer.status_code, {k.lower(): v for k, v in answer.headers.items()}, answer.get_data())
         if self._session is None:
             self._session = requests.Session()
         try:
@@ -187,11 +186,11 @@ def open_target(opts: ContractOptions) -> Target:
     """
     if opts.app is not None or (opts.base_url is None and opts.environment is None):
         app = opts.app
-        key = opts.api_key or IN_PROCESS_KEY
+        in_process_key = opts.api_key or IN_PROCESS_KEY
         if app is None:
             app = create_app(seed=opts.seed if opts.seed is not None else DEFAULT_SEED,
-                             now="2026-11-29T12:00:00Z", frozen=True, api_keys=[key])
-        return Target("in-process", "http://localhost", "the fake, in-process", key, app=app)
+                             now="2026-11-29T12:00:00Z", frozen=True, api_keys=[in_process_key])
+        return Target("in-process", "http://localhost", "the fake, in-process", in_process_key, app=app)
 
     if opts.base_url is not None:
         url, label = opts.base_url, opts.base_url
@@ -209,7 +208,7 @@ def open_target(opts: ContractOptions) -> Target:
                 and health.json().get("status") == "ok"
         except (ValueError, AttributeError):
             is_fake = False
-    key = opts.api_key
+    key: str | None = opts.api_key
     if not is_fake and not key:
         raise TargetError(MISSING_KEY_MESSAGE)
     rate = opts.rate_limit if opts.rate_limit is not None else (None if is_fake else DEFAULT_RATE_LIMIT)

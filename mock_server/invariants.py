@@ -169,7 +169,8 @@ def list_problems(jobs, now: float | None = None, *, strict_fake: bool = True) -
         seen.add(job_id)
     if strict_fake:
         starts = [parse_time(j.get("start_time")) for j in jobs if isinstance(j, dict)]
-        if all(s is not None for s in starts) and starts != sorted(starts, reverse=True):
+        known = [s for s in starts if s is not None]
+        if len(known) == len(starts) and known != sorted(known, reverse=True):
             problems.append(Violation("fake_list_order", "the list is not newest first"))
     return problems
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from typing import Any
 
+from .backend.store import Store
 from .config import LIMITS, Settings, check_whole
 
 #: waitress sends ``Server: <ident>`` itself; the app then leaves it out
@@ -78,11 +80,12 @@ def stop_server(server, thread: threading.Thread | None = None) -> None:
                 pass
         server.close()
 
-    running = thread is not None and thread.is_alive()
-    if running:
+    if thread is not None and thread.is_alive():
         server.trigger.pull_trigger(close_all)
         thread.join(timeout=5)
-    if not running or thread.is_alive():
+        if thread.is_alive():
+            close_all()
+    else:
         close_all()
 
 
@@ -116,12 +119,12 @@ class MockServer:
         self._settings = settings
         self._overrides = overrides
         self.state = state
-        self._store = None
-        self._server = None
-        self._thread = None
+        self._store: Store | None = None
+        self._server: Any = None  # a waitress server
+        self._thread: threading.Thread | None = None
         self.app = None
 
-    def start(self) -> "MockServer":
+    def start(self) -> MockServer:
         """Bind and start serving; returns self."""
         settings, overrides = self._settings, self._overrides
         if self.state is not None:
@@ -168,7 +171,7 @@ class MockServer:
         if store is not None:
             store.close()
 
-    def __enter__(self) -> "MockServer":
+    def __enter__(self) -> MockServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -7,7 +7,7 @@ nothing here merges or validates anything.
 from __future__ import annotations
 
 import copy
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from .resources import data_path
@@ -22,13 +22,13 @@ def spec_path(name: str = "kit") -> Path:
     return data_path("openapi", SPEC_FILES[name])
 
 
-@lru_cache(maxsize=None)
+@cache
 def spec_text(name: str = "kit") -> str:
     """The document's text as shipped (served by ``/__admin/spec/...``)."""
     return spec_path(name).read_text(encoding="utf-8")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_cached(name: str) -> dict:
     return load_yaml(spec_text(name), f"openapi/{SPEC_FILES[name]}")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from ..times import MAX_INSTANT, format_instant, parse_instant
 from .errors import BadRequest
@@ -50,7 +50,7 @@ class Clock:
 
     @classmethod
     def restore(cls, snapshot: dict, *, real: Callable[[], float] = time.time,
-                on_change: Callable[[dict], None] | None = None) -> "Clock":
+                on_change: Callable[[dict], None] | None = None) -> Clock:
         """The clock a :meth:`snapshot` describes: a running clock goes on
         from its anchors, so the real time since the snapshot has passed on
         it too (times its speed). Raises KeyError / TypeError / BadRequest for
@@ -105,11 +105,11 @@ class Clock:
         negative advance or a non-positive speed.
         """
         target = parse_instant(now) if now is not None else None
-        if advance_seconds is not None:
-            if isinstance(advance_seconds, bool) or not isinstance(advance_seconds, (int, float)) \
-                    or not (0 <= advance_seconds < float("inf")):
-                raise BadRequest(f"advance_seconds must be a number >= 0, got {advance_seconds!r}",
-                                 "the clock never moves backwards")
+        if advance_seconds is not None and (isinstance(advance_seconds, bool)
+                                            or not isinstance(advance_seconds, (int, float))
+                                            or not (0 <= advance_seconds < float("inf"))):
+            raise BadRequest(f"advance_seconds must be a number >= 0, got {advance_seconds!r}",
+                             "the clock never moves backwards")
         if speed is not None:
             speed = check_speed(speed)
         if frozen is not None and not isinstance(frozen, bool):

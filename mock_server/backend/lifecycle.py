@@ -46,7 +46,7 @@ class Timeline:
 
     @classmethod
     def build(cls, start: int, durations: dict[str, int], outcome: str, fail_at: str | None,
-              total_rows: int) -> "Timeline":
+              total_rows: int) -> Timeline:
         """Lay phases end to end from ``start`` (UTC epoch seconds) with
         ``durations`` (phase -> whole seconds >= 0). A failed job stops at the
         end of its ``fail_at`` phase; a completed one after pending_refresh."""
@@ -103,6 +103,6 @@ class Timeline:
 
     def phase_starts(self) -> dict[str, int]:
         """Phase (and terminal status) -> the instant it starts."""
-        out = dict(zip(PHASES, self.starts))
+        out = dict(zip(PHASES, self.starts, strict=False))  # the phases it reaches
         out[self.outcome] = self.end
         return out

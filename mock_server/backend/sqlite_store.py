@@ -64,8 +64,8 @@ import os
 import sqlite3
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from .models import App, Job
 from .store import Store, StoreError
@@ -469,12 +469,11 @@ class SqliteStore(Store):
     def apps(self) -> list[App]:
         with self._lock:
             tokens = list(self._apps)
-        out = []
+        out: list[App] = []
         for token in tokens:
-            app = self._apps.get(token)
-            if app is _UNBUILT:
-                app = self._materialise(token)
-            if app is not None:
+            held = self._apps.get(token)
+            app = self._materialise(token) if held is _UNBUILT else held
+            if isinstance(app, App):
                 out.append(app)
         return out
 
