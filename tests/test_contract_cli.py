@@ -208,6 +208,7 @@ def test_pytest_pyargs_fails_on_a_drift_without_showing_the_key(tmp_path):
     no_secret(result.stdout, result.stderr, junit.read_text())
 
 
+@pytest.mark.slow
 def test_pytest_pyargs_writes_no_files_in_the_working_directory(tmp_path):
     """No ``.hypothesis/`` (nor anything else) where pytest was started:
     Hypothesis's caches go to a scratch directory for the run."""

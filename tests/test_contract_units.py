@@ -378,6 +378,7 @@ def _config_with(tmp_path, extra: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_check_switched_off_in_schemathesis_toml_reports_nothing_in_any_phase(tmp_path, monkeypatch):
     from contract_tests import runner
 

@@ -3,6 +3,8 @@ fixtures) never imports ``contract_tests`` (the contract kit), and the kit's
 pytest options exist only where the kit can run (the ``contract`` extra)."""
 from __future__ import annotations
 
+import pytest
+
 import ast
 import subprocess
 import sys
@@ -90,6 +92,7 @@ def _pytest(*args, shim: bool, cwd: Path):
                           text=True, timeout=120, cwd=cwd)
 
 
+@pytest.mark.slow
 def test_pytest_help_without_the_contract_extra_has_only_the_fixture_options(tmp_path):
     without = _pytest("--help", shim=True, cwd=tmp_path)
     assert without.returncode == 0, without.stdout + without.stderr
@@ -101,6 +104,7 @@ def test_pytest_help_without_the_contract_extra_has_only_the_fixture_options(tmp
     assert [o for o in CONTRACT_OPTIONS if o not in with_extra.stdout] == []
 
 
+@pytest.mark.slow
 def test_pytest_pyargs_without_the_contract_extra_skips_naming_the_extra(tmp_path):
     result = _pytest("--pyargs", "contract_tests", "-rs", shim=True, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
