@@ -21,9 +21,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 
 from hypothesis import strategies as st
+
+from mock_server.times import format_instant, format_micro
 
 CSV = "text/csv"
 NDJSON = "application/x-ndjson"
@@ -53,10 +55,10 @@ _metadata = st.dictionaries(st.sampled_from(("name", "plan", "email", "seats", "
 @st.composite
 def _inserted_at(draw) -> str:
     """The vendor's example style ``2024-07-28 08:55:35.874555`` or ISO with T and Z."""
-    moment = draw(_instants)
+    seconds = draw(_instants).replace(tzinfo=timezone.utc).timestamp()
     if draw(st.booleans()):
-        return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return format_micro(seconds, sep=" ", zone="")
+    return format_instant(float(int(seconds)))
 
 
 @st.composite
