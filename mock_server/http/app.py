@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None, *, spec: dict | str | Path | No
     ])
 
     app = Flask("mock_server")
+    app.url_map.merge_slashes = False  # `//` is a 404 in the error shape, never a redirect built from Host
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["userpilot"] = fake
     register_control_api(app)

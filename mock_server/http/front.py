@@ -56,7 +56,9 @@ class Front:
                 return start_response(status, headers)
             return start_response(status, headers, exc_info)
 
-        if is_control_path(environ.get("PATH_INFO") or ""):
+        if is_control_path(environ.get("PATH_INFO") or "") \
+                and not (environ.get("REQUEST_URI") or environ.get("RAW_URI") or "").startswith("//"):
+            # `//__admin/...` (whose extra slash waitress strips) is no control path: the API answers 404
             return self.control(environ, start)
         return self.api(environ, start)
 

@@ -45,8 +45,8 @@ class Route(Stage):
     """404 for a path no operation has, 405 (with ``Allow``) for a method the
     path does not take; otherwise names the operation and its path
     parameters. Routes come from the spec (Werkzeug's router); a path that
-    Werkzeug would redirect (``//``, a missing trailing slash) is a 404,
-    never a redirect."""
+    Werkzeug would redirect or merge (``//`` anywhere, a leading ``//`` that
+    waitress strips, a missing trailing slash) is a 404, never a redirect."""
 
     name = "route"
 
@@ -54,13 +54,15 @@ class Route(Stage):
         self.operations = operations
         rules = [Rule(_rule_path(op.path), endpoint=op_id, methods=[op.method])
                  for op_id, op in operations.items()]
-        self.router = Map(rules).bind("localhost")
+        self.router = Map(rules, merge_slashes=False).bind("localhost")
 
     def before(self, call: Call) -> Answer | None:
         environ = call.environ
+        path = environ.get("PATH_INFO") or "/"
         try:
-            operation_id, params = self.router.match(environ.get("PATH_INFO") or "/",
-                                                     environ.get("REQUEST_METHOD", "GET"))
+            if "//" in path or _leading_double_slash(environ):  # no operation has an empty segment
+                raise NotFound()
+            operation_id, params = self.router.match(path, environ.get("REQUEST_METHOD", "GET"))
         except MethodNotAllowed as exc:
             call.allowed = sorted(exc.valid_methods or [])
             raise ApiError(f"Method {environ.get('REQUEST_METHOD')} is not allowed on this path",
@@ -72,6 +74,12 @@ class Route(Stage):
         call.operation = self.operations[operation_id]
         call.params = params
         return None
+
+
+def _leading_double_slash(environ: dict) -> bool:
+    """True when the request target starts with ``//`` (waitress strips the
+    extra slashes from ``PATH_INFO``; Werkzeug's router would too)."""
+    return (environ.get("REQUEST_URI") or environ.get("RAW_URI") or "").startswith("//")
 
 
 def _rule_path(path: str) -> str:
