@@ -10,9 +10,19 @@ import logging
 import sys
 
 import click
+from click.core import ParameterSource
 
 from . import __version__
-from .config import DEFAULT_JOBS, DEFAULT_JOURNAL_SIZE, DEFAULT_MAX_APPS, DEFAULT_SEED, DEMO_API_KEY, LIMITS
+from .config import (
+    DEFAULT_JOBS,
+    DEFAULT_JOURNAL_BYTES,
+    DEFAULT_JOURNAL_SIZE,
+    DEFAULT_MAX_APPS,
+    DEFAULT_MAX_JOBS,
+    DEFAULT_SEED,
+    DEMO_API_KEY,
+    LIMITS,
+)
 
 #: Entry point group of the subcommands other packages add (the contract
 #: kit's ``contract``: ``contract_tests.cli:contract``).
@@ -48,6 +58,39 @@ def main():
     """A fake of Userpilot's background-jobs API, and a contract test kit."""
 
 
+class _EnvOption(click.Option):
+    """A ``serve`` option whose environment variable shows in ``--help`` and
+    is named in the error when its value came from there."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("show_envvar", True)
+        super().__init__(*args, **kwargs)
+
+    def handle_parse_result(self, ctx, opts, args):
+        try:
+            return super().handle_parse_result(ctx, opts, args)
+        except click.BadParameter as exc:
+            exc.param_hint = _hint(ctx, self.name)
+            raise
+
+
+def _hint(ctx, name: str | None) -> str:
+    """How an error names the option ``name``: ``'--port'``, or ``'--port'
+    (from USERPILOT_MOCK_PORT)`` when the environment gave its value."""
+    param = next((p for p in ctx.command.params if p.name == name), None)
+    if param is None:
+        return f"'--{(name or '').replace('_', '-')}'"
+    flag = f"'{param.opts[0]}'" if param.opts else f"'{name}'"
+    if name is not None and ctx.get_parameter_source(name) is ParameterSource.ENVIRONMENT:
+        return f"{flag} (from the environment variable {param.envvar})"
+    return flag
+
+
+def _option(*names, env: str, **kwargs):
+    """A ``serve`` option read from ``USERPILOT_MOCK_<env>`` too."""
+    return click.option(*names, cls=_EnvOption, envvar=_env(env), **kwargs)
+
+
 def _fault_setting(ctx, param, value):
     """Check --latency / --rate-limit early (mock_server.backend.faults)."""
     if value is None:
@@ -59,48 +102,73 @@ def _fault_setting(ctx, param, value):
         raise click.BadParameter(str(exc)) from None
 
 
+def _on_command_line(ctx, name: str) -> bool:
+    return ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+
+
+#: Settings errors (mock_server.config.SettingError) -> the option they concern.
+_SETTING_OPTIONS = {"api_keys": "api_keys", "cors_origins": "cors_origins"}
+
+
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, envvar=_env("HOST"),
-              help="Address to bind. 0.0.0.0 exposes the control API to others.")
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(*LIMITS["port"]),
-              envvar=_env("PORT"), help="Port; 0 picks a free one.")
-@click.option("--seed", default=DEFAULT_SEED, show_default=True, type=int, envvar=_env("SEED"),
-              help="Seed of all generated data.")
-@click.option("--jobs", default=DEFAULT_JOBS, show_default=True, type=int,
-              envvar=_env("JOBS"), help="Jobs in each new app's history.")
-@click.option("--speed", default=1.0, show_default=True, type=float,
-              envvar=_env("SPEED"), help="Clock speed: N runs it N times faster than real time.")
-@click.option("--now", default=None, envvar=_env("NOW"),
-              help="Start the clock at this ISO 8601 instant (UTC when no offset).")
-@click.option("--frozen", is_flag=True, envvar=_env("FROZEN"), help="Stop the clock until advanced.")
-@click.option("--api-key", "api_keys", multiple=True, envvar=_env("API_KEYS"),
-              help="Accept only this API key (repeatable). Default: any key.")
-@click.option("--public-url", default=None, envvar=_env("PUBLIC_URL"),
-              help="Base URL used in job links. Default: the fake's own URL.")
-@click.option("--max-apps", default=DEFAULT_MAX_APPS, show_default=True, type=click.IntRange(*LIMITS["max_apps"]),
-              envvar=_env("MAX_APPS"), help="Apps kept before the least recently used is forgotten.")
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
-              envvar=_env("THREADS"), help="Server threads.")
-@click.option("--quiet", is_flag=True, envvar=_env("QUIET"), help="No access log.")
-@click.option("--latency", default=None, envvar=_env("LATENCY"), callback=_fault_setting,
-              help="Delay every API answer: 100ms, 50-200ms (uniform), 0.1s.")
-@click.option("--error-rate", default=0.0, show_default=True, type=float,
-              envvar=_env("ERROR_RATE"), help="Share of API calls answered 503 (seeded by --seed).")
-@click.option("--rate-limit", default=None, envvar=_env("RATE_LIMIT"), callback=_fault_setting,
-              help="Per-app limit, e.g. 600/min or 10/s; over it 429 with Retry-After. Default: none.")
-@click.option("--scenario", default=None, envvar=_env("SCENARIO"), metavar="NAME|PATH",
-              help="Start every app with a scenario's jobs: a bundled name (empty, mixed, "
-                   "all_failed, in_flight, large) or a YAML file. Its `history` replaces --jobs.")
-@click.option("--journal-size", default=DEFAULT_JOURNAL_SIZE, show_default=True,
-              type=click.IntRange(*LIMITS["journal_size"]), envvar=_env("JOURNAL_SIZE"),
-              help="Requests kept in the request journal (GET /__admin/requests).")
-@click.option("--state", default=None, envvar=_env("STATE"), metavar="FILE",
-              help="Keep the fake's state in this SQLite file (created if missing) and resume from it at "
-                   "start. On a restart the file's seed, scenario, clock, apps, fault rules and journal win "
-                   "over --seed, --now, --jobs, --scenario, --frozen and --speed, which apply again at the "
-                   "next reset. One server per file. Default: memory only.")
-def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_apps, threads, quiet,
-          latency, error_rate, rate_limit, scenario, journal_size, state):
+@_option("--host", env="HOST", default="127.0.0.1", show_default=True,
+         help="Address to bind. 0.0.0.0 exposes the control API to others (set --admin-token).")
+@_option("--port", env="PORT", default=8080, show_default=True, type=click.IntRange(*LIMITS["port"]),
+         help="Port; 0 picks a free one.")
+@_option("--seed", env="SEED", default=DEFAULT_SEED, show_default=True, type=int,
+         help="Seed of all generated data.")
+@_option("--jobs", env="JOBS", default=DEFAULT_JOBS, show_default=True, type=int,
+         help="Jobs in each new app's history.")
+@_option("--speed", env="SPEED", default=1.0, show_default=True, type=float,
+         help="Clock speed: N runs it N times faster than real time.")
+@_option("--now", env="NOW", default=None, help="Start the clock at this ISO 8601 instant (UTC when no offset).")
+@_option("--frozen", env="FROZEN", is_flag=True, help="Stop the clock until advanced.")
+@_option("--api-key", "api_keys", env="API_KEYS", multiple=True,
+         help="Accept only this API key (repeatable; visible to other processes: prefer the env var, "
+              "space-separated). Default: any key.")
+@_option("--public-url", env="PUBLIC_URL", default=None,
+         help="Base URL used in job links. Default: the fake's own URL.")
+@_option("--max-apps", env="MAX_APPS", default=DEFAULT_MAX_APPS, show_default=True,
+         type=click.IntRange(*LIMITS["max_apps"]), help="Apps kept before the least recently used is forgotten.")
+@_option("--max-jobs", env="MAX_JOBS", default=DEFAULT_MAX_JOBS, show_default=True,
+         type=click.IntRange(*LIMITS["max_jobs"]),
+         help="Jobs the whole fake holds (histories, scenarios, imports, control API); past it the least "
+              "recently used apps are forgotten, and a request that alone passes it is a 400.")
+@_option("--threads", env="THREADS", default=8, show_default=True, type=click.IntRange(1, 256),
+         help="Server threads.")
+@_option("--quiet", env="QUIET", is_flag=True, help="No access log.")
+@_option("--latency", env="LATENCY", default=None, callback=_fault_setting,
+         help="Delay every API answer: 100ms, 50-200ms (uniform), 0.1s (the unit is required).")
+@_option("--error-rate", env="ERROR_RATE", default=0.0, show_default=True, type=float,
+         help="Share of API calls answered 503 (seeded by --seed).")
+@_option("--rate-limit", env="RATE_LIMIT", default=None, callback=_fault_setting,
+         help="Per-app limit, e.g. 600/min or 10/s; over it 429 with Retry-After. Default: none.")
+@_option("--scenario", env="SCENARIO", default=None, metavar="NAME|PATH",
+         help="Start every app with a scenario's jobs: a bundled name (empty, mixed, "
+              "all_failed, in_flight, large) or a YAML file. Its `history` replaces --jobs.")
+@_option("--journal-size", env="JOURNAL_SIZE", default=DEFAULT_JOURNAL_SIZE, show_default=True,
+         type=click.IntRange(*LIMITS["journal_size"]),
+         help="Requests kept in the request journal (GET /__admin/requests).")
+@_option("--journal-bytes", env="JOURNAL_BYTES", default=DEFAULT_JOURNAL_BYTES, show_default=True,
+         type=click.IntRange(*LIMITS["journal_bytes"]),
+         help="Bytes the request journal holds in all (oldest entries dropped first).")
+@_option("--admin-token", env="ADMIN_TOKEN", default=None, metavar="TOKEN",
+         help="Require 'Authorization: Bearer TOKEN' on the control API (/__admin/). Prefer the env var: "
+              "a command line is visible to other processes.")
+@_option("--cors", env="CORS", is_flag=True,
+         help="Let browser apps of any origin call the API (CORS; never the control API).")
+@_option("--cors-origin", "cors_origins", env="CORS_ORIGINS", multiple=True, metavar="ORIGIN",
+         help="Let browser apps of this origin call the API, e.g. http://localhost:3000 (repeatable; "
+              "implies --cors for these origins only).")
+@_option("--state", env="STATE", default=None, metavar="FILE",
+         help="Keep the fake's state in this SQLite file (created if missing) and resume from it at "
+              "start. On a restart the file's seed, scenario, clock, apps, fault rules and journal win "
+              "over --seed, --now, --jobs, --scenario, --frozen and --speed, which apply again at the "
+              "next reset. One server per file. Default: memory only.")
+@click.pass_context
+def serve(ctx, host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_apps, max_jobs, threads,
+          quiet, latency, error_rate, rate_limit, scenario, journal_size, journal_bytes, admin_token, cors,
+          cors_origins, state):
     """Serve the fake API (and its control API under /__admin/)."""
     # deferred: the fake's modules (Flask, Faker, waitress) load only for a command that serves
     from .backend.errors import ApiError
@@ -108,22 +176,29 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
     from .config import SettingError
     from .server import make_server, run_server
 
+    for name, flag, env in (("api_keys", "--api-key", "USERPILOT_MOCK_API_KEYS"),
+                            ("admin_token", "--admin-token", "USERPILOT_MOCK_ADMIN_TOKEN")):
+        if _on_command_line(ctx, name):
+            click.echo(f"warning: {flag} is visible to other processes on this machine; prefer {env}", err=True)
     if scenario is not None:
         from .backend.scenarios import resolve  # deferred: see above
         try:
             scenario = resolve(scenario, allow_path=True)
         except ApiError as exc:
-            raise click.BadParameter(exc.details, param_hint="'--scenario'") from None
+            detail = f" ({exc.details})" if exc.details and exc.details != exc.message else ""
+            raise click.BadParameter(exc.message + detail, param_hint=_hint(ctx, "scenario")) from None
+    origins = tuple(cors_origins) or (("*",) if cors else ())
     store = None
     try:
         if state is not None:
             from .backend.sqlite_store import open_store  # deferred: only --state needs sqlite3
-            store = open_store(state, max_apps)
+            store = open_store(state, max_apps, max_jobs=max_jobs)
         server, app = make_server(host, port, seed=seed, jobs=jobs, speed=speed, now=now,
                                   frozen=frozen, api_keys=api_keys, public_url=public_url,
-                                  max_apps=max_apps, threads=threads, latency=latency,
+                                  max_apps=max_apps, max_jobs=max_jobs, threads=threads, latency=latency,
                                   error_rate=error_rate, rate_limit=rate_limit, scenario=scenario,
-                                  journal_size=journal_size, store=store)
+                                  journal_size=journal_size, journal_bytes=journal_bytes,
+                                  admin_token=admin_token, cors_origins=origins, store=store)
     # Each refusal ends the process, which releases the state file's lock.
     except StoreError as exc:  # one line naming the file, exit 2 as for a usage error
         click.echo(f"userpilot-mock: {exc}", err=True)
@@ -131,10 +206,10 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
     except ApiError as exc:
         raise click.UsageError(exc.message) from None
     except SettingError as exc:
-        option = {"api_keys": "api-key"}.get(exc.setting, exc.setting.replace("_", "-"))
-        raise click.BadParameter(exc.message, param_hint=f"'--{option}'") from None
+        name = _SETTING_OPTIONS.get(exc.setting, exc.setting)
+        raise click.BadParameter(exc.message, param_hint=_hint(ctx, name)) from None
     except ValueError as exc:  # waitress refusing the host
-        raise click.BadParameter(str(exc), param_hint="'--host'") from None
+        raise click.BadParameter(str(exc), param_hint=_hint(ctx, "host")) from None
     except OSError as exc:
         click.echo(f"userpilot-mock: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
         sys.exit(1)
@@ -142,13 +217,16 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
 
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{server.effective_port}"
     if host not in ("127.0.0.1", "localhost", "::1"):
-        click.echo(f"warning: listening on {host}: the control API (/__admin/) has no "
-                   "authentication and is reachable by others on this network", err=True)
+        protection = ("it requires the admin token" if admin_token else
+                      "it has no authentication unless you set --admin-token (env USERPILOT_MOCK_ADMIN_TOKEN)")
+        click.echo(f"warning: listening on {host}: the control API (/__admin/) is reachable by others on "
+                   f"this network; {protection}", err=True)
     key_hint = DEMO_API_KEY if not api_keys else "$USERPILOT_API_KEY"
+    admin_hint = ', with -H "Authorization: Bearer $USERPILOT_MOCK_ADMIN_TOKEN"' if admin_token else ""
     clock, in_force = backend.clock, backend.scenario  # the state file's when resumed
     click.echo(f"userpilot-mock {__version__} serving the Userpilot background-jobs API at {url}\n"
-               f"  try:     curl -s -H 'Authorization: Token {key_hint}' {url}/v1/background_jobs\n"
-               f"  control: {url}/__admin/  (spec: {url}/__admin/spec/admin.yaml)\n"
+               f'  try:     curl -s -H "Authorization: Token {key_hint}" {url}/v1/background_jobs\n'
+               f"  control: {url}/__admin/  (spec: {url}/__admin/spec/admin.yaml{admin_hint})\n"
                f"  clock:   {'frozen' if clock.frozen else f'speed {clock.speed:g}'}, seed {backend.seed}, "
                + (f"scenario {in_force.name} ({in_force.job_count} jobs per app)"
                   if in_force is not None else f"{backend.jobs_per_app} jobs per app") + ". Ctrl-C stops.")
@@ -161,6 +239,8 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
                  f"error rate {error_rate:g}" if error_rate else "",
                  f"rate limit {rate_limit[0]}/{rate_limit[1]:g}s per app" if rate_limit else ""]
         click.echo(f"  faults:  {', '.join(p for p in parts if p)} (rules: {url}/__admin/faults)")
+    if origins:
+        click.echo(f"  cors:    {'any origin' if origins == ('*',) else ', '.join(origins)} (the API only)")
     sys.stdout.flush()
 
     if not quiet:

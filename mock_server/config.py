@@ -10,19 +10,30 @@ bounds are :data:`LIMITS`, here once.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, fields, replace
 
 DEFAULT_SEED = 20250519  # the day the real responses were captured
 DEFAULT_JOBS = 25
 DEFAULT_MAX_APPS = 1000
 DEFAULT_JOURNAL_SIZE = 1000
+#: Bytes the request journal may hold in all (its entries' estimated sizes).
+DEFAULT_JOURNAL_BYTES = 16 * 1024 * 1024
+#: Jobs the whole fake holds (every app's history, scenario jobs, jobs made
+#: by imports and the control API): about 1-2 KB each, so ~200-400 MB at most.
+DEFAULT_MAX_JOBS = 200_000
 #: A key printed in the start-up banner so a person can try the fake at once.
 DEMO_API_KEY = "demo-api-key"
 
 
 #: Bounds of the settings only a server has (inclusive), used by the CLI,
 #: ``MockServer`` and the pytest plugin alike.
-LIMITS = {"port": (0, 65535), "max_apps": (1, 10_000_000), "journal_size": (0, 10_000_000)}
+LIMITS = {"port": (0, 65535), "max_apps": (1, 10_000_000), "journal_size": (0, 10_000_000),
+          "journal_bytes": (0, 1 << 40), "max_jobs": (1, 100_000_000)}
+#: An admin token: visible ASCII, no white space (it is sent as ``Authorization: Bearer <token>``).
+_ADMIN_TOKEN = re.compile(r"[\x21-\x7e]{1,1024}")
+#: An origin ``--cors-origin`` accepts: ``scheme://host[:port]``, no path (RFC 6454).
+_ORIGIN = re.compile(r"https?://[^/\s?#]+")
 
 
 class SettingError(ValueError):
@@ -54,12 +65,20 @@ class Settings:
     speed: clock speed (> 0). frozen: clock stopped until advanced.
     api_keys: keys accepted (empty = any non-empty key). public_url: base of
     ``links`` (None = the URL each client reached). max_apps: apps kept before
-    the least recently used is forgotten. journal_size: requests kept in the
-    journal. scenario: a bundled scenario name or a path, loaded at start.
+    the least recently used is forgotten. max_jobs: jobs the whole fake holds
+    (least recently used apps forgotten first; a request that alone would
+    pass it is a 400). journal_size: requests kept in the journal;
+    journal_bytes: bytes it holds in all. scenario: a bundled scenario name
+    or a path, loaded at start.
     latency: added to every API answer, ``"50-200ms"``/``"100ms"``/``"0.1s"``
     or ``(low_ms, high_ms)`` (None = none). error_rate: share (0..1) of API
     calls answered 503. rate_limit: per-app limit, ``"600/min"`` or
     ``(requests, window_seconds)`` (None = none). See mock_server.backend.faults.
+    admin_token: the control API then requires ``Authorization: Bearer
+    <token>`` (None = no token). cors_origins: origins whose browsers may call
+    the API (``("*",)``: any; empty: no CORS). listen_host: the address the
+    server is bound to (None: unknown, as in-process, read as loopback); while
+    it is a loopback address the control API refuses another ``Host``.
     """
 
     seed: int = DEFAULT_SEED
@@ -71,12 +90,17 @@ class Settings:
     public_url: str | None = None
     max_apps: int = DEFAULT_MAX_APPS
     journal_size: int = DEFAULT_JOURNAL_SIZE
+    journal_bytes: int = DEFAULT_JOURNAL_BYTES
+    max_jobs: int = DEFAULT_MAX_JOBS
     latency: str | tuple[float, float] | None = None
     error_rate: float = 0.0
     rate_limit: str | tuple[int, float] | None = None
     #: A bundled scenario name, a path to a scenario file, a parsed document or
     #: None (generated histories). Read once, when the backend starts.
     scenario: object = None
+    admin_token: str | None = None
+    cors_origins: tuple[str, ...] = ()
+    listen_host: str | None = None
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -89,9 +113,10 @@ class Settings:
         unknown = set(overrides) - {f.name for f in fields(cls)}
         if unknown:
             raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        if "api_keys" in overrides:
-            keys = overrides["api_keys"] or ()
-            overrides["api_keys"] = (keys,) if isinstance(keys, str) else tuple(keys)
+        for name in ("api_keys", "cors_origins"):
+            if name in overrides:
+                values = overrides[name] or ()
+                overrides[name] = (values,) if isinstance(values, str) else tuple(values)
         return replace(base or cls(), **overrides).checked()
 
     def checked(self) -> Settings:
@@ -116,8 +141,20 @@ class Settings:
                 raise SettingError(name, f"must be a finite number, got {value!r}")
         for path, sentence in schemas.problems("ResetRequest", reset_like):
             raise SettingError(str(path[0]) if path else "settings", sentence)
-        for name in ("max_apps", "journal_size"):
+        for name in ("max_apps", "journal_size", "journal_bytes", "max_jobs"):
             check_whole(name, getattr(self, name), *LIMITS[name])
+        if self.jobs > self.max_jobs:
+            raise SettingError("jobs", f"{self.jobs} jobs per app are more than the fake holds in all "
+                                       f"(max_jobs {self.max_jobs}, --max-jobs)")
+        if self.admin_token is not None and (not isinstance(self.admin_token, str)
+                                             or not _ADMIN_TOKEN.fullmatch(self.admin_token)):
+            raise SettingError("admin_token", "must be 1 to 1024 visible ASCII characters without spaces")
+        for origin in self.cors_origins:
+            if origin != "*" and (not isinstance(origin, str) or not _ORIGIN.fullmatch(origin)):
+                raise SettingError("cors_origins", f"must be '*' or origins like http://localhost:3000 "
+                                                   f"(scheme://host[:port], no path), got {origin!r}")
+        if self.listen_host is not None and not isinstance(self.listen_host, str):
+            raise SettingError("listen_host", f"must be an address or a host name, got {self.listen_host!r}")
         if any(not isinstance(key, str) or not key.strip() for key in self.api_keys):
             raise SettingError("api_keys", "every accepted API key must be a non-empty string")
         if self.public_url is not None and (not isinstance(self.public_url, str) or not

@@ -18,6 +18,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import socket
 import threading
 from datetime import datetime
@@ -51,11 +52,22 @@ class UserpilotMockError(Exception):
 
 # --- transports -------------------------------------------------------------
 
+#: The environment variable of the control API's token (``serve --admin-token``):
+#: a handle sends it unless given another.
+ADMIN_TOKEN_ENV = "USERPILOT_MOCK_ADMIN_TOKEN"
+
+
+def _admin_headers(admin_token: str | None) -> dict:
+    return {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
+
+
 class HttpTransport:
     """JSON over one keep-alive ``http.client`` connection to ``base_url``
-    (reconnects once when the server closed it). Thread-safe."""
+    (reconnects once when the server closed it). ``admin_token``: sent as
+    ``Authorization: Bearer <token>`` on every request (the control API's,
+    when the fake requires one). Thread-safe."""
 
-    def __init__(self, base_url: str, timeout: float = 30.0):
+    def __init__(self, base_url: str, timeout: float = 30.0, admin_token: str | None = None):
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {base_url!r}")
@@ -65,6 +77,7 @@ class HttpTransport:
         self._port = parts.port
         self._prefix = parts.path.rstrip("/")
         self._timeout = timeout
+        self._auth = _admin_headers(admin_token)
         self._conn: http.client.HTTPConnection | None = None
         self._lock = threading.Lock()
 
@@ -79,9 +92,15 @@ class HttpTransport:
 
     def request(self, method: str, path: str, body=None, query: dict | None = None):
         """``(status, parsed JSON or None)`` of ``method path``."""
+        status, data, _headers = self.exchange(method, path, body, query)
+        return status, data
+
+    def exchange(self, method: str, path: str, body=None, query: dict | None = None):
+        """``(status, parsed JSON or None, headers)`` of ``method path``
+        (``headers``: lower-case name -> value)."""
         target = self._prefix + path + (("?" + urlencode(query)) if query else "")
         payload = None if body is None else json.dumps(body).encode("utf-8")
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", **self._auth}
         if payload is not None:
             headers["Content-Type"] = "application/json"
         with self._lock:
@@ -102,7 +121,8 @@ class HttpTransport:
             if response.getheader("Connection", "").lower() == "close" and self._conn is not None:
                 self._conn.close()
                 self._conn = None
-        return response.status, (json.loads(data) if data else None)
+        return (response.status, (json.loads(data) if data else None),
+                {k.lower(): v for k, v in response.getheaders()})
 
     def close(self) -> None:
         with self._lock:
@@ -112,17 +132,24 @@ class HttpTransport:
 
 
 class FlaskTransport:
-    """JSON through a Flask app's test client (in-process, no socket)."""
+    """JSON through a Flask app's test client (in-process, no socket);
+    ``admin_token`` as for :class:`HttpTransport`."""
 
-    def __init__(self, app):
+    def __init__(self, app, admin_token: str | None = None):
         self.app = app
         self.base_url = "http://localhost"
         self._client = app.test_client()
+        self._auth = _admin_headers(admin_token)
 
     def request(self, method: str, path: str, body=None, query: dict | None = None):
-        response = self._client.open(path, method=method, json=body, query_string=query)
+        status, data, _headers = self.exchange(method, path, body, query)
+        return status, data
+
+    def exchange(self, method: str, path: str, body=None, query: dict | None = None):
+        response = self._client.open(path, method=method, json=body, query_string=query, headers=self._auth)
         data = response.get_data()
-        return response.status_code, (json.loads(data) if data else None)
+        return (response.status_code, (json.loads(data) if data else None),
+                {k.lower(): v for k, v in response.headers.items()})
 
     def close(self) -> None:
         pass
@@ -308,6 +335,20 @@ class RequestLog(list):
             raise AssertionError(f"{len(problems)} violation(s) of the kit spec:\n{lines}")
 
 
+#: Journal entries asked for per request when the handle reads the journal.
+REQUESTS_PAGE = 1000
+_NEXT = re.compile(r'<([^>]*)>\s*;\s*rel="?next"?', re.IGNORECASE)
+
+
+def _next_cursor(link: str | None) -> str | None:
+    """The ``cursor`` of a ``Link: <...>; rel="next"`` header, None without one."""
+    match = _NEXT.search(link or "")
+    if match is None:
+        return None
+    values = parse_qs(urlsplit(match.group(1)).query).get("cursor")
+    return values[0] if values else None
+
+
 def _list_form(job: dict) -> dict:
     return {k: v for k, v in job.items() if k not in _ADMIN_EXTRAS and k not in _LIST_ONLY_DROP}
 
@@ -335,25 +376,42 @@ class UserpilotMock:
         self._defaults: dict = {}
 
     @classmethod
-    def over_http(cls, url: str, **kwargs) -> UserpilotMock:
-        """A handle on the server at ``url``."""
-        return cls(HttpTransport(url), **kwargs)
+    def over_http(cls, url: str, *, admin_token: str | None = None, **kwargs) -> UserpilotMock:
+        """A handle on the server at ``url``. ``admin_token``: the control
+        API's token (``serve --admin-token``); default: the environment
+        variable ``USERPILOT_MOCK_ADMIN_TOKEN``, when set."""
+        token = admin_token if admin_token is not None else os.environ.get(ADMIN_TOKEN_ENV) or None
+        return cls(HttpTransport(url, admin_token=token), **kwargs)
 
     @classmethod
-    def in_process(cls, app, **kwargs) -> UserpilotMock:
-        """A handle on an in-process Flask app (``create_app(...)``)."""
-        return cls(FlaskTransport(app), **kwargs)
+    def in_process(cls, app, *, admin_token: str | None = None, **kwargs) -> UserpilotMock:
+        """A handle on an in-process Flask app (``create_app(...)``);
+        ``admin_token``: its ``admin_token`` setting, read from the app when
+        not given."""
+        if admin_token is None:
+            fake = app.extensions.get("userpilot")
+            admin_token = getattr(getattr(fake, "settings", None), "admin_token", None)
+        return cls(FlaskTransport(app, admin_token=admin_token), **kwargs)
 
     # -- plumbing ----------------------------------------------------------
     def _call(self, method: str, path: str, body=None, query: dict | None = None, ok=(200, 201)):
-        status, data = self.transport.request(method, path, body, query)
+        return self._exchange(method, path, body, query, ok)[0]
+
+    def _exchange(self, method: str, path: str, body=None, query: dict | None = None, ok=(200, 201)):
+        """``(parsed JSON, headers)`` of a control call; raises
+        UserpilotMockError for an answer whose status is not in ``ok``."""
+        exchange = getattr(self.transport, "exchange", None)
+        if exchange is not None:
+            status, data, headers = exchange(method, path, body, query)
+        else:  # a transport of another kind: (status, data) only
+            (status, data), headers = self.transport.request(method, path, body, query), {}
         if status not in ok:
             item: dict = {}
             if isinstance(data, dict) and data.get("errors"):
                 item = data["errors"][0] or {}
             raise UserpilotMockError(status, item.get("message", f"{method} {path} failed"),
                                      item.get("error_code", ""), item.get("details", ""))
-        return data
+        return data, headers
 
     @property
     def url(self) -> str:
@@ -454,10 +512,19 @@ class UserpilotMock:
         return self.get_requests()
 
     def get_requests(self, method: str | None = None, path: str | None = None, since=None) -> RequestLog:
-        """The journal, filtered by the server (``GET /__admin/requests``)."""
-        query = {k: v for k, v in (("method", method), ("path", path), ("since", iso_of(since)))
-                 if v is not None}
-        return RequestLog(RequestEntry(e) for e in self._call("GET", "/__admin/requests", query=query))
+        """The journal, filtered by the server (``GET /__admin/requests``),
+        read a page of :data:`REQUESTS_PAGE` entries at a time."""
+        query: dict = {k: v for k, v in (("method", method), ("path", path), ("since", iso_of(since)))
+                       if v is not None}
+        query["limit"] = REQUESTS_PAGE
+        log = RequestLog()
+        while True:
+            page, headers = self._exchange("GET", "/__admin/requests", query=query)
+            log.extend(RequestEntry(e) for e in page)
+            cursor = _next_cursor(headers.get("link"))
+            if cursor is None:
+                return log
+            query["cursor"] = cursor
 
     def clear_requests(self) -> int:
         """Empty the journal; returns how many entries it held."""

@@ -17,6 +17,7 @@ No Flask here; the document and the validators are built once, on first use.
 from __future__ import annotations
 
 import json
+import re
 from functools import cache, lru_cache
 from typing import Any
 
@@ -101,6 +102,18 @@ def parameters(operation_id: str) -> dict[str, tuple[str, Any]]:
     raise KeyError(f"admin.yaml has no operation {operation_id!r}")
 
 
+@cache
+def _query_type(operation_id: str, name: str) -> str | None:
+    """The ``type`` of query parameter ``name``'s schema in admin.yaml's ``operation_id``."""
+    for item in admin_document()["paths"].values():
+        for operation in item.values():
+            if isinstance(operation, dict) and operation.get("operationId") == operation_id:
+                for param in operation.get("parameters") or []:
+                    if param["name"] == name:
+                        return (param.get("schema") or {}).get("type")
+    return None
+
+
 def check_query(operation_id: str, args) -> dict[str, str]:
     """The query parameters of a control request (``args``: name -> value,
     the first of repeated ones) checked against admin.yaml's operation
@@ -113,7 +126,10 @@ def check_query(operation_id: str, args) -> dict[str, str]:
                          f"filters: {', '.join(sorted(declared)) or 'none'}")
     values = {name: args[name] for name in args}
     for name, value in values.items():
-        errors = list(parameters(operation_id)[name][1].iter_errors(value))
+        validator = parameters(operation_id)[name][1]
+        if _query_type(operation_id, name) == "integer" and re.fullmatch(r"[+-]?\d{1,19}", value):
+            value = int(value)  # a query parameter is text on the wire; its schema types the number
+        errors = list(validator.iter_errors(value))
         if errors:
             leaf = next(_leaves(errors[0]))
             raise BadRequest(f"{name}: {_sentence(leaf)}", f"query parameter {name}")

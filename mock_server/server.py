@@ -31,7 +31,9 @@ def make_server(host: str = "127.0.0.1", port: int = 0, settings: Settings | Non
     Returns ``(server, app)``; ``server.effective_port`` is the bound port and
     ``server.run()`` serves until closed. ``links`` use ``public_url`` when
     set, else the URL each client reached. ``store``: where the fake's state
-    lives (default: memory). Raises OSError when the port is taken,
+    lives (default: memory). The app is told ``host`` (the setting
+    ``listen_host``), so that bound to loopback its control API refuses
+    requests naming another ``Host``. Raises OSError when the port is taken,
     SettingError (a ValueError) for a port outside 0..65535 or a bad setting.
     """
     from waitress.server import create_server  # deferred: only a served fake needs waitress
@@ -39,6 +41,7 @@ def make_server(host: str = "127.0.0.1", port: int = 0, settings: Settings | Non
     from .http.app import create_app  # deferred: Flask costs ~0.3 s, not needed to import MockServer
 
     check_port(port)
+    overrides.setdefault("listen_host", host)  # the control API checks Host while this is loopback
     app = create_app(settings, store=store, server_adds_server_header=True, **overrides)
     server = create_server(app.wsgi_app, host=host, port=port, ident=SERVER_IDENT, threads=threads,
                            max_request_body_size=MAX_BODY_BYTES, clear_untrusted_proxy_headers=True)
@@ -52,12 +55,15 @@ def _url_host(host: str) -> str:
 
 
 def run_server(server) -> None:
-    """Serve in this thread until Ctrl-C or SIGTERM, then close the server
-    (``userpilot-mock serve`` and the benchmark's baseline servers)."""
+    """Serve in this thread until Ctrl-C (SIGINT) or SIGTERM, then close the
+    server (``userpilot-mock serve`` and the benchmark's baseline servers).
+    Both handlers are installed here: a process started in the background
+    inherits SIGINT ignored, and Python then installs no handler of its own."""
     def stop(*_):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     try:
         server.run()
     except KeyboardInterrupt:
@@ -133,7 +139,7 @@ class MockServer:
                 raise TypeError("give state or store, not both")
             server_args = {name: overrides[name] for name in ("threads",) if name in overrides}
             settings = Settings.build(settings, **{k: v for k, v in overrides.items() if k not in server_args})
-            self._store = open_store(self.state, settings.max_apps)
+            self._store = open_store(self.state, settings.max_apps, max_jobs=settings.max_jobs)
             overrides = {**server_args, "store": self._store}
         try:
             self._server, self.app = make_server(self.host, self.port, settings, **overrides)

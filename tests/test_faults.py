@@ -417,17 +417,24 @@ def test_rate_limit_comes_before_prefer_and_after_auth():
 # -- settings and the CLI -----------------------------------------------------------------
 @pytest.mark.parametrize("text, expected", [
     ("50-200ms", (50.0, 200.0)), ("100ms", (100.0, 100.0)), ("0.1s", (100.0, 100.0)),
-    ("0.05-0.2s", (50.0, 200.0)), ("100", (100.0, 100.0)), (" 5 - 10 MS ", (5.0, 10.0)),
+    ("0.05-0.2s", (50.0, 200.0)), (" 5 - 10 MS ", (5.0, 10.0)),
     (25, (25.0, 25.0)), ((1, 2), (1.0, 2.0)), (None, None), ("", None), ("0ms", None),
 ])
 def test_parse_latency(text, expected):
     assert parse_latency(text) == expected
 
 
-@pytest.mark.parametrize("text", ["fast", "200-50ms", "-5ms", "10m", "5-", "1e3ms", "61s", True, [1]])
+@pytest.mark.parametrize("text", ["fast", "200-50ms", "-5ms", "10m", "5-", "1e3ms", "61s", True, [1], "100", "5-10"])
 def test_parse_latency_rejects(text):
     with pytest.raises(ValueError):
         parse_latency(text)
+
+
+def test_a_latency_without_its_unit_is_refused_naming_both_readings():
+    with pytest.raises(ValueError, match="needs its unit: 5ms or 5s"):
+        parse_latency("5")
+    result = CliRunner().invoke(main, ["serve", "--port", "0", "--latency", "5"])
+    assert result.exit_code == 2 and "5ms or 5s" in result.output
 
 
 @pytest.mark.parametrize("text, expected", [

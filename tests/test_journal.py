@@ -3,6 +3,7 @@ endpoints, bounds and resets."""
 from __future__ import annotations
 
 import json
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -204,3 +205,149 @@ def test_answers_follow_admin_yaml(client):
     check(client.post("/__admin/scenario", json={"name": "mixed"}).get_json(), "ScenarioSummary")
     for summary in client.get("/__admin/scenarios").get_json():
         check(summary, "ScenarioSummary")
+
+
+# -- bounded in bytes, read in pages ------------------------------------------------------------------------------
+
+def test_oversized_fields_are_kept_cut_with_a_visible_marker(client, backend):
+    huge = "x" * 200_000
+    client.get(f"/v1/background_jobs?q={huge}&a=1", headers=auth())
+    client.get("/v1/" + "p" * 100_000, headers=auth())
+    client.get(f"/v1/background_jobs?{'n' * 100_000}=1", headers=auth())
+    listed, missing_path, unknown_name = entries(client)
+    assert listed["query"]["q"][0].startswith("xxx") and listed["query"]["q"][0].endswith(
+        "...[truncated 195,910 characters]")
+    assert len(json.dumps(listed)) < 10_000
+    assert missing_path["path"].endswith("...[truncated 95,908 characters]")
+    assert all(len(v["message"]) < 4200 for v in missing_path["violations"] + unknown_name["violations"])
+    assert "truncated" in unknown_name["violations"][0]["name"]
+    assert backend.journal.bytes < 40_000
+
+
+def test_it_is_bounded_in_bytes_too():
+    """The attack of the issue, scaled down: requests with ~200 KB query
+    strings never take the journal past its byte bound."""
+    client = create_app(seed=1, now=NOW, frozen=True, journal_bytes=32 * 1024).test_client()
+    backend = client.application.extensions["userpilot"].backend
+    for i in range(30):
+        client.get(f"/v1/background_jobs?i={i}&q={'y' * 50_000}", headers=auth())
+        assert backend.journal.bytes <= 32 * 1024
+    kept = entries(client)
+    assert 3 <= len(kept) < 30 and [e["query"]["i"] for e in kept] == [[str(i)] for i in range(30 - len(kept), 30)]
+
+
+def test_the_journal_bytes_setting_is_checked():
+    with pytest.raises(ValueError, match="journal_bytes"):
+        create_app(journal_bytes=-1)
+    assert create_app(journal_bytes=0).extensions["userpilot"].backend.journal.enabled is False
+
+
+def page(client, **query):
+    response = client.get("/__admin/requests", query_string=query)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json(), response.headers.get("Link")
+
+
+def test_it_is_read_in_pages_that_a_link_header_chains(client):
+    for i in range(25):
+        client.get(f"/v1/background_jobs?i={i}", headers=auth())
+        client.get("/v1/background_jobs")  # a 401, filtered out below
+    seen, query = [], {"limit": 10, "path": "/v1/background_jobs", "method": "get"}
+    links = 0
+    while True:
+        got, link = page(client, **query)
+        seen.extend(e for e in got if e["status"] == 200)
+        if link is None:
+            break
+        links += 1
+        assert link.startswith("</__admin/requests?") and link.endswith('>; rel="next"')
+        target = link[1:link.index(">")]
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(target).query))
+        assert query["path"] == "/v1/background_jobs" and query["limit"] == "10"
+    assert links == 4 and [e["query"]["i"] for e in seen] == [[str(i)] for i in range(25)]
+    assert [e["status"] for e in page(client, limit=3, cursor=0)[0]] == [200, 401, 200]
+    assert page(client, limit=100)[1] is None
+
+
+def test_without_a_limit_every_entry_is_streamed(client):
+    for i in range(1200):
+        client.get(f"/v1/background_jobs?i={i}", headers=auth())
+    response = client.get("/__admin/requests")
+    assert "Content-Length" not in response.headers  # streamed, a batch of entries at a time
+    assert [e["query"]["i"][0] for e in response.get_json()] == [str(i) for i in range(200, 1200)]
+    client.delete("/__admin/requests")
+    assert client.get("/__admin/requests").get_json() == []
+
+
+@pytest.mark.parametrize("query", [{"limit": "0"}, {"limit": "10001"}, {"limit": "ten"}, {"cursor": "-1"},
+                                   {"cursor": "abc"}, {"cursor": "1" * 30, "limit": "5"}])
+def test_bad_pages_are_400(client, query):
+    response = client.get("/__admin/requests", query_string=query)
+    assert response.status_code == 400
+    assert next(iter(query)) in response.get_json()["errors"][0]["message"]
+
+
+def test_the_handle_reads_the_journal_page_by_page(monkeypatch):
+    from mock_server import handle as handle_module
+    monkeypatch.setattr(handle_module, "REQUESTS_PAGE", 3)
+    app = create_app(seed=1, now=NOW, frozen=True)
+    mock = handle_module.UserpilotMock.in_process(app)
+    for i in range(10):
+        app.test_client().get(f"/v1/background_jobs?i={i}", headers=auth())
+    calls = []
+    real = mock.transport.exchange
+    monkeypatch.setattr(mock.transport, "exchange", lambda *a, **k: calls.append(a) or real(*a, **k))
+    log = mock.requests
+    assert [e.query["i"] for e in log] == [[str(i)] for i in range(10)]
+    assert len(calls) == 4 and all(a[3]["limit"] == 3 for a in calls)
+    log.assert_called("GET", "/v1/background_jobs?i=9", times=1)
+    assert len(mock.get_requests(path="/v1/background_jobs")) == 10
+
+
+def test_a_state_file_keeps_the_byte_bound_and_pages(tmp_path):
+    from mock_server.backend.sqlite_store import open_store
+    store = open_store(tmp_path / "state.db", 100)
+    client = create_app(store=store, now=NOW, frozen=True, journal_bytes=20_000).test_client()
+    backend = client.application.extensions["userpilot"].backend
+    for i in range(40):
+        client.get(f"/v1/background_jobs?i={i}&q={'z' * 5000}", headers=auth())
+    assert backend.journal.bytes <= 20_000
+    kept = [e["query"]["i"][0] for e in entries(client)]
+    first, link = page(client, limit=2)
+    assert [e["query"]["i"][0] for e in first] == kept[:2] and "cursor=" in link
+    store.close()
+    store = open_store(tmp_path / "state.db", 100)
+    client = create_app(store=store, now=NOW, frozen=True, journal_bytes=10_000).test_client()
+    assert client.application.extensions["userpilot"].backend.journal.bytes <= 10_000
+    assert [e["query"]["i"][0] for e in entries(client)] == kept[len(kept) - len(entries(client)):]
+    store.close()
+
+
+@pytest.mark.slow
+def test_huge_query_strings_over_a_socket_leave_the_memory_flat():
+    """The issue's attack (2,000 requests with ~200 KB query strings took a
+    server from 39 MB to 955 MB) at a tenth of its size, over waitress: what
+    the fake keeps grows by less than its journal's byte bound."""
+    import gc
+    import http.client
+    import tracemalloc
+
+    with MockServer(seed=1, now=NOW, frozen=True, journal_bytes=1024 * 1024) as server:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        conn.request("GET", "/v1/background_jobs", headers=auth())
+        conn.getresponse().read()
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(200):
+            conn.request("GET", f"/v1/background_jobs?i={i}&q={'w' * 200_000}", headers=auth())
+            conn.getresponse().read()
+        # CPython (3.11+) caches urlsplit's last 128 results, which waitress's URIs fill: not the fake's
+        getattr(urllib.parse.urlsplit, "cache_clear", lambda: None)()
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        conn.close()
+        listing = urllib.request.urlopen(server.url + "/__admin/requests?limit=10", timeout=30)
+        assert listing.status == 200 and len(json.load(listing)) == 10
+    assert grown < 3 * 1024 * 1024, grown

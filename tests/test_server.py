@@ -170,43 +170,86 @@ def test_cli_port_in_use_is_one_line():
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-def start_cli(*args, env=None):
-    process = subprocess.Popen([sys.executable, "-m", "mock_server", "serve", "--port", "0", *args],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, **(env or {})})
-    banner = [process.stdout.readline() for _ in range(4)]
-    process.banner = "".join(banner)
-    url = banner[0].split(" at ")[1].strip()
-    return process, url
+@pytest.fixture
+def cli_servers():
+    """Start ``userpilot-mock serve`` subprocesses: ``start(*args, env=None,
+    sigint_ignored=False)`` -> (process, url), the banner as
+    ``process.banner``. Whatever the test does, none is left running."""
+    started = []
+
+    def start(*args, env=None, sigint_ignored=False):
+        # A background job (`cmd &`) starts with SIGINT ignored: the same here, on demand.
+        preexec = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
+        process = subprocess.Popen([sys.executable, "-m", "mock_server", "serve", "--port", "0", *args],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   env={**os.environ, **(env or {})}, preexec_fn=preexec)
+        started.append(process)
+        banner = [process.stdout.readline() for _ in range(4)]
+        process.banner = "".join(banner)
+        if " at " not in banner[0]:
+            raise AssertionError(f"the server did not start: {process.banner}{process.stderr.read()}")
+        return process, banner[0].split(" at ")[1].strip()
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)
 
 
-def test_cli_serves_logs_masked_and_stops_cleanly():
-    secret = "SENTINEL-CLI-KEY-31337"
-    process, url = start_cli("--frozen", "--now", NOW, "--seed", "9")
+def stop(process, how=signal.SIGINT):
+    process.send_signal(how)
     try:
-        status, _, body = get(url + "/v1/background_jobs", key=secret)
-        assert status == 200 and len(json.loads(body)) == 25
-        assert get(url + "/v1/background_jobs", key=None)[0] == 401
-    finally:
-        process.send_signal(signal.SIGINT)
+        return process.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
         out, err = process.communicate(timeout=10)
+        raise AssertionError(f"the server did not stop on {how!r}:\n{out}{err}") from None
+
+
+def test_cli_serves_logs_masked_and_stops_cleanly(cli_servers):
+    secret = "SENTINEL-CLI-KEY-31337"
+    process, url = cli_servers("--frozen", "--now", NOW, "--seed", "9")
+    status, _, body = get(url + "/v1/background_jobs", key=secret)
+    assert status == 200 and len(json.loads(body)) == 25
+    assert get(url + "/v1/background_jobs", key=None)[0] == 401
+    out, err = stop(process)
     assert process.returncode == 0
     assert "Traceback" not in err
     assert secret not in out + err
     assert "GET /v1/background_jobs 200 NX-" in out
-    assert "curl -s -H 'Authorization: Token demo-api-key'" in process.banner
+    assert 'curl -s -H "Authorization: Token demo-api-key"' in process.banner
 
 
-def test_cli_settings_from_environment():
-    process, url = start_cli(env={"USERPILOT_MOCK_JOBS": "4", "USERPILOT_MOCK_FROZEN": "1",
-                                  "USERPILOT_MOCK_QUIET": "1"})
-    try:
-        status, _, body = get(url + "/v1/background_jobs")
-        assert len(json.loads(body)) == 4
-        assert json.loads(get(url + "/__admin/clock", key=None)[2])["frozen"] is True
-    finally:
-        process.terminate()
-        out, _ = process.communicate(timeout=10)
+@pytest.mark.slow
+def test_cli_stops_on_sigint_when_started_with_sigint_ignored(cli_servers):
+    """``userpilot-mock serve &`` from a script inherits SIGINT ignored; it
+    still stops on SIGINT (Ctrl-C), cleanly."""
+    process, url = cli_servers("--quiet", sigint_ignored=True)
+    assert get(url + "/__admin/health", key=None)[0] == 200
+    out, err = stop(process, signal.SIGINT)
+    assert process.returncode == 0 and "userpilot-mock stopped" in out and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_the_banner_curl_expands_the_key_variable(cli_servers):
+    process, url = cli_servers("--quiet", env={"USERPILOT_MOCK_API_KEYS": "k1 k2"})
+    line = next(x for x in process.banner.splitlines() if "try:" in x).split("try:", 1)[1].strip()
+    assert line.startswith("curl ") and '"Authorization: Token $USERPILOT_API_KEY"' in line
+    # the shell expands the variable in the banner's command (printf stands in for curl)
+    shown = subprocess.run(["sh", "-c", "printf '%s\\n' " + line[len("curl "):]], capture_output=True, text=True,
+                           env={**os.environ, "USERPILOT_API_KEY": "k1"}, check=True).stdout.splitlines()
+    assert "Authorization: Token k1" in shown and url + "/v1/background_jobs" in shown
+    assert process.stderr.read(0) == ""
+
+
+def test_cli_settings_from_environment(cli_servers):
+    process, url = cli_servers(env={"USERPILOT_MOCK_JOBS": "4", "USERPILOT_MOCK_FROZEN": "1",
+                                    "USERPILOT_MOCK_QUIET": "1"})
+    status, _, body = get(url + "/v1/background_jobs")
+    assert len(json.loads(body)) == 4
+    assert json.loads(get(url + "/__admin/clock", key=None)[2])["frozen"] is True
+    out, _ = stop(process, signal.SIGTERM)
     assert "GET /v1/" not in out  # quiet: no access log
 
 
@@ -220,16 +263,11 @@ def test_two_servers_same_seed_instant_url_give_identical_bodies():
     assert bodies[0] == bodies[1]
 
 
-def test_cli_warns_when_binding_beyond_loopback():
-    process = subprocess.Popen([sys.executable, "-m", "mock_server", "serve", "--host", "0.0.0.0",
-                                "--port", "0", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
-    try:
-        warning = process.stderr.readline()
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
+def test_cli_warns_when_binding_beyond_loopback_and_recommends_an_admin_token(cli_servers):
+    process, _url = cli_servers("--host", "0.0.0.0", "--quiet")
+    warning = process.stderr.readline()
     assert "control API" in warning and "reachable by others" in warning
+    assert "--admin-token" in warning and "USERPILOT_MOCK_ADMIN_TOKEN" in warning
 
 
 @pytest.mark.parametrize("kwargs, fragment", [

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from .. import schemas
-from ..config import Settings
+from ..config import SettingError, Settings
 from ..ids import app_token_for, is_job_id, new_job_id
 from ..times import parse_instant
 from . import generate, scenarios
@@ -50,11 +50,16 @@ class Backend:
     def __init__(self, settings: Settings | None = None, *, store: Store | None = None,
                  operations: dict[str, tuple[str, str]] | None = None):
         self.settings = settings = settings or Settings()
-        self.store = store if store is not None else MemoryStore(settings.max_apps)
+        self.store = store if store is not None else MemoryStore(settings.max_apps, settings.max_jobs)
         self.store.rebuild = self._rebuild
         #: The scenario every reset falls back to (``Settings.scenario``: a
         #: bundled name, a path or a document, read once here).
         self.default_scenario = scenarios.resolve(settings.scenario, allow_path=True)
+        if self.default_scenario is not None:
+            try:
+                self._check_fits(self.default_scenario.history, self.default_scenario)
+            except BadRequest as exc:
+                raise SettingError("scenario", exc.message) from None
         self._builds: dict[str, threading.Lock] = {}
         self._builds_lock = threading.Lock()
         saved = self.store.generation()
@@ -71,7 +76,7 @@ class Backend:
                 self.clock = Clock.restore(snapshot, on_change=self.store.save_clock)
         self.faults = Faults(self, operations or {}, latency=settings.latency, error_rate=settings.error_rate,
                              rate_limit=settings.rate_limit)
-        self.journal = Journal(self.store, settings.journal_size)
+        self.journal = Journal(self.store, settings.journal_size, settings.journal_bytes)
 
     # -- generation ----------------------------------------------------------
     def _begin(self, seed: int, jobs: int, scenario: scenarios.Scenario | None, number: int,
@@ -112,6 +117,7 @@ class Backend:
             scenario = self.default_scenario
         s = self.settings
         jobs = body.get("jobs", s.jobs if scenario is None else scenario.history)
+        self._check_fits(jobs, scenario)
         now = parse_instant(body["now"]) if "now" in body else s.now
         with self.store.atomic():
             self._begin(body.get("seed", s.seed), jobs, scenario, self.generation + 1)
@@ -127,9 +133,24 @@ class Backend:
         scenario = scenarios.resolve(ref)
         if scenario is None:
             raise BadRequest('name a scenario: {"name": ...} or an inline document')
+        self._check_fits(scenario.history, scenario)
         with self.store.atomic():
             self._begin(self.seed, scenario.history, scenario, self.generation + 1, apps_only=True)
         return scenario
+
+    def _check_fits(self, history: int, scenario: scenarios.Scenario | None) -> None:
+        """Raise BadRequest (``too_many_jobs``) when one app would start with
+        more jobs (``history`` generated ones plus ``scenario``'s) than the
+        whole fake holds (``max_jobs``)."""
+        count = history + (scenario.job_count if scenario is not None else 0)
+        limit = self.store.max_jobs
+        if count > limit:
+            what = f"{history} generated" + (f" + {scenario.job_count} of scenario {scenario.name}"
+                                              if scenario is not None else "")
+            raise BadRequest(f"each app would start with {count} jobs ({what}), more than the {limit} the "
+                             f"fake holds in all (max_jobs, --max-jobs)",
+                             "ask for fewer jobs, or start the fake with a larger --max-jobs",
+                             error_code="too_many_jobs")
 
     def set_clock(self, change: dict) -> dict:
         """Apply admin.yaml ``ClockUpdate`` ``change`` to the clock; returns
@@ -263,7 +284,15 @@ class Backend:
         return random.Random(f"{self.seed}:{app.app_token}:made:{app.created}")
 
     def _add_made(self, app: App, job: Job) -> Job:
-        """Keep ``job``, made now in ``app`` (under :meth:`atomic`)."""
+        """Keep ``job``, made now in ``app`` (under :meth:`atomic`),
+        forgetting least recently used apps when the fake holds
+        ``max_jobs``. Raises BadRequest (``too_many_jobs``) when ``app``
+        alone holds them all."""
+        if not self.store.make_room(app, 1):
+            limit = self.store.max_jobs
+            raise BadRequest(f"this app holds {len(app)} jobs, the most the fake holds in all (max_jobs "
+                             f"{limit}, --max-jobs): no job can be added", "reset the fake, or start it with "
+                             "a larger --max-jobs", error_code="too_many_jobs")
         app.created += 1
         self.store.add_job(app, job, made=True)
         return job

@@ -48,10 +48,11 @@ _UNIT_SECONDS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60
 def parse_latency(value) -> tuple[float, float] | None:
     """A latency setting as ``(low_ms, high_ms)``, or None for none.
 
-    Accepts ``"50-200ms"``, ``"100ms"``, ``"0.1s"``, ``"0.05-0.2s"``, a bare
-    number (milliseconds), a ``(low, high)`` pair of milliseconds, or None /
-    ``""`` / 0 for no latency. Raises ValueError for anything else, a range
-    whose low end is above its high end, or more than ``MAX_LATENCY_MS``.
+    Accepts ``"50-200ms"``, ``"100ms"``, ``"0.1s"``, ``"0.05-0.2s"`` (text
+    always names its unit: ``"5"`` is refused), a number (milliseconds), a
+    ``(low, high)`` pair of milliseconds, or None / ``""`` / 0 for no
+    latency. Raises ValueError for anything else, a range whose low end is
+    above its high end, or more than ``MAX_LATENCY_MS``.
     """
     if value is None or value == "" or value == 0:
         return None
@@ -66,7 +67,9 @@ def parse_latency(value) -> tuple[float, float] | None:
         match = _LATENCY.fullmatch(value)
         if not match:
             raise ValueError(f"not a latency: {value!r} (examples: 100ms, 50-200ms, 0.1s)")
-        scale = 1000.0 if (match.group(3) or "ms").lower() == "s" else 1.0
+        if match.group(3) is None:  # "5": 5 ms or 5 s? Say which.
+            raise ValueError(f"a latency needs its unit: {value.strip()}ms or {value.strip()}s, got {value!r}")
+        scale = 1000.0 if match.group(3).lower() == "s" else 1.0
         low = float(match.group(1)) * scale
         high = float(match.group(2)) * scale if match.group(2) else low
     else:

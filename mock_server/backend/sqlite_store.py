@@ -20,7 +20,10 @@ Tables (JSON in TEXT columns; ``PRAGMA application_id`` is
                                                   -- made jobs, Job.to_record, in id order
     rules(pos INTEGER PRIMARY KEY, id TEXT UNIQUE, record TEXT)
                                                   -- FaultRule.to_record, oldest first
-    journal(seq INTEGER PRIMARY KEY, entry TEXT)  -- entry tuples as JSON arrays
+    journal(seq INTEGER PRIMARY KEY, entry TEXT, size INTEGER)
+                                                  -- entry tuples as JSON arrays, their sizes
+                                                  -- (a file without the size column gains it at open;
+                                                  -- a NULL size reads as the entry's length)
 
 One store owns the file for its lifetime, by two locks taken at open: an
 ``flock`` on a descriptor of its own (POSIX; unlike SQLite's ``fcntl``
@@ -63,10 +66,11 @@ import json
 import os
 import sqlite3
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from ..config import DEFAULT_MAX_JOBS
 from .models import App, Job
 from .store import Store, StoreError
 
@@ -89,7 +93,7 @@ _SCHEMA = (
     "CREATE TABLE jobs (id INTEGER PRIMARY KEY, app_token TEXT NOT NULL, record TEXT NOT NULL)",
     "CREATE INDEX jobs_by_app ON jobs (app_token, id)",
     "CREATE TABLE rules (pos INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, record TEXT NOT NULL)",
-    "CREATE TABLE journal (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL)",
+    "CREATE TABLE journal (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL, size INTEGER)",
 )
 _TABLES = ("meta", "apps", "jobs", "rules", "journal")
 
@@ -108,26 +112,31 @@ class SqliteStore(Store):
     missing or 0 bytes; see the module docstring for the tables and the
     lock). ``max_apps``: apps kept before the least recently used is
     forgotten (its rows deleted; a file holding more, from a run with a
-    larger limit, is trimmed at the next new app).
+    larger limit, is trimmed at the next new app); ``max_jobs``: jobs held
+    in the working set (apps known only by their rows count once rebuilt),
+    past which the least recently used apps are forgotten the same way.
 
     ``resumed``: the file already held a generation when opened (a
     restart). Thread-safe: one connection under one re-entrant lock.
     Raises :class:`~.store.StoreError` when the file cannot be used.
     """
 
-    def __init__(self, path: str | os.PathLike, max_apps: int):
-        super().__init__(max_apps)
+    def __init__(self, path: str | os.PathLike, max_apps: int, max_jobs: int = DEFAULT_MAX_JOBS):
+        super().__init__(max_apps, max_jobs)
         self.path = os.path.abspath(os.fspath(path))
         self._lock = threading.RLock()
         self._depth = 0  # nesting of atomic() blocks (under the lock)
         self._epoch = 0  # grows at every begin(): rebuilds started before it are dropped
         self._apps: OrderedDict[str, object] = OrderedDict()  # token -> App | _UNBUILT, LRU first
+        self._jobs = 0  # len() of every built app held, summed
         self._generation: dict | None = None
         self._clock: dict | None = None
         self._tick = 0  # last apps.used given out
         self._journal_first = 1  # seq of the oldest entry kept
         self._journal_next = 1  # seq of the next entry
         self._journal_kept = 1  # seq of the oldest entry still in the file (<= _journal_first)
+        self._journal_sizes: deque[int] = deque()  # sizes of the entries _journal_first.._journal_next-1
+        self._journal_bytes = 0
         self._conn: sqlite3.Connection | None = None
         self._lock_fd: int | None = None
         self._check_file()
@@ -280,6 +289,8 @@ class SqliteStore(Store):
         missing = [t for t in _TABLES if t not in tables]
         if missing:
             raise self._error(f"is corrupt (no table {', '.join(missing)}); move it away or restore a copy")
+        if "size" not in {row[1] for row in conn.execute("PRAGMA table_info(journal)")}:
+            conn.execute("ALTER TABLE journal ADD COLUMN size INTEGER")  # a file of an earlier version
 
     def _load(self, conn: sqlite3.Connection) -> None:
         """Read what the store keeps in memory: the generation, the clock,
@@ -300,6 +311,10 @@ class SqliteStore(Store):
                 raise self._error("is corrupt (journal entries missing); move it away or restore a copy")
             self._journal_first = self._journal_kept = first
             self._journal_next = last + 1
+            self._journal_sizes.extend(
+                int(size) for (size,) in conn.execute("SELECT COALESCE(size, LENGTH(entry)) FROM journal "
+                                                      "ORDER BY seq"))
+            self._journal_bytes = sum(self._journal_sizes)
 
     # -- writing -----------------------------------------------------------------
     def _run(self, sql: str, params=()) -> sqlite3.Cursor:
@@ -373,7 +388,11 @@ class SqliteStore(Store):
                       "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (text,))
             self._generation = record
             self._apps = OrderedDict()
+            self._jobs = 0
             self._epoch += 1
+            if not apps_only:
+                self._journal_sizes.clear()
+                self._journal_bytes = 0
 
     def clock(self) -> dict | None:
         return self._clock
@@ -424,8 +443,12 @@ class SqliteStore(Store):
         with self._lock:
             held = self._apps.get(app_token)
             if held is _UNBUILT and self._epoch == epoch:
-                self._apps[app_token] = app
-                self._touch(app_token)
+                with self.atomic():
+                    self._apps[app_token] = app
+                    self._jobs += len(app)
+                    self._touch(app_token)
+                    self._apps.move_to_end(app_token)
+                    self._forget_beyond(self.max_apps, self.max_jobs)
                 return app
             return held if held is not _UNBUILT else None  # type: ignore[return-value]
 
@@ -439,32 +462,50 @@ class SqliteStore(Store):
                     self._write("INSERT INTO apps (token, first_seen, links_base, used) VALUES (?, ?, ?, ?)",
                               (token, int(app.first_seen), app.links_base, self._tick))
                     self._apps[token] = app
-                    self._forget_beyond(self.max_apps)
+                    self._jobs += len(app)
+                    self._forget_beyond(self.max_apps, self.max_jobs)
                 return app
             self._apps.move_to_end(token)
         if held is _UNBUILT:
             return self._materialise(token) or self.add_app(app)
         return held  # type: ignore[return-value]
 
-    def _forget_beyond(self, count: int) -> list[str]:
+    def _forget_beyond(self, count: int, jobs: int) -> list[str]:
         """Forget least recently used apps (and their rows) until at most
-        ``count`` remain; returns their tokens (inside an atomic block)."""
+        ``count`` remain holding at most ``jobs`` jobs, the most recently
+        used always kept; returns their tokens (inside an atomic block)."""
         gone = []
-        while len(self._apps) > max(1, count):
-            token, _app = self._apps.popitem(last=False)
+        apps = self._apps
+        while len(apps) > 1 and (len(apps) > count or self._jobs > jobs):
+            token, app = apps.popitem(last=False)
+            if isinstance(app, App):
+                self._jobs -= len(app)
             self._write("DELETE FROM jobs WHERE app_token = ?", (token,))
             self._write("DELETE FROM apps WHERE token = ?", (token,))
             gone.append(token)
         return gone
 
+    def make_room(self, app: App, count: int) -> bool:
+        with self.atomic():
+            if self._apps.get(app.app_token) is app:
+                self._apps.move_to_end(app.app_token)
+            self._forget_beyond(self.max_apps, self.max_jobs - count)
+            return self._jobs + count <= self.max_jobs
+
     def add_job(self, app: App, job: Job, *, made: bool = True) -> None:
         with self._lock:
-            if made and self._apps.get(app.app_token) is app:  # a forgotten app's jobs are not kept
+            held = self._apps.get(app.app_token) is app
+            if made and held:  # a forgotten app's jobs are not kept
                 text = _dumps(job.to_record())
                 with self.atomic():
                     self._write("INSERT INTO jobs (app_token, record) VALUES (?, ?)", (app.app_token, text))
                     self._touch(app.app_token)
             app.add(job)
+            if held:
+                self._jobs += 1
+
+    def job_count(self) -> int:
+        return self._jobs
 
     def apps(self) -> list[App]:
         with self._lock:
@@ -502,28 +543,34 @@ class SqliteStore(Store):
                 self._write("DELETE FROM rules WHERE id = ?", (rule_id,))
 
     # -- the journal -------------------------------------------------------------------
-    def journal_append(self, entry: tuple) -> None:
+    def journal_append(self, entry: tuple, size: int) -> None:
         text = _dumps(entry)
         with self._lock:
-            self._write("INSERT INTO journal (seq, entry) VALUES (?, ?)", (self._journal_next, text))
+            self._write("INSERT INTO journal (seq, entry, size) VALUES (?, ?, ?)", (self._journal_next, text, size))
             self._journal_next += 1
+            self._journal_sizes.append(size)
+            self._journal_bytes += size
 
-    def journal_entries(self) -> list[tuple]:
+    def journal_page(self, after: int, limit: int) -> list[tuple[int, tuple]]:
         with self._lock:
-            texts = [r[0] for r in self._run("SELECT entry FROM journal WHERE seq >= ? ORDER BY seq",
-                                             (self._journal_first,))]
+            rows = list(self._run("SELECT seq, entry FROM journal WHERE seq > ? ORDER BY seq LIMIT ?",
+                                  (max(after, self._journal_first - 1), max(0, limit))))
         try:
-            return [tuple(json.loads(text)) for text in texts]
+            return [(seq, tuple(json.loads(text))) for seq, text in rows]
         except ValueError as exc:
             raise self._error(f"is corrupt (a journal entry: {exc}); move it away or restore a copy") from None
 
-    def journal_drop_oldest(self, count: int) -> None:
-        """Forget the ``count`` oldest entries: at once for the journal; in
-        the file, by batches of :data:`JOURNAL_TRIM_BATCH` (one delete per
-        batch instead of one per request). The few entries a ``kill -9``
-        leaves behind are trimmed by the next :class:`~.journal.Journal`."""
+    def journal_trim(self, max_entries: int, max_bytes: int) -> None:
+        """Forget the oldest entries past the bounds: at once for the
+        journal; in the file, by batches of :data:`JOURNAL_TRIM_BATCH` (one
+        delete per batch instead of one per request). The few entries a
+        ``kill -9`` leaves behind are trimmed by the next
+        :class:`~.journal.Journal`."""
         with self._lock:
-            self._journal_first = min(self._journal_first + max(0, count), self._journal_next)
+            sizes = self._journal_sizes
+            while sizes and (len(sizes) > max_entries or self._journal_bytes > max_bytes):
+                self._journal_bytes -= sizes.popleft()
+                self._journal_first += 1
             if self._journal_first - self._journal_kept >= JOURNAL_TRIM_BATCH:
                 self._trim_journal()
 
@@ -537,10 +584,15 @@ class SqliteStore(Store):
             count = self._journal_next - self._journal_first
             self._write("DELETE FROM journal")
             self._journal_first = self._journal_kept = self._journal_next
+            self._journal_sizes.clear()
+            self._journal_bytes = 0
             return count
 
     def journal_len(self) -> int:
         return self._journal_next - self._journal_first
+
+    def journal_bytes(self) -> int:
+        return self._journal_bytes
 
     # -- lifetime ------------------------------------------------------------------------
     def describe(self) -> str:
@@ -564,11 +616,12 @@ class SqliteStore(Store):
                 self._release_lock()
 
 
-def open_store(path: str | os.PathLike, max_apps: int) -> SqliteStore:
+def open_store(path: str | os.PathLike, max_apps: int, *, max_jobs: int = DEFAULT_MAX_JOBS) -> SqliteStore:
     """The state file ``path`` as a store (see :class:`SqliteStore`), holding
-    at most ``max_apps`` apps. Raises :class:`~.store.StoreError` (one line
-    naming the file) when it cannot be used."""
-    return SqliteStore(path, max_apps)
+    at most ``max_apps`` apps and ``max_jobs`` jobs. Raises
+    :class:`~.store.StoreError` (one line naming the file) when it cannot be
+    used."""
+    return SqliteStore(path, max_apps, max_jobs)
 
 
 __all__ = ["APPLICATION_ID", "FORMAT_VERSION", "SqliteStore", "open_store"]

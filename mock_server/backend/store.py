@@ -17,6 +17,9 @@ said where it matters:
 - apps are read through :meth:`Store.app` on every request, never held
   across requests, so that a store shared by several processes can hand out
   an app another process changed (its ``version`` tells a cache it is stale);
+- the jobs held are counted (:meth:`Store.job_count`) and bounded by
+  ``max_jobs`` as the apps are by ``max_apps``: least recently used apps are
+  forgotten first;
 - jobs generated from the seed are never stored, only the jobs made after an
   app was first seen (:meth:`Store.add_job` with ``made=True``): an app is
   rebuilt from its token, first-seen instant, links base and those jobs
@@ -27,11 +30,13 @@ any store can keep them.
 """
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from ..config import DEFAULT_MAX_JOBS
 from .models import App, Job
 
 #: ``rebuild(app_token, first_seen, links_base, made_jobs) -> App``: the
@@ -44,15 +49,19 @@ class Store:
     """The interface every store implements (see the module docstring).
 
     ``max_apps``: apps kept before the least recently used is forgotten
-    (with its jobs). Methods raise nothing but what the storage itself
-    raises (a store that persists: :class:`StoreError` on a file problem).
+    (with its jobs); ``max_jobs``: jobs kept in all apps together, past
+    which the least recently used apps are forgotten too (the app being
+    added or grown is never the one forgotten). Methods raise nothing but
+    what the storage itself raises (a store that persists:
+    :class:`StoreError` on a file problem).
     """
 
     #: Set by the backend before first use (see :data:`Rebuild`).
     rebuild: Rebuild | None = None
 
-    def __init__(self, max_apps: int):
+    def __init__(self, max_apps: int, max_jobs: int = DEFAULT_MAX_JOBS):
         self.max_apps = max_apps
+        self.max_jobs = max_jobs
 
     # -- atomicity ---------------------------------------------------------
     @contextmanager
@@ -93,13 +102,26 @@ class Store:
     def add_app(self, app: App) -> App:
         """Keep a new app (with its generated jobs) and return the one now
         held under its token: ``app``, or the one another request added
-        first. Forgets the least recently used apps past ``max_apps``."""
+        first. Forgets the least recently used apps past ``max_apps`` or
+        ``max_jobs``."""
+        raise NotImplementedError
+
+    def make_room(self, app: App, count: int) -> bool:
+        """Forget least recently used apps other than ``app`` until ``count``
+        more jobs fit within ``max_jobs``; False when they cannot (``app``
+        alone holds too many). Call it inside :meth:`atomic`, before
+        :meth:`add_job`."""
         raise NotImplementedError
 
     def add_job(self, app: App, job: Job, *, made: bool = True) -> None:
-        """Add ``job`` to ``app`` (held by this store). ``made``: a job made
-        after the app was first seen (kept as a record; generated ones are
-        rebuilt from the seed)."""
+        """Add ``job`` to ``app`` (held by this store; counted in
+        :meth:`job_count`). ``made``: a job made after the app was first seen
+        (kept as a record; generated ones are rebuilt from the seed)."""
+        raise NotImplementedError
+
+    def job_count(self) -> int:
+        """Jobs held in all apps (for a store that persists: in the apps it
+        holds in memory; apps known only by their records count once rebuilt)."""
         raise NotImplementedError
 
     def apps(self) -> list[App]:
@@ -123,16 +145,21 @@ class Store:
         raise NotImplementedError
 
     # -- the journal ---------------------------------------------------------
-    def journal_append(self, entry: tuple) -> None:
-        """Keep one journal entry (a tuple of JSON-able values)."""
+    # Entries are numbered 1, 2, ... in the order they are kept (``seq``,
+    # never reused, not even after a clear); each carries its size in bytes
+    # (an estimate the journal makes), which the store sums.
+    def journal_append(self, entry: tuple, size: int) -> None:
+        """Keep one journal entry (a tuple of JSON-able values) of ``size`` bytes."""
         raise NotImplementedError
 
-    def journal_entries(self) -> list[tuple]:
-        """Every journal entry kept, oldest first (a snapshot)."""
+    def journal_trim(self, max_entries: int, max_bytes: int) -> None:
+        """Forget the oldest entries until at most ``max_entries`` remain,
+        holding at most ``max_bytes`` in all."""
         raise NotImplementedError
 
-    def journal_drop_oldest(self, count: int) -> None:
-        """Forget the ``count`` oldest journal entries."""
+    def journal_page(self, after: int, limit: int) -> list[tuple[int, tuple]]:
+        """At most ``limit`` entries numbered above ``after`` (0: from the
+        oldest), oldest first, as ``(seq, entry)``."""
         raise NotImplementedError
 
     def journal_clear(self) -> int:
@@ -140,6 +167,10 @@ class Store:
         raise NotImplementedError
 
     def journal_len(self) -> int:
+        raise NotImplementedError
+
+    def journal_bytes(self) -> int:
+        """The sizes of the entries kept, summed."""
         raise NotImplementedError
 
     # -- lifetime --------------------------------------------------------------
@@ -160,14 +191,17 @@ class MemoryStore(Store):
     """All state in this process's memory (the default): dicts and deques
     under one re-entrant lock. Nothing survives the process."""
 
-    def __init__(self, max_apps: int):
-        super().__init__(max_apps)
+    def __init__(self, max_apps: int, max_jobs: int = DEFAULT_MAX_JOBS):
+        super().__init__(max_apps, max_jobs)
         self._lock = threading.RLock()
         self._generation: dict | None = None
         self._clock: dict | None = None
         self._apps: OrderedDict[str, App] = OrderedDict()
+        self._jobs = 0  # len() of every app held, summed
         self._rules: OrderedDict[str, dict] = OrderedDict()
-        self._journal: deque = deque()
+        self._journal: deque[tuple[int, tuple, int]] = deque()  # (seq, entry, size), oldest first
+        self._journal_next = 1
+        self._journal_bytes = 0
 
     @contextmanager
     def atomic(self) -> Iterator[None]:
@@ -181,9 +215,10 @@ class MemoryStore(Store):
         with self._lock:
             self._generation = dict(generation)
             self._apps = OrderedDict()
+            self._jobs = 0
             if not apps_only:
                 self._rules.clear()
-                self._journal.clear()
+                self.journal_clear()
 
     def clock(self) -> dict | None:
         return self._clock
@@ -208,21 +243,37 @@ class MemoryStore(Store):
                 self._apps.move_to_end(app.app_token)
                 return held
             self._apps[app.app_token] = app
-            self._forget_beyond(self.max_apps)
+            self._jobs += len(app)
+            self._forget_beyond(self.max_apps, self.max_jobs)
             return app
 
-    def _forget_beyond(self, count: int) -> list[str]:
-        """Forget least recently used apps until at most ``count`` remain;
-        returns their tokens."""
+    def _forget_beyond(self, count: int, jobs: int) -> list[str]:
+        """Forget least recently used apps until at most ``count`` remain
+        holding at most ``jobs`` jobs, the most recently used always kept;
+        returns their tokens (under the lock)."""
         gone = []
-        while len(self._apps) > max(1, count):
-            token, _app = self._apps.popitem(last=False)
+        apps = self._apps
+        while len(apps) > 1 and (len(apps) > count or self._jobs > jobs):
+            token, app = apps.popitem(last=False)
+            self._jobs -= len(app)
             gone.append(token)
         return gone
+
+    def make_room(self, app: App, count: int) -> bool:
+        with self._lock:
+            if self._apps.get(app.app_token) is app:
+                self._apps.move_to_end(app.app_token)
+            self._forget_beyond(self.max_apps, self.max_jobs - count)
+            return self._jobs + count <= self.max_jobs
 
     def add_job(self, app: App, job: Job, *, made: bool = True) -> None:
         with self._lock:
             app.add(job)
+            if self._apps.get(app.app_token) is app:
+                self._jobs += 1
+
+    def job_count(self) -> int:
+        return self._jobs
 
     def apps(self) -> list[App]:
         with self._lock:
@@ -246,26 +297,38 @@ class MemoryStore(Store):
             for rule_id in rule_ids or ():
                 self._rules.pop(rule_id, None)
 
-    def journal_append(self, entry: tuple) -> None:
-        self._journal.append(entry)
-
-    def journal_entries(self) -> list[tuple]:
+    def journal_append(self, entry: tuple, size: int) -> None:
         with self._lock:
-            return list(self._journal)
+            self._journal.append((self._journal_next, entry, size))
+            self._journal_next += 1
+            self._journal_bytes += size
 
-    def journal_drop_oldest(self, count: int) -> None:
-        journal = self._journal
-        for _ in range(min(count, len(journal))):
-            journal.popleft()
+    def journal_trim(self, max_entries: int, max_bytes: int) -> None:
+        with self._lock:
+            journal = self._journal
+            while journal and (len(journal) > max_entries or self._journal_bytes > max_bytes):
+                self._journal_bytes -= journal.popleft()[2]
+
+    def journal_page(self, after: int, limit: int) -> list[tuple[int, tuple]]:
+        with self._lock:
+            journal = self._journal
+            if not journal or limit <= 0:
+                return []
+            start = max(0, after + 1 - journal[0][0])  # seqs are contiguous
+            return [(seq, entry) for seq, entry, _size in itertools.islice(journal, start, start + limit)]
 
     def journal_clear(self) -> int:
         with self._lock:
             count = len(self._journal)
             self._journal.clear()
+            self._journal_bytes = 0
             return count
 
     def journal_len(self) -> int:
         return len(self._journal)
+
+    def journal_bytes(self) -> int:
+        return self._journal_bytes
 
     def describe(self) -> str:
         return "memory"

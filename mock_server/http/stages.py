@@ -216,7 +216,7 @@ class Record(Stage):
         self._perf = time.perf_counter
 
     def after(self, call: Call, answer: Answer) -> Answer:
-        if not self.journal.size:
+        if not self.journal.enabled:
             return answer
         environ = call.environ
         t0 = environ.get(T0_KEY)
