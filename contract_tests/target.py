@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shlex
 import time
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import Client
 
 from mock_server import create_app
-from mock_server.config import DEFAULT_SEED
+from mock_server.config import ADMIN_TOKEN_ENV, DEFAULT_SEED
 from mock_server.times import parse_instant
 
 from .options import DEFAULT_RATE_LIMIT, ENV_API_KEY, MISSING_KEY_MESSAGE, ContractOptions, TargetError
@@ -99,6 +100,8 @@ class Target:
         all_headers = dict(headers or {})
         if auth:
             all_headers["Authorization"] = f"Token {self.api_key}"
+        elif path.startswith("/__admin") and os.environ.get(ADMIN_TOKEN_ENV):  # a fake that requires its token
+            all_headers["Authorization"] = f"Bearer {os.environ[ADMIN_TOKEN_ENV]}"
         for attempt in range(MAX_RETRIES + 1):
             self.throttle.wait()
             answer = self._send(method, path, all_headers, json_body, files)

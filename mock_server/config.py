@@ -22,6 +22,9 @@ DEFAULT_JOURNAL_BYTES = 16 * 1024 * 1024
 #: Jobs the whole fake holds (every app's history, scenario jobs, jobs made
 #: by imports and the control API): about 1-2 KB each, so ~200-400 MB at most.
 DEFAULT_MAX_JOBS = 200_000
+#: The environment variable of the control API's token (``serve --admin-token``),
+#: which the handle and the pytest plugin send too.
+ADMIN_TOKEN_ENV = "USERPILOT_MOCK_ADMIN_TOKEN"
 #: A key printed in the start-up banner so a person can try the fake at once.
 DEMO_API_KEY = "demo-api-key"
 

@@ -26,6 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
+from .config import ADMIN_TOKEN_ENV
 from .ids import app_token_for, is_scenario_name
 from .times import iso_of, parse_datetime
 from .yamlio import YamlError, read_yaml
@@ -51,11 +52,6 @@ class UserpilotMockError(Exception):
 
 
 # --- transports -------------------------------------------------------------
-
-#: The environment variable of the control API's token (``serve --admin-token``):
-#: a handle sends it unless given another.
-ADMIN_TOKEN_ENV = "USERPILOT_MOCK_ADMIN_TOKEN"
-
 
 def _admin_headers(admin_token: str | None) -> dict:
     return {"Authorization": f"Bearer {admin_token}"} if admin_token else {}

@@ -27,7 +27,7 @@ import os
 
 import pytest
 
-from .config import LIMITS
+from .config import ADMIN_TOKEN_ENV, LIMITS
 
 #: Marker keywords, applied through the reset body.
 MARKER_FIELDS = ("scenario", "seed", "jobs", "now", "frozen", "speed", "api_key")
@@ -47,6 +47,9 @@ _OPTIONS = (
     ("port", "userpilot_port", "Port of the session's fake (default 0: a free one; under "
                                "xdist worker N uses port + N).", "int"),
     ("journal-size", "userpilot_journal_size", "Requests kept in the fake's journal.", "int"),
+    ("admin-token", "userpilot_admin_token", "Start the session's fake requiring this control API token (sent "
+                                             "by the fixtures' handle; default: env USERPILOT_MOCK_ADMIN_TOKEN, "
+                                             "else none).", "str"),
 )
 
 
@@ -145,8 +148,8 @@ def userpilot_mock_port(pytestconfig) -> int:
 @pytest.fixture(scope="session")
 def userpilot_mock_settings(pytestconfig) -> dict:
     """Defaults of every reset (``seed``, ``jobs``, ``now``, ``frozen``,
-    ``speed``, ``scenario``) plus ``api_key`` and ``journal_size``, from the
-    options. Override to set them in code."""
+    ``speed``, ``scenario``) plus ``api_key``, ``journal_size`` and
+    ``admin_token``, from the options. Override to set them in code."""
     from .config import DEFAULT_SEED  # deferred: the plugin imports only the standard library until used
     from .handle import DEFAULT_API_KEY
     return {
@@ -159,13 +162,15 @@ def userpilot_mock_settings(pytestconfig) -> dict:
         "scenario": _option(pytestconfig, "userpilot_scenario"),
         "api_key": _option(pytestconfig, "userpilot_api_key") or DEFAULT_API_KEY,
         "journal_size": _option(pytestconfig, "userpilot_journal_size"),
+        "admin_token": _option(pytestconfig, "userpilot_admin_token") or os.environ.get(ADMIN_TOKEN_ENV) or None,
     }
 
 
 def _server_settings(settings: dict) -> dict:
     out = {}
-    if settings.get("journal_size") is not None:
-        out["journal_size"] = settings["journal_size"]
+    for name in ("journal_size", "admin_token"):
+        if settings.get(name) is not None:
+            out[name] = settings[name]
     if settings.get("seed") is not None:
         out["seed"] = settings["seed"]
     return out
@@ -190,7 +195,7 @@ def userpilot_mock_server(userpilot_mock_host, userpilot_mock_port, userpilot_mo
 @pytest.fixture(scope="session")
 def _userpilot_mock_http_handle(userpilot_mock_server, userpilot_mock_settings):
     from .handle import UserpilotMock  # deferred: see the module docstring
-    handle = UserpilotMock.over_http(userpilot_mock_server.url)
+    handle = UserpilotMock.over_http(userpilot_mock_server.url, admin_token=userpilot_mock_settings.get("admin_token"))
     yield handle
     handle.close()
 

@@ -71,3 +71,16 @@ def test_a_secret_from_the_environment_is_not_warned_about():
     result = serve("--port", "0", env={"USERPILOT_MOCK_API_KEYS": "k", "USERPILOT_MOCK_ADMIN_TOKEN": "t0ken"})
     assert result.exit_code == 0, result.output
     assert "visible to other processes" not in result.output
+
+
+def test_the_banner_says_how_to_send_the_admin_token_and_never_shows_it():
+    result = serve("--port", "0", "--host", "0.0.0.0", env={"USERPILOT_MOCK_ADMIN_TOKEN": "t0p-s3cret"})
+    assert result.exit_code == 0, result.output
+    assert '-H "Authorization: Bearer $USERPILOT_MOCK_ADMIN_TOKEN"' in result.output
+    assert "it requires the admin token" in result.output and "t0p-s3cret" not in result.output
+
+
+def test_cors_is_announced_in_the_banner():
+    assert "cors:    any origin (the API only)" in serve("--port", "0", "--cors").output
+    result = serve("--port", "0", "--cors-origin", "http://localhost:3000", "--cors-origin", "https://app.test")
+    assert "cors:    http://localhost:3000, https://app.test (the API only)" in result.output

@@ -18,9 +18,9 @@ from mock_server import MockServer
 from .conftest import KEY, NOW
 
 
-def get(url, key=KEY, method="GET", data=None):
+def get(url, key=KEY, method="GET", data=None, headers=None):
     request = urllib.request.Request(url, method=method, data=data,
-                                     headers={"Authorization": f"Token {key}"} if key else {})
+                                     headers={**({"Authorization": f"Token {key}"} if key else {}), **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, dict(response.headers), response.read()
@@ -55,7 +55,8 @@ def test_concurrent_job_creation_loses_nothing(server):
     def worker():
         for _ in range(20):
             status, _, body = get(server.url + "/__admin/jobs", key=None, method="POST",
-                                  data=json.dumps({"api_key": "concurrent-key"}).encode())
+                                  data=json.dumps({"api_key": "concurrent-key"}).encode(),
+                                  headers={"Content-Type": "application/json"})
             (created if status == 201 else errors).append(json.loads(body))
 
     threads = [threading.Thread(target=worker) for _ in range(6)]
@@ -72,7 +73,11 @@ def test_concurrent_job_creation_loses_nothing(server):
 
 
 def with_body(method: bytes, path: bytes, body: bytes) -> bytes:
-    return (method + b" " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Length: "
+    """A request with ``body``; to the control API as JSON from 127.0.0.1 (so that the body itself is tried)."""
+    control = path.startswith(b"/__admin")
+    host = b"127.0.0.1" if control else b"x"
+    kind = b"Content-Type: application/json\r\n" if control else b""
+    return (method + b" " + path + b" HTTP/1.1\r\nHost: " + host + b"\r\n" + kind + b"Content-Length: "
             + str(len(body)).encode() + b"\r\n\r\n" + body)
 
 
@@ -85,7 +90,7 @@ MALFORMED = [
     b"GET /v1/background_jobs?%ff=%fe&a HTTP/1.1\r\nHost: x\r\nAuthorization: Token k\r\n\r\n",
     with_body(b"POST", b"/v1/background_jobs", b"abc"),
     b"BREW /v1/background_jobs HTTP/1.1\r\nHost: x\r\n\r\n",
-    b"GET /__admin/jobs/%ff HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /__admin/jobs/%ff HTTP/1.1\r\nHost: localhost\r\n\r\n",
     with_body(b"POST", b"/__admin/jobs", b"\xff\xff\xff\xff\xff"),
     with_body(b"POST", b"/__admin/reset", b"null"),
     with_body(b"POST", b"/__admin/reset", b"{\"jobs\": 1e9}"),
@@ -93,15 +98,15 @@ MALFORMED = [
     with_body(b"POST", b"/__admin/clock", b"{\"now\": \"9999-99-99T00:00\"}"),
     with_body(b"POST", b"/__admin/jobs", b"{\"api_key\": \"k\", \"total_rows\": {}}"),
     with_body(b"POST", b"/__admin/jobs", b"{\"api_key\": \"k\", \"durations\": {\"1\": null}}"),
-    b"GET /__admin/jobs?api_key= HTTP/1.1\r\nHost: x\r\n\r\n",
-    b"GET /__admin/jobs?app_token=%00 HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /__admin/jobs?api_key= HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    b"GET /__admin/jobs?app_token=%00 HTTP/1.1\r\nHost: localhost\r\n\r\n",
     b"GET /v1/background_jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Token " + b"k" * 8000 + b"\r\n\r\n",
     with_body(b"PUT", b"/__admin/health", b""),
     b"GET /v1/imports HTTP/1.1\r\nHost: x\r\n\r\n",
     b"DELETE /v1/background_jobs/x HTTP/1.1\r\nHost: x\r\n\r\n",
     b"GET /v1/background_jobs/../../etc/passwd HTTP/1.1\r\nHost: x\r\nAuthorization: Token k\r\n\r\n",
-    b"GET /__admin/spec/../../pyproject.toml HTTP/1.1\r\nHost: x\r\n\r\n",
-    b"GET /__admin/spec/%2e%2e%2fpyproject.yaml HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /__admin/spec/../../pyproject.toml HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    b"GET /__admin/spec/%2e%2e%2fpyproject.yaml HTTP/1.1\r\nHost: localhost\r\n\r\n",
     with_body(b"POST", b"/__admin/jobs", b"{\"api_key\": \"k\", \"type\": null}"),
     with_body(b"POST", b"/__admin/jobs", b"{\"api_key\": \"k\", \"started_ago\": 1e308}"),
     with_body(b"POST", b"/__admin/clock", b"{\"advance_seconds\": 1e308}"),

@@ -2,7 +2,8 @@
 reset, clock, jobs, faults, requests, scenarios, spec, health. One package,
 registered on a Flask app by one call, :func:`register_control_api`.
 
-No API key needed; it never reads or writes the server's disk (the shipped
+No API key needed (an admin token when the fake has one; :mod:`.guard`
+says who may call it); it never reads or writes the server's disk (the shipped
 spec files are read once, from the installed package). Apps are named by
 app token in every answer, never by API key. Every body and query parameter
 is checked against admin.yaml (:mod:`mock_server.schemas`), by the backend
@@ -18,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 from ...backend.errors import ApiError
 from . import clock, faults, jobs, journal, meta, scenarios  # noqa: F401 - each adds its views to `control`
 from .base import control, reply
+from .guard import Guard
 
 
 def register_control_api(app: Flask) -> None:
@@ -25,6 +27,11 @@ def register_control_api(app: Flask) -> None:
     ``extensions["userpilot"]`` is the :class:`~mock_server.http.fake.Fake`
     it controls), with its errors in the vendor's error shape."""
     app.register_blueprint(control)
+    guard = Guard(app.extensions["userpilot"].settings)
+
+    @app.before_request
+    def guarded():  # Host, admin token, Content-Type (guard.py), before any view
+        guard.check(request.environ)
 
     @app.errorhandler(ApiError)
     def on_api_error(error: ApiError):
