@@ -99,3 +99,70 @@ def test_nan_in_an_ndjson_row_is_a_row_error(client):
     job = client.get(f"/__admin/jobs/{job_id}").get_json()
     assert job["status"] == "failed"
     assert "NaN" in job["errors"][0]["problem"]
+
+
+# -- issue 12: inputs that got a wrong or misleading answer ------------------------------------------------------
+
+@pytest.mark.parametrize("media_type", ["Multipart/Form-Data", "MULTIPART/FORM-DATA"])
+def test_media_types_are_case_insensitive(client, media_type):
+    import io
+    from werkzeug.test import EnvironBuilder
+    built = EnvironBuilder(method="POST", data={"file": (io.BytesIO(b'{"event_type": "track", "user_id": "u", '
+                                                                    b'"event_name": "e", "source": "backend-http", '
+                                                                    b'"inserted_at": "2024-07-28 08:55:35"}\n'),
+                                                         "e.ndjson")})
+    environ = built.get_environ()
+    body, content_type = environ["wsgi.input"].read(), environ["CONTENT_TYPE"]
+    response = client.post("/v1/imports", data=body, headers={
+        **auth(), "Content-Type": content_type.replace("multipart/form-data", media_type)})
+    assert response.status_code == 200, response.get_json()
+    assert client.get("/__admin/requests").get_json()[-1]["violations"] == []
+
+
+@pytest.mark.parametrize("values", [["Token a", "Token b"], ["Token a", "Token a"], ["Token a", "Bearer b"],
+                                    ["Token a", ""], ["", "Token a"], ["Token a", "b"]])
+def test_a_repeated_authorization_header_is_a_400_naming_it_and_journaled(values):
+    """The WSGI server joins repeated headers with ", " (waitress, Werkzeug):
+    the joined value must not become another app or a misleading 401."""
+    client = create_app(seed=1, api_keys=["a"]).test_client()
+    response = client.get("/v1/background_jobs", headers=[("Authorization", v) for v in values])
+    assert response.status_code == 400
+    item = error_item(response)
+    assert item["error_code"] == "repeated_authorization" and "Authorization" in item["message"]
+    (entry,) = client.get("/__admin/requests").get_json()
+    assert entry["status"] == 400 and entry["app_token"] is None
+    assert [(v["location"], v["name"]) for v in entry["violations"]] == [("header", "Authorization")]
+    assert "more than once" in entry["violations"][0]["message"]
+    assert client.application.extensions["userpilot"].backend.apps == {}
+
+
+def test_a_repeated_authorization_header_over_waitress_is_a_400():
+    import socket
+
+    from mock_server import MockServer
+    with MockServer(seed=1) as server, socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /v1/background_jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token a\r\n"
+                     b"Authorization: Token b\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400 ") and b"repeated_authorization" in answer
+
+
+@pytest.mark.parametrize("value", ["Token abc,def", "Token a=b", "token  spaced-key ", "Token k:with:colons"])
+def test_one_authorization_header_is_never_read_as_repeated(client, value):
+    assert client.get("/v1/background_jobs", headers={"Authorization": value}).status_code == 200
+
+
+def test_the_access_log_escapes_control_characters_in_every_field(client, caplog):
+    import logging
+    caplog.set_level(logging.INFO, logger="userpilot_mock.access")
+    client.get("/v1/x%0d%0a2026-01-01 00:00:00 127.0.0.1 GET /forged 200 - 1.0ms%1b[31m", headers=auth())
+    client.get("/__admin/clock%0a%e2%80%a8x%c2%9b")
+    client.open("/v1/background_jobs", method="GE\x1bT")
+    messages = [r.getMessage() for r in caplog.records if r.name == "userpilot_mock.access"]
+    assert len(messages) == 3
+    for message in messages:
+        assert not any(ord(c) < 32 or 0x7f <= ord(c) <= 0x9f or c in "\u2028\u2029" for c in message), message
+    assert "\\x0d\\x0a2026-01-01" in messages[0] and "\\x1b[31m" in messages[0]
+    assert "\\x0a\\u2028x\\x9b" in messages[1] and "GE\\x1bT" in messages[2]

@@ -115,6 +115,37 @@ def test_csv_variants_bom_crlf_blank_lines_and_quoted_newlines(client):
     assert response.status_code == 200 and response.get_json()["total_rows"] == 3
 
 
+@pytest.mark.parametrize("fmt", ["csv", "ndjson"])
+@pytest.mark.parametrize("end", [b"\r", b"\r\n", b"\n"], ids=["CR", "CRLF", "LF"])
+def test_rows_end_in_cr_crlf_or_lf_alike(client, fmt, end):
+    """Old Excel's "CSV (Macintosh)" ends rows with a bare CR."""
+    content = "".join(example_rows(5, fmt)).encode().replace(b"\n", end)
+    response = upload(client, content, f"rows.{fmt}")
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["total_rows"] == 5
+    advance(client, 3600)
+    assert client.get(f"/__admin/jobs/{response.get_json()['job_id']}").get_json()["status"] == "completed"
+
+
+def test_bare_cr_rows_keep_their_line_numbers_and_limits():
+    from mock_server.families.imports.models import READ_BYTES, _Lines
+    rows = [b"a", b"b" * (READ_BYTES - 3), b"c", b"", b"x" * (MAX_LINE_BYTES + 5), b"d", b"e"]
+    for end in (b"\r", b"\r\n", b"\n"):
+        lines = list(_Lines(io.BytesIO(end.join(rows) + end)))
+        assert lines == ["a\n", "b" * (READ_BYTES - 3) + "\n", "c\n", "\n", None, "d\n", "e\n"], end
+    # a CRLF cut between two reads is one line end
+    cut = b"a" * (READ_BYTES - 1) + b"\r\n" + b"z\r\n"
+    assert list(_Lines(io.BytesIO(cut))) == ["a" * (READ_BYTES - 1) + "\n", "z\n"]
+    with pytest.raises(Exception, match="not UTF-8"):
+        list(_Lines(io.BytesIO(b"ok\r\xff\xfe\r")))
+
+
+def test_a_mac_csv_with_a_bad_row_names_its_line(client):
+    content = "".join(example_rows(3, "csv")).encode().replace(b"\n", b"\r") + b"track,,,,,,nope,,\r"
+    admin = client.get(f"/__admin/jobs/{upload(client, content, 'mac.csv').get_json()['job_id']}").get_json()
+    assert {e["line"] for e in admin["errors"]} == {5}
+
+
 def test_ndjson_blank_lines_are_skipped(client):
     content = b"\n" + fixture("track.ndjson").replace(b"\n", b"\n\n") + b"   \n"
     assert upload(client, content, "t.ndjson").get_json()["total_rows"] == 3

@@ -11,11 +11,24 @@ from __future__ import annotations
 
 import re
 
-from ..backend.errors import UNAUTHORIZED_MESSAGE, Unauthorized
+from ..backend.errors import UNAUTHORIZED_MESSAGE, BadRequest, Unauthorized
 
 _TOKEN = re.compile(r"\s*token\s+(\S(?:.*\S)?)\s*$", re.IGNORECASE | re.DOTALL)
+#: A value holding more than one credential: an empty part at either end, a
+#: comma and a space, or a comma before a scheme word and a space.
+_REPEATED = re.compile(r"^\s*,|,\s*$|, \S|,\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+\s+\S")
 MISSING = "missing Authorization header: send 'Authorization: Token <API key>'"
 NOT_TOKEN = "the Authorization header must be 'Token <API key>'"
+REPEATED = ("the Authorization header was sent more than once: send one 'Authorization: Token <API key>' "
+            "(the server joins repeated headers into one value, which would name another app)")
+
+
+def is_repeated(value: str | None) -> bool:
+    """True when an ``Authorization`` value is two headers joined: WSGI
+    servers (waitress, Werkzeug) join repeated header fields with ``", "``
+    (RFC 9110 section 5.3), and one credential never holds a comma followed
+    by a space, a second scheme, or nothing."""
+    return value is not None and "," in value and _REPEATED.search(value) is not None
 
 
 def api_key_of(value: str | None) -> str | None:
@@ -28,9 +41,13 @@ def api_key_of(value: str | None) -> str | None:
 
 
 def read_api_key(value: str | None) -> str:
-    """The API key in ``Authorization: Token <API key>``. Raises
-    Unauthorized (``missing_api_key`` or ``invalid_authorization``) for a
-    missing, empty or other-scheme header."""
+    """The API key in ``Authorization: Token <API key>``. Raises BadRequest
+    (``repeated_authorization``) for a header sent more than once
+    (:func:`is_repeated`), Unauthorized (``missing_api_key`` or
+    ``invalid_authorization``) for a missing, empty or other-scheme one."""
+    if is_repeated(value):
+        raise BadRequest("The Authorization header was sent more than once", REPEATED,
+                         error_code="repeated_authorization")
     key = api_key_of(value)
     if key is not None:
         return key
@@ -39,4 +56,4 @@ def read_api_key(value: str | None) -> str:
     raise Unauthorized(UNAUTHORIZED_MESSAGE, NOT_TOKEN, error_code="invalid_authorization")
 
 
-__all__ = ["MISSING", "NOT_TOKEN", "api_key_of", "read_api_key"]
+__all__ = ["MISSING", "NOT_TOKEN", "REPEATED", "api_key_of", "is_repeated", "read_api_key"]

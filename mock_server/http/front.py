@@ -6,12 +6,14 @@ The headers (docs/domain.md, "Real response details"): ``cache-control``,
 ``server: Cowboy`` unless the WSGI server sends it itself, a 20-character
 ``x-request-id``; status lines as Cowboy writes them ("401 Unauthorized",
 where Werkzeug upper-cases). The access log names apps by token, never by
-key. Done on the WSGI header list (appending to it costs a fraction of
+key, and every field of a log line is :func:`printable` (no forged lines,
+no terminal escapes). Done on the WSGI header list (appending to it costs a fraction of
 setting Werkzeug headers one by one, on every request).
 """
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 
@@ -22,6 +24,26 @@ access_log = logging.getLogger("userpilot_mock.access")
 #: The control API's prefix.
 ADMIN_PREFIX = "/__admin"
 _PREFIX_LENGTH = len(ADMIN_PREFIX)
+
+
+#: What a log line must not carry raw: C0 and C1 controls, DEL, the Unicode
+#: line separators, and the backslash of the escapes themselves.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\\]")
+
+
+def printable(value: str) -> str:
+    """``value`` (a WSGI string: bytes read as latin-1) fit for one log line:
+    UTF-8 text shown as such, every control character (CR, LF, ESC...) and
+    backslash written ``\\xNN`` / ``\\uNNNN``, so a request can neither forge
+    a line nor send escapes to a terminal."""
+    try:
+        value = value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        pass
+    if _UNPRINTABLE.search(value) is None:
+        return value
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256
+                            else f"\\u{ord(m.group()):04x}", value)
 
 
 def is_control_path(path: str) -> bool:
@@ -49,9 +71,10 @@ class Front:
             headers.extend(static)
             headers.append(("x-request-id", request_id()))
             if access_log.isEnabledFor(logging.INFO):
-                access_log.info("%s %s %s %s %s %.1fms", environ.get("REMOTE_ADDR") or "-",
-                                environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), status[:3],
-                                environ.get(APP_TOKEN_KEY, "-"), (time.perf_counter() - t0) * 1000)
+                access_log.info("%s %s %s %s %s %.1fms", printable(environ.get("REMOTE_ADDR") or "-"),
+                                printable(environ.get("REQUEST_METHOD") or "-"),
+                                printable(environ.get("PATH_INFO") or ""), printable(status[:3]),
+                                printable(environ.get(APP_TOKEN_KEY, "-")), (time.perf_counter() - t0) * 1000)
             if exc_info is None:
                 return start_response(status, headers)
             return start_response(status, headers, exc_info)
@@ -63,4 +86,4 @@ class Front:
         return self.api(environ, start)
 
 
-__all__ = ["ADMIN_PREFIX", "Front", "is_control_path"]
+__all__ = ["ADMIN_PREFIX", "Front", "is_control_path", "printable"]

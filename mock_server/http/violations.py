@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 
 from ..spec import api_key_scheme, resolve
-from .auth import api_key_of
+from .auth import REPEATED, api_key_of, is_repeated
 
 
 def _violation(location: str, name: str, message: str) -> dict:
@@ -123,7 +123,9 @@ class RequestRules:
         security = self.security
         if security is not None:
             value = environ.get(security[0])
-            if api_key_of(value) is None:
+            if security[1].lower() == "authorization" and is_repeated(value):
+                out.append(_violation("header", security[1], REPEATED))
+            elif api_key_of(value) is None:
                 if not value or not value.strip():
                     out.append(_violation("header", security[1], f"missing {security[1]} header "
                                           f"(security {security[2]}: '{security[1]}: Token <API key>')"))

@@ -19,7 +19,8 @@ import/event-schema and import/row-validation):
 
 Formats, by file extension: ``.csv`` (a header row naming one column per
 event field, ``metadata`` a column holding a JSON object) and ``.ndjson`` /
-``.jsonl`` (one JSON object per line). Blank lines are skipped. Line numbers
+``.jsonl`` (one JSON object per line). Lines end in LF, CRLF or a bare CR
+alike. Blank lines are skipped. Line numbers
 are 1-based lines of the file (a CSV header is line 1).
 
 Limits (assumptions unless said): a file of at most :data:`MAX_FILE_BYTES`
@@ -32,6 +33,7 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -66,6 +68,10 @@ SOURCES = ("web-client", "backend-http", "backend-hubspot", "backend-salesforce"
 WEB_CLIENT = "web-client"
 
 _BOM = codecs.BOM_UTF8
+#: A line's end: CRLF, a bare CR or LF.
+_EOL = re.compile(rb"\r\n|\r|\n")
+#: Bytes read from an uploaded file at a time.
+READ_BYTES = 64 * 1024
 
 
 class PayloadTooLarge(ApiError):
@@ -206,48 +212,78 @@ class ImportReport:
 
 class _Lines:
     """Text lines of a binary file, one at a time, each at most
-    :data:`MAX_LINE_BYTES`. A longer line is drained and yielded as ``None``
-    (its number in ``number``). Raises BadRequest for bytes that are not
-    UTF-8 (a leading BOM is dropped)."""
+    :data:`MAX_LINE_BYTES`, ended by LF, CRLF or a bare CR alike (old
+    Excel's "CSV (Macintosh)" ends rows with CR only); each is yielded with
+    ``"\n"`` as its end (the last one as it ends). A longer line is drained
+    and yielded as ``None`` (its number in ``number``). Raises BadRequest
+    for bytes that are not UTF-8 (a leading BOM is dropped)."""
 
     def __init__(self, fileobj):
         self.fileobj = fileobj
         self.number = 0
+        self._rest = b""  # what followed a line too long, once drained
 
     def _bad_utf8(self, exc: UnicodeDecodeError):
         return BadRequest("The file is not UTF-8 text",
                           f"line {self.number}: {exc.reason} at byte {exc.start} of the line")
 
-    def __iter__(self):
-        readline = self.fileobj.readline
-        while True:
-            raw = readline(MAX_LINE_BYTES + 1)
-            if not raw:
-                return
-            self.number += 1
-            if self.number == 1 and raw.startswith(_BOM):
-                raw = raw[len(_BOM):]
-            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-                self._drain(raw)
-                yield None
-                continue
-            try:
-                yield raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise self._bad_utf8(exc) from None
-
-    def _drain(self, head: bytes) -> None:
-        decoder = codecs.getincrementaldecoder("utf-8")()
-        chunk = head
+    def _text(self, raw: bytes, end: str) -> str:
+        self.number += 1
+        if self.number == 1 and raw.startswith(_BOM):
+            raw = raw[len(_BOM):]
         try:
+            return raw.decode("utf-8") + end
+        except UnicodeDecodeError as exc:
+            raise self._bad_utf8(exc) from None
+
+    def __iter__(self):
+        read, text, limit = self.fileobj.read, self._text, MAX_LINE_BYTES
+        carry = b""  # the start of a line whose end is not read yet
+        while True:
+            chunk = read(READ_BYTES)
+            if not chunk:
+                if carry.endswith(b"\r"):  # a CR at the very end ends its line
+                    yield text(carry[:-1], "\n") if len(carry) <= limit + 1 else self._too_long(carry[:-1])
+                elif carry:
+                    yield text(carry, "") if len(carry) <= limit else self._too_long(carry)
+                return
+            lines = (carry + chunk).splitlines(keepends=True)  # LF, CRLF and CR alike, at C speed
+            # the last piece is the start of the next line, or a line ending in CR, which may be half a CRLF
+            carry = b"" if lines[-1].endswith(b"\n") else lines.pop()
+            for line in lines:
+                body = line[:-2] if line.endswith(b"\r\n") else line[:-1]
+                yield text(body, "\n") if len(body) <= limit else self._too_long(body)
+            if len(carry) > limit + 1:  # no end within the limit: drain the rest of this line
+                yield self._too_long(carry, drain=True)
+                carry = self._rest
+
+    def _too_long(self, raw: bytes, drain: bool = False) -> None:
+        """Count a line over the limit whose bytes so far are ``raw``, checking
+        they are UTF-8; with ``drain``, read on past its end first (what
+        follows it goes to ``self._rest``). None stands for the line."""
+        self.number += 1
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            if not drain:
+                decoder.decode(raw, final=True)
+                return None
+            decoder.decode(raw)
             while True:
-                decoder.decode(chunk)
-                if chunk.endswith(b"\n"):
-                    break
-                chunk = self.fileobj.readline(MAX_LINE_BYTES)
-                if not chunk:
-                    decoder.decode(b"", final=True)
-                    break
+                chunk = self.fileobj.read(READ_BYTES)
+                match = _EOL.search(chunk)
+                if match is None:
+                    decoder.decode(chunk, final=not chunk)
+                    if not chunk:
+                        self._rest = b""
+                        return None
+                    continue
+                decoder.decode(chunk[:match.start()], final=True)
+                rest = chunk[match.end():]
+                if match.group() == b"\r" and not rest:  # a CRLF may be cut between two reads
+                    rest = self.fileobj.read(READ_BYTES)
+                    rest = rest[1:] if rest.startswith(b"\n") else rest
+                self._rest = rest
+                return None
         except UnicodeDecodeError as exc:
             raise self._bad_utf8(exc) from None
 

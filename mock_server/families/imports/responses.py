@@ -138,6 +138,7 @@ def receive_upload(parser: UploadParser, environ) -> tuple[str, _FileSink]:
     file name and its sink (rewound). Raises BadRequest, PayloadTooLarge,
     UnsupportedMediaType (see the module docstring)."""
     mimetype, options = parse_options_header(environ.get("CONTENT_TYPE", ""))
+    mimetype = mimetype.lower()  # media types are case-insensitive (RFC 9110 section 8.3.1); the boundary is not
     if mimetype != "multipart/form-data":
         raise BadRequest("The body must be multipart/form-data",
                          f"got Content-Type {mimetype or 'none'!r}; {_CURL_HINT}",
