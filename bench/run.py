@@ -2,8 +2,8 @@
 ``bench/results/latest.json`` and ``latest.md``.
 
 Sections (``--only`` picks some): ``throughput`` (wrk against the fake,
-its baselines and Prism), ``startup``, ``memory``, ``pertest``,
-``contract``. ``--quick`` is a short smoke run (1 s loads, one round, small
+its baselines and Prism), ``startup``, ``idle`` (1,000 idle connections),
+``memory``, ``pertest``, ``contract``. ``--quick`` is a short smoke run (1 s loads, one round, small
 memory test) written to ``quick.json``/``quick.md`` instead.
 """
 from __future__ import annotations
@@ -13,10 +13,10 @@ import sys
 import time
 from pathlib import Path
 
-from . import contract, memory, pertest, prism, report, startup, throughput, wrk
+from . import contract, idle, memory, pertest, prism, report, startup, throughput, wrk
 from .procs import ROOT
 
-SECTIONS = ("throughput", "startup", "memory", "pertest", "contract")
+SECTIONS = ("throughput", "startup", "idle", "memory", "pertest", "contract")
 
 ANALYSIS = """\
 Measured with cProfile and call counts on the WSGI app in-process, instruction counts under
@@ -83,6 +83,8 @@ def main(argv=None) -> int:
                                                        with_prism=not args.no_prism, log=log)
             elif section == "startup":
                 results["startup"] = startup.run(args.startup_runs, with_prism=not args.no_prism, log=log)
+            elif section == "idle":
+                results["idle"] = idle.run(requests=50 if args.quick else idle.REQUESTS, log=log)
             elif section == "memory":
                 results["memory"] = memory.run(args.memory_jobs, log=log)
             elif section == "pertest":

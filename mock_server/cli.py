@@ -58,7 +58,10 @@ def _fault_setting(ctx, param, value):
 @click.option("--max-apps", default=DEFAULT_MAX_APPS, show_default=True, type=click.IntRange(*LIMITS["max_apps"]),
               envvar=_env("MAX_APPS"), help="Apps kept before the least recently used is forgotten.")
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
-              envvar=_env("THREADS"), help="Server threads.")
+              envvar=_env("THREADS"), help="API requests answered at once (the control API has threads of its own).")
+@click.option("--server", "server_kind", default="granian", show_default=True,
+              type=click.Choice(["granian", "waitress"]), envvar=_env("SERVER"),
+              help="HTTP server: granian (Rust, fast) or waitress (pure Python).")
 @click.option("--quiet", is_flag=True, envvar=_env("QUIET"), help="No access log.")
 @click.option("--latency", default=None, envvar=_env("LATENCY"), callback=_fault_setting,
               help="Delay every API answer: 100ms, 50-200ms (uniform), 0.1s.")
@@ -72,7 +75,7 @@ def _fault_setting(ctx, param, value):
 @click.option("--journal-size", default=DEFAULT_JOURNAL_SIZE, show_default=True,
               type=click.IntRange(*LIMITS["journal_size"]), envvar=_env("JOURNAL_SIZE"),
               help="Requests kept in the request journal (GET /__admin/requests).")
-def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_apps, threads, quiet,
+def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_apps, threads, server_kind, quiet,
           latency, error_rate, rate_limit, scenario, journal_size):
     """Serve the fake API (and its control API under /__admin/)."""
     # deferred: the fake's modules (Flask, Faker, waitress) load only for a command that serves
@@ -91,13 +94,13 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
                                    frozen=frozen, api_keys=api_keys, public_url=public_url,
                                    max_apps=max_apps, threads=threads, latency=latency,
                                    error_rate=error_rate, rate_limit=rate_limit, scenario=scenario,
-                                   journal_size=journal_size)
+                                   journal_size=journal_size, server=server_kind)
     except ApiError as exc:
         raise click.UsageError(exc.message) from None
     except SettingError as exc:
         option = {"api_keys": "api-key"}.get(exc.setting, exc.setting.replace("_", "-"))
         raise click.BadParameter(exc.message, param_hint=f"'--{option}'") from None
-    except ValueError as exc:  # waitress refusing the host
+    except ValueError as exc:  # the server refusing the host
         raise click.BadParameter(str(exc), param_hint="'--host'") from None
     except OSError as exc:
         click.echo(f"userpilot-mock: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)

@@ -8,20 +8,38 @@ The headers (docs/domain.md, "Real response details"): ``cache-control``,
 where Werkzeug upper-cases). The access log names apps by token, never by
 key. Done on the WSGI header list (appending to it costs a fraction of
 setting Werkzeug headers one by one, on every request).
+
+Two rules of the transport are Front's, whichever server serves:
+
+- a request whose framing is ambiguous or unsupported is refused before
+  anything reads its body, in the error shape, and its connection closed:
+  ``Content-Length`` together with ``Transfer-Encoding`` (a smuggling
+  attempt) is a 400, a ``Transfer-Encoding`` other than ``chunked`` a 501;
+  a server adapter may also leave a refusal of its own in the environ
+  (:data:`REFUSAL_KEY`, e.g. a body over the size limit);
+- API requests run at most ``api_slots`` at a time (``--threads``); control
+  requests never wait for a slot, so a latency rule that holds every API
+  slot never delays the control API (the server gives the control API
+  threads beyond the API's: :mod:`mock_server.server`).
 """
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Callable, Iterable
 
-from .render import APP_TOKEN_KEY, BASE_HEADERS, SERVER_HEADER, STATUS_LINES, T0_KEY, request_id
+from ..backend.errors import ApiError
+from .render import APP_TOKEN_KEY, BASE_HEADERS, SERVER_HEADER, STATUS_LINES, T0_KEY, error_answer, request_id
 
 access_log = logging.getLogger("userpilot_mock.access")
 
 #: The control API's prefix.
 ADMIN_PREFIX = "/__admin"
 _PREFIX_LENGTH = len(ADMIN_PREFIX)
+#: WSGI environ key where a server adapter leaves an :class:`ApiError` that
+#: refuses the request before the app reads it (its connection is closed).
+REFUSAL_KEY = "userpilot.refusal"
 
 
 def is_control_path(path: str) -> bool:
@@ -29,15 +47,39 @@ def is_control_path(path: str) -> bool:
     return path.startswith(ADMIN_PREFIX) and (len(path) == _PREFIX_LENGTH or path[_PREFIX_LENGTH] == "/")
 
 
+def framing_refusal(environ: dict) -> ApiError | None:
+    """The refusal of a request whose body framing cannot be trusted, None
+    for a sound one: ``Content-Length`` with ``Transfer-Encoding`` is a 400
+    (RFC 9112 section 6.3: a request smuggling attempt), a
+    ``Transfer-Encoding`` other than ``chunked`` a 501 (RFC 9112 section
+    6.1). A server that removes these headers itself (waitress) never shows
+    them here."""
+    coding = environ.get("HTTP_TRANSFER_ENCODING")
+    if coding is None:
+        return None
+    if environ.get("CONTENT_LENGTH"):
+        return ApiError("A request may not carry both Content-Length and Transfer-Encoding",
+                        "send the body with one of them (RFC 9112 section 6.3); the connection is closed",
+                        status=400, error="Bad Request", error_code="ambiguous_framing")
+    if coding.strip().lower() != "chunked":
+        return ApiError(f"Transfer-Encoding {coding[:40]!r} is not supported",
+                        "send the body with Content-Length or Transfer-Encoding: chunked; "
+                        "the connection is closed", status=501, error="Not Implemented",
+                        error_code="unsupported_transfer_encoding")
+    return None
+
+
 class Front:
     """The WSGI app a server runs: ``api`` (the pipeline) and ``control``
     (the control API's WSGI app), both WSGI callables; ``add_server_header``:
-    send ``server: Cowboy`` (False when the WSGI server sends it)."""
+    send ``server: Cowboy`` (False when the WSGI server sends it);
+    ``api_slots``: API requests answered at once (None: no bound)."""
 
-    def __init__(self, api: Callable, control: Callable, add_server_header: bool):
+    def __init__(self, api: Callable, control: Callable, add_server_header: bool, api_slots: int | None = None):
         self.api = api
         self.control = control
         self.static = tuple(BASE_HEADERS) + ((SERVER_HEADER,) if add_server_header else ())
+        self.api_slots = threading.BoundedSemaphore(api_slots) if api_slots else None
 
     def __call__(self, environ: dict, start_response) -> Iterable[bytes]:
         t0 = environ[T0_KEY] = time.perf_counter()
@@ -56,9 +98,19 @@ class Front:
                 return start_response(status, headers)
             return start_response(status, headers, exc_info)
 
+        if "HTTP_TRANSFER_ENCODING" in environ or REFUSAL_KEY in environ:
+            refusal = environ.get(REFUSAL_KEY) or framing_refusal(environ)
+            if refusal is not None:
+                answer = error_answer(refusal)
+                answer.headers.append(("Connection", "close"))
+                return answer.send(environ, start)
         if is_control_path(environ.get("PATH_INFO") or ""):
             return self.control(environ, start)
-        return self.api(environ, start)
+        slots = self.api_slots
+        if slots is None:
+            return self.api(environ, start)
+        with slots:
+            return self.api(environ, start)
 
 
-__all__ = ["ADMIN_PREFIX", "Front", "is_control_path"]
+__all__ = ["ADMIN_PREFIX", "Front", "REFUSAL_KEY", "framing_refusal", "is_control_path"]
