@@ -153,7 +153,8 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
                + (f"scenario {in_force.name} ({in_force.job_count} jobs per app)"
                   if in_force is not None else f"{backend.jobs_per_app} jobs per app") + ". Ctrl-C stops.")
     if store is not None:
-        resumed = (f"resumed: {store.app_count()} apps, clock {clock.state()['now']}" if store.resumed
+        apps = store.app_count()
+        resumed = (f"resumed: {apps} app{'' if apps == 1 else 's'}, clock {clock.state()['now']}" if store.resumed
                    else "new")
         click.echo(f"  state:   {store.describe()} ({resumed})")
     if latency or error_rate or rate_limit:
