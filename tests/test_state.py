@@ -291,7 +291,7 @@ def test_a_killed_server_restarts_where_it_was(tmp_path):
 
     process, url, banner = serve(path, "--seed", "5", "--frozen", "--now", "2030-01-01T00:00:00Z")
     try:
-        assert f"state:   {path} (resumed: 1 apps, clock 2026-11-29T12:" in banner
+        assert f"state:   {path} (resumed: 1 app, clock 2026-11-29T12:" in banner
         assert "speed 40" in banner  # the file's clock, not --frozen
         clock = json.loads(get(url + "/__admin/clock")[1])
         assert clock["speed"] == 40 and not clock["frozen"]
