@@ -18,7 +18,7 @@ CLOSE = 0.10
 PACKAGES = ("userpilot-mock", "granian", "flask", "werkzeug", "waitress", "faker", "click", "pyyaml")
 
 #: Why a figure is what it is: shown under the table for every row that
-#: misses its target (and kept in the JSON). Measured causes, see README.
+#: misses its target (and kept in the JSON). Measured causes, see docs/benchmarks.md.
 CAUSES = {
     "list25_running": "The fake answers from its cached body; what is left is its own request work "
                       "(Front, the pipeline's stages, authentication, a request id) and one re-render of "
@@ -307,10 +307,10 @@ def markdown(results: dict, rows: list[dict]) -> str:
         lines.append("- No target missed in this run.")
     for r in missed:
         lines.append(f"- **missed: {r['figure']}** ({-r['margin']:.0%} short): "
-                     f"{CAUSES.get(r['key'], 'see README, Benchmarks')}")
+                     f"{CAUSES.get(r['key'], 'see docs/benchmarks.md')}")
     for r in close:
         lines.append(f"- close to its target: {r['figure']} (met by {r['margin']:.0%}; a busier machine can "
-                     f"tip it): {CAUSES.get(r['key'], 'see README, Benchmarks')}")
+                     f"tip it): {CAUSES.get(r['key'], 'see docs/benchmarks.md')}")
     extra = results.get("analysis")
     if extra:
         lines += ["", "## Where the time goes", "", extra]

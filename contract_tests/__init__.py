@@ -1,5 +1,5 @@
 """The contract test kit: one suite that holds the fake and the real
-Userpilot background-jobs API to the same spec (README, "Contract tests").
+Userpilot background-jobs API to the same spec (docs/contract.md, "Contract tests").
 
 - ``userpilot-mock contract`` and ``pytest --pyargs contract_tests`` both run
   :func:`contract_tests.runner.run_contract`;
@@ -15,6 +15,7 @@ __all__ = ["run_contract", "ContractOptions"]
 
 
 def __getattr__(name):
+    # deferred: the pytest plugin imports this package in every run; Schemathesis loads on first use
     if name == "run_contract":
         from .runner import run_contract
         return run_contract

@@ -1,5 +1,5 @@
 """Every check of the contract suite, tagged **documented** (the vendor says
-so) or **assumed** (the kit's reading, DOMAIN.md), with the rule it holds.
+so) or **assumed** (the kit's reading, docs/domain.md), with the rule it holds.
 
 Standard library only, so reports and tests can read it without Schemathesis.
 A failed *assumed* check is reported as "assumption contradicted": against
@@ -30,7 +30,7 @@ OWN_CHECKS: dict[str, Rule] = {
     "job_answer_shape": Rule(
         DOCUMENTED, "List Jobs answers a JSON array of job objects; Check job status and Request "
         "Data Import answer one job object",
-        "vendor List Jobs / Check job status pages (DOMAIN.md, The surface)"),
+        "vendor List Jobs / Check job status pages (docs/domain.md, \"The surface\")"),
     "job_status_known": Rule(
         DOCUMENTED, "status is one of queued, validating, processing, pending_refresh, completed, failed",
         "the status enum of the vendor's job schemas"),
@@ -40,26 +40,26 @@ OWN_CHECKS: dict[str, Rule] = {
         "vendor job schemas (type: integer)"),
     "job_times_are_iso8601": Rule(
         ASSUMED, "start_time and end_time are ISO 8601 instants (end_time may be null)",
-        "DOMAIN.md: format undocumented; the only job-time example is ISO 8601 UTC"),
+        "docs/domain.md: format undocumented; the only job-time example is ISO 8601 UTC"),
     "job_end_time_matches_status": Rule(
         ASSUMED, "end_time is null exactly while the job is not terminal (completed, failed), "
         "and never before start_time",
-        "DOMAIN.md: bulk identify marks end_time nullable; terminal statuses assumed"),
+        "docs/domain.md: bulk identify marks end_time nullable; terminal statuses assumed"),
     "job_elapsed_time_agrees": Rule(
         ASSUMED, "elapsed_time (seconds) is end_time - start_time once ended, now - start_time "
         "while running; start_time is not in the future",
-        "DOMAIN.md: elapsed_time's unit undocumented, seconds assumed"),
+        "docs/domain.md: elapsed_time's unit undocumented, seconds assumed"),
     "job_counters_in_range": Rule(
         ASSUMED, "counters are never negative; completed_rows <= total_rows, = total_rows once "
         "completed, 0 while queued or validating",
-        "DOMAIN.md: row counts; lifecycle assumed"),
+        "docs/domain.md: row counts; lifecycle assumed"),
     "job_ids_unique": Rule(
         ASSUMED, "no job_id appears twice in one List Jobs answer",
         "the kit's reading: job_id identifies a job"),
     "fake_job_details": Rule(
         ASSUMED, "(fakes only) job_id is bulk:jobs:<app token>:<uuid4>, times are whole-second UTC "
         "with Z, filename ends in .csv/.ndjson, links is an absolute URL, the list is newest first",
-        "the fake's own promises (mock_server/invariants.py), from DOMAIN.md evidence"),
+        "the fake's own promises (mock_server/invariants.py), from docs/domain.md evidence"),
     "job_detail_is_the_requested_job": Rule(
         DOCUMENTED, "Check job status answers the job whose job_id the path names",
         "vendor Check job status page (GET /v1/background_jobs/{job_id})"),
@@ -71,14 +71,14 @@ OWN_CHECKS: dict[str, Rule] = {
         ASSUMED, "across polls no job's status moves backwards (queued, validating, processing, "
         "pending_refresh, completed|failed), completed_rows never decreases, a terminal job never "
         "changes",
-        "DOMAIN.md: lifecycle order assumed"),
+        "docs/domain.md: lifecycle order assumed"),
     "running_job_stays_listed": Rule(
         ASSUMED, "a job seen running in List Jobs is still listed later",
-        "the kit's reading: no pagination is documented (DOMAIN.md)"),
+        "the kit's reading: no pagination is documented (docs/domain.md)"),
     "import_answer_matches_upload": Rule(
         ASSUMED, "createImport answers a queued job named after the uploaded file, with its size "
         "in bytes and its row count",
-        "DOMAIN.md: file_size in bytes and total_rows assumed; issue 4"),
+        "docs/domain.md: file_size in bytes and total_rows assumed; issue 4"),
     "import_job_runs_to_the_end": Rule(
         ASSUMED, "an accepted valid import is listed, readable by job_id and ends completed with "
         "completed_rows = total_rows",
@@ -86,17 +86,17 @@ OWN_CHECKS: dict[str, Rule] = {
     "import_one_at_a_time": Rule(
         DOCUMENTED, "a second upload while an import is not finished gets 409 in the error shape and "
         "creates no job",
-        "import page: 409 \"Import job already in progress\" (DOMAIN.md, Limits)"),
+        "import page: 409 \"Import job already in progress\" (docs/domain.md, \"Limits and timing\")"),
     "apps_are_isolated": Rule(
         ASSUMED, "(fakes only) another API key sees other jobs, and gets 404 for this key's jobs",
-        "DOMAIN.md: jobs belong to an application token"),
+        "docs/domain.md: jobs belong to an application token"),
     "import_refuses_bad_upload": Rule(
         ASSUMED, "an upload without a usable file (empty, unknown extension) gets a 4xx in the error "
         "shape and creates no job",
         "kit spec 400/415 answers (overlay, assumptions)"),
 }
 
-#: Schemathesis's built-in checks, as this kit reads them (README, "Contract tests").
+#: Schemathesis's built-in checks, as this kit reads them (docs/contract.md, "What is checked").
 BUILTIN_CHECKS: dict[str, Rule] = {
     "not_a_server_error": Rule(
         DOCUMENTED, "no answer is a 5xx", "no operation documents a 5xx answer"),
@@ -162,36 +162,45 @@ def tag_for(check: str, *, spec: str = "kit", schema_keyword: str | None = None)
     return rule_for(check).tag
 
 
-# ------------------------------------------------------------ invariant problems
+# ---------------------------------------------------------- invariant violations
 
-#: Which check a problem from ``mock_server.invariants`` belongs to (first match).
-_PROBLEM_RULES: tuple[tuple[str, re.Pattern], ...] = tuple((name, re.compile(pattern)) for name, pattern in (
-    ("job_answer_shape", r"is not an object|is not a JSON array"),
-    ("job_status_known", r"^status .* is not one of"),
-    ("job_counters_are_integers", r" is not an integer: "),
-    ("fake_job_details", r"is not whole-second UTC|is not bulk:jobs|has no \.csv|is not an absolute URL"
-                         r"|not newest first"),
-    ("job_times_are_iso8601", r"is not ISO 8601"),
-    ("job_end_time_matches_status", r"^end_time is (null|set)|is before start_time"),
-    ("job_elapsed_time_agrees", r"^elapsed_time .* disagrees|is in the future"),
-    ("job_counters_in_range", r" is negative: |exceeds total_rows|has completed_rows"),
-    ("job_ids_unique", r"appears twice"),
-    ("job_status_never_backwards", r"moved backwards|job changed: |decreased"),
-))
-_JOB_PREFIX = re.compile(r"^job \d+: ")
+#: Which check each violation code of ``mock_server.invariants`` belongs to
+#: (``mock_server.invariants.CODES`` lists them; a test keeps the two in step).
+CHECK_OF_CODE: dict[str, str] = {
+    "job_not_object": "job_answer_shape",
+    "list_not_array": "job_answer_shape",
+    "status_unknown": "job_status_known",
+    "counter_not_integer": "job_counters_are_integers",
+    "time_not_iso8601": "job_times_are_iso8601",
+    "end_time_missing": "job_end_time_matches_status",
+    "end_time_on_running": "job_end_time_matches_status",
+    "end_before_start": "job_end_time_matches_status",
+    "elapsed_disagrees": "job_elapsed_time_agrees",
+    "start_in_future": "job_elapsed_time_agrees",
+    "counter_negative": "job_counters_in_range",
+    "completed_rows_over_total": "job_counters_in_range",
+    "completed_rows_short": "job_counters_in_range",
+    "completed_rows_early": "job_counters_in_range",
+    "job_id_duplicate": "job_ids_unique",
+    "fake_job_id": "fake_job_details",
+    "fake_time_format": "fake_job_details",
+    "fake_filename": "fake_job_details",
+    "fake_links": "fake_job_details",
+    "fake_list_order": "fake_job_details",
+    "status_backwards": "job_status_never_backwards",
+    "terminal_changed": "job_status_never_backwards",
+    "completed_rows_decreased": "job_status_never_backwards",
+}
 
 #: Checks that only hold the fake to its own stricter promises.
 FAKE_ONLY = frozenset({"fake_job_details"})
 
 
-def classify(problem: str) -> str:
-    """The check a problem string (from mock_server.invariants) belongs to;
-    ``job_answer_shape`` when nothing matches (so no problem is lost)."""
-    text = _JOB_PREFIX.sub("", problem)
-    for name, pattern in _PROBLEM_RULES:
-        if pattern.search(text):
-            return name
-    return "job_answer_shape"
+def classify(violation) -> str:
+    """The check a violation (a ``mock_server.invariants.Violation``, or
+    anything with a ``code``) belongs to, by its code; ``job_answer_shape``
+    for a code this table does not know (so no violation is lost)."""
+    return CHECK_OF_CODE.get(violation.code, "job_answer_shape")
 
 
 def normalize(message: str) -> str:

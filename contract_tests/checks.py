@@ -8,64 +8,35 @@ contract_tests`` and a plain ``schemathesis run`` with the repository's
 ``schemathesis.toml``. Answers of other APIs are left alone.
 
 The rules themselves live in :mod:`mock_server.invariants` (``job_problems``,
-``list_problems``, ``transition_problems``); :mod:`.catalogue` says which
-check each problem belongs to and whether it is documented or assumed.
+``list_problems``, ``transition_problems``, which return coded violations);
+:mod:`.catalogue` says which check each violation code belongs to and whether
+it is documented or assumed.
+
+Their settings come from ``schemathesis.toml``: ``[checks.<name>] enabled``
+for any of them (Schemathesis applies it), and the keyword arguments of the
+class-based ones (``[checks.job_detail_matches_list] immutable``). How they
+read answers in the current run (is the target a fake, which instant does an
+answer describe) is run state, :mod:`.state`.
 """
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
 from email.utils import parsedate_to_datetime
-from typing import Callable
+from urllib.parse import unquote
 
 import schemathesis
-from schemathesis.core.failures import Failure
 
 from mock_server.backend.lifecycle import TERMINAL
 from mock_server.invariants import job_problems, list_problems, transition_problems
 
+from ._schemathesis import ContractFailure
 from .catalogue import FAKE_ONLY, classify, normalize, rule_for
 from .operations import OPERATIONS
+from .state import current
 
-#: Fields a job never changes once created (the kit's reading).
+#: Fields a job never changes once created (the kit's reading): the default of
+#: ``[checks.job_detail_matches_list] immutable`` (schemathesis.toml).
 IMMUTABLE = ("job_id", "type", "filename", "file_size", "total_rows", "start_time", "links")
-
-
-@dataclass
-class CheckSettings:
-    """How the checks read answers in the current run.
-
-    strict_fake: the target is a fake, hold it to the fake's own stricter
-    promises too. now: the instant an answer describes (UTC epoch seconds),
-    or None when unknown; ``frozen`` says every answer describes the same
-    instant (a fake whose clock the suite froze).
-    """
-
-    strict_fake: bool = False
-    now: Callable[[object], float | None] | None = None
-    frozen: bool = False
-
-
-_settings = CheckSettings()
-_lock = threading.Lock()
-
-
-@contextmanager
-def configured(settings: CheckSettings):
-    """Use ``settings`` for the checks while the block runs (one run at a time)."""
-    global _settings
-    with _lock:
-        previous, _settings = _settings, settings
-    try:
-        yield settings
-    finally:
-        with _lock:
-            _settings = previous
-
-
-def current() -> CheckSettings:
-    return _settings
 
 
 def date_header_now(response) -> float | None:
@@ -81,25 +52,12 @@ def date_header_now(response) -> float | None:
         return None
 
 
-class ContractFailure(Failure):
-    """One of the kit's checks failed on one answer: ``check`` (its name),
-    ``problems`` (what was seen, one string each)."""
-
-    code = "ST901"
-    kind_title = "Userpilot contract check failed"
-
-    __slots__ = ("check", "problems")
-
-    def __init__(self, *, operation: str, check: str, problems: list[str], case_id: str | None = None):
-        rule = rule_for(check)
-        super().__init__(operation=operation, title=f"{check}: {rule.rule}",
-                         message="\n".join(problems), case_id=case_id)
-        self.check = check
-        self.problems = problems
-
-    @property
-    def _unique_key(self) -> str:
-        return self.check + "|" + "|".join(sorted({normalize(p) for p in self.problems}))
+def contract_failure(case, check: str, problems: list[str]) -> ContractFailure:
+    """The failure the kit's check ``check`` raises on ``case``'s answer:
+    titled with the check's rule, ``problems`` its message (one line each);
+    the same problems on other values (normalized) are the same failure."""
+    return ContractFailure(operation=case.operation.label, check=check, title=f"{check}: {rule_for(check).rule}",
+                           problems=problems, key=check + "|" + "|".join(sorted({normalize(p) for p in problems})))
 
 
 def operation_id(case) -> str | None:
@@ -116,22 +74,25 @@ def job_body(response, case):
         return None
     try:
         return op, response.json()
-    except Exception:  # noqa: BLE001 - not JSON: content_type/schema checks say so
+    except Exception:
         return None
 
 
 def body_problems(op: str, body, now: float | None, strict: bool) -> list[tuple[str, str]]:
-    """``[(check, problem)]`` of one answer body of operation ``op``."""
+    """``[(check name, message)]`` of one answer body of operation ``op``
+    (``listJobs``: a list answer; otherwise one job in its single-job form),
+    each violation's check found by its code; fake-only checks only when
+    ``strict``."""
     if op == "listJobs":
-        problems = list_problems(body, now, strict_fake=strict)
+        violations = list_problems(body, now, strict_fake=strict)
     else:
-        problems = job_problems(body, now, detail=True, strict_fake=strict)
+        violations = job_problems(body, now, detail=True, strict_fake=strict)
     out = []
-    for problem in problems:
-        check = classify(problem)
+    for violation in violations:
+        check = classify(violation)
         if check in FAKE_ONLY and not strict:
             continue
-        out.append((check, problem))
+        out.append((check, violation.message))
     return out
 
 
@@ -146,9 +107,9 @@ def _problems(response, case) -> list[tuple[str, str]]:
     if parsed is None:
         problems: list[tuple[str, str]] = []
     else:
-        settings = _settings
-        now = settings.now(response) if settings.now else None
-        problems = body_problems(parsed[0], parsed[1], now, settings.strict_fake)
+        run = current()
+        now = run.now(response) if run.now else None
+        problems = body_problems(parsed[0], parsed[1], now, run.strict_fake)
     if len(_cache) > 16:
         _cache.clear()
     _cache[id(response)] = (response, problems)
@@ -159,7 +120,7 @@ def _invariant_check(name: str):
     def check(ctx, response, case):
         found = [problem for check_name, problem in _problems(response, case) if check_name == name]
         if found:
-            raise ContractFailure(operation=case.operation.label, check=name, problems=found)
+            raise contract_failure(case, name, found)
         return None
 
     check.__name__ = name
@@ -181,8 +142,6 @@ fake_job_details = _invariant_check("fake_job_details")
 
 def requested_job_problems(asked: str, body) -> list[str]:
     """Problems of a single-job answer to ``GET .../{asked}``: it must be that job."""
-    from urllib.parse import unquote
-
     if isinstance(body, dict) and "job_id" in body and body.get("job_id") not in (asked, unquote(asked)):
         return [f"asked for job {asked}, the answer is job {body.get('job_id')!r}"]
     return []
@@ -197,8 +156,7 @@ def job_detail_is_the_requested_job(ctx, response, case):
     asked = (case.path_parameters or {}).get("job_id")
     problems = requested_job_problems(asked, parsed[1]) if isinstance(asked, str) else []
     if problems:
-        raise ContractFailure(operation=case.operation.label, check="job_detail_is_the_requested_job",
-                              problems=problems)
+        raise contract_failure(case, "job_detail_is_the_requested_job", problems)
     return None
 
 
@@ -219,27 +177,29 @@ def _jobs_of(response, case):
     return None
 
 
-def agreement_problems(listed: dict, single: dict, *, same_instant: bool, list_first: bool) -> list[str]:
-    """Problems between a job's List Jobs entry and its single-job answer.
+def agreement_problems(listed: dict, single: dict, *, same_instant: bool, list_first: bool,
+                       immutable: Sequence[str] = IMMUTABLE) -> list[str]:
+    """Problems between a job's List Jobs entry and its single-job answer,
+    one message each.
 
-    Immutable fields must be equal. At the same instant (a frozen fake) every
-    field the list shows must be equal; otherwise the later answer may only
-    have progressed (:func:`transition_problems`), and a terminal one must be
-    equal. ``list_first``: the list answer came first.
+    The ``immutable`` fields must be equal. At the same instant (a frozen
+    fake) every field the list shows must be equal; otherwise the later
+    answer may only have progressed (:func:`transition_problems`), and a
+    terminal one must be equal. ``list_first``: the list answer came first.
     """
     job_id = single.get("job_id")
     problems = [f"job {job_id}: {name} is {single.get(name)!r} in the single-job answer but "
                 f"{listed.get(name)!r} in List Jobs"
-                for name in IMMUTABLE if name in listed and listed.get(name) != single.get(name)]
-    shared = [name for name in listed if name not in IMMUTABLE]
-    if same_instant or listed.get("status") in TERMINAL and single.get("status") in TERMINAL:
+                for name in immutable if name in listed and listed.get(name) != single.get(name)]
+    shared = [name for name in listed if name not in immutable]
+    if same_instant or (listed.get("status") in TERMINAL and single.get("status") in TERMINAL):
         problems += [f"job {job_id}: {name} is {single.get(name)!r} in the single-job answer but "
                      f"{listed.get(name)!r} in List Jobs"
                      for name in shared if listed.get(name) != single.get(name)]
     else:
         before, after = (listed, single) if list_first else (single, listed)
         common = {k: v for k, v in before.items() if k in after}
-        problems += [f"job {job_id}: {p}" for p in transition_problems(common, {k: after[k] for k in common})]
+        problems += [f"job {job_id}: {v.message}" for v in transition_problems(common, {k: after[k] for k in common})]
     return problems
 
 
@@ -270,41 +230,53 @@ class job_status_never_backwards(_History):  # noqa: N801 - the check's name
             before = self.last.get(job["job_id"])
             if before is not None:
                 common = [k for k in before if k in job]
-                problems += [f"job {job['job_id']}: {p}" for p in transition_problems(
+                problems += [f"job {job['job_id']}: {v.message}" for v in transition_problems(
                     {k: before[k] for k in common}, {k: job[k] for k in common})]
             self.last[job["job_id"]] = job
         if problems:
-            raise ContractFailure(operation=case.operation.label, check="job_status_never_backwards",
-                                  problems=problems)
+            raise contract_failure(case, "job_status_never_backwards", problems)
         return None
 
 
 @schemathesis.check
 class job_detail_matches_list(_History):  # noqa: N801 - the check's name
-    """The single-job answer agrees with the job's List Jobs entry (assumed)."""
+    """The single-job answer agrees with the job's List Jobs entry (assumed).
+
+    Its option (``[checks.job_detail_matches_list]`` in schemathesis.toml,
+    passed by Schemathesis as a keyword argument): ``immutable``, the fields
+    a job never changes once created (default :data:`IMMUTABLE`). Raises
+    ValueError when it is not a list of field names.
+    """
+
+    def __init__(self, *, immutable: Sequence[str] = IMMUTABLE) -> None:
+        super().__init__()
+        if isinstance(immutable, str) or not all(isinstance(name, str) and name for name in immutable):
+            raise ValueError(f"immutable must be a list of field names, not {immutable!r}")
+        self.immutable = tuple(immutable)
 
     def after_response(self, ctx, response, case):
         found = _jobs_of(response, case)
         if found is None:
             return None
         op, jobs = found
-        same_instant = _settings.frozen
+        same_instant = current().frozen
         problems = []
         for job in jobs:
             job_id = job["job_id"]
             if op == "listJobs":
                 single = self.single.get(job_id)
                 if single is not None:
-                    problems += agreement_problems(job, single, same_instant=same_instant, list_first=False)
+                    problems += agreement_problems(job, single, same_instant=same_instant, list_first=False,
+                                                   immutable=self.immutable)
                 self.listed[job_id] = job
             elif op == "getJob":
                 listed = self.listed.get(job_id)
                 if listed is not None:
-                    problems += agreement_problems(listed, job, same_instant=same_instant, list_first=True)
+                    problems += agreement_problems(listed, job, same_instant=same_instant, list_first=True,
+                                                   immutable=self.immutable)
                 self.single[job_id] = job
         if problems:
-            raise ContractFailure(operation=case.operation.label, check="job_detail_matches_list",
-                                  problems=problems)
+            raise contract_failure(case, "job_detail_matches_list", problems)
         return None
 
 
@@ -321,9 +293,8 @@ class running_job_stays_listed(_History):  # noqa: N801 - the check's name
         missing = sorted(self.running_listed - ids)
         self.running_listed = {job["job_id"] for job in jobs if job.get("status") not in TERMINAL}
         if missing:
-            raise ContractFailure(operation=case.operation.label, check="running_job_stays_listed",
-                                  problems=[f"job {job_id} was listed while running and is missing now"
-                                            for job_id in missing])
+            raise contract_failure(case, "running_job_stays_listed",
+                                   [f"job {job_id} was listed while running and is missing now" for job_id in missing])
         return None
 
 

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from mock_server.yamlio import YamlError, read_yaml
+
 from .options import SPECS, UsageError
 
 PATH = Path(__file__).with_name("known_deviations.yaml")
@@ -46,12 +48,10 @@ def load(path: Path | str = PATH) -> list[Deviation]:
     """Parse and check the file. Raises UsageError naming the entry for a
     missing ``reason``/``id``/``check``, an unknown field or spec, or a bad
     regular expression."""
-    import yaml
-
     try:
-        document = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise UsageError(f"cannot read known deviations {path}: {exc}") from None
+        document = read_yaml(path) or {}
+    except YamlError as exc:
+        raise UsageError(f"known deviations: {exc}") from None
     entries = document.get("deviations") if isinstance(document, dict) else None
     if not isinstance(entries, list):
         raise UsageError(f"{path}: expected a top-level 'deviations' list")

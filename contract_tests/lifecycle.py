@@ -10,16 +10,23 @@ checks. When writes are allowed (always on a fake) it uploads a small valid
 import and follows it to the end, and sends uploads a server must refuse.
 
 The rules are :mod:`mock_server.invariants`'s; :mod:`.catalogue` tags them.
+The checks' settings are the same as in Schemathesis's phases, from
+``schemathesis.toml``: a check switched off there (``[checks.<name>]
+enabled = false``) reports nothing here either, and ``[checks.
+job_detail_matches_list] immutable`` names the fields compared. The steps
+and samples below are the suite's own design, not a check's setting.
 """
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 
 from mock_server.backend.lifecycle import TERMINAL
 from mock_server.invariants import transition_problems
 
 from .catalogue import rule_for
-from .checks import agreement_problems, body_problems, date_header_now, requested_job_problems
+from .checks import IMMUTABLE, agreement_problems, body_problems, date_header_now, requested_job_problems
+from .media import INVALID_UPLOADS, to_ndjson
 from .report import Finding
 from .target import Answer, Target, job_path
 
@@ -40,11 +47,14 @@ class Lifecycle:
     """One lifecycle run against ``target``; findings go to ``report``."""
 
     def __init__(self, target: Target, report, labels: dict[str, str], *, strict: bool,
-                 poll_interval: float, max_wait: float):
+                 poll_interval: float, max_wait: float, enabled: Callable[[str], bool] = lambda check: True,
+                 immutable: Sequence[str] = IMMUTABLE):
         self.target = target
         self.report = report
         self.labels = labels          # operation id -> report label
         self.strict = strict
+        self.enabled = enabled        # check name -> on? ([checks.<name>] enabled)
+        self.immutable = tuple(immutable)  # [checks.job_detail_matches_list] immutable
         self.poll_interval = poll_interval
         self.max_wait = max_wait
         self.last: dict[str, dict] = {}       # job_id -> latest view
@@ -53,6 +63,10 @@ class Lifecycle:
 
     # --------------------------------------------------------------- helpers
     def finding(self, op: str, check: str, seen: str, curl: str | None) -> None:
+        """Report ``seen`` as a failure of ``check`` on ``op``, unless the
+        configuration switched that check off."""
+        if not self.enabled(check):
+            return
         rule = rule_for(check)
         self.report.add(Finding(operation=self.labels.get(op, op), check=check, tag=rule.tag,
                                 expected=rule.rule, seen=seen, curl=curl, phase="lifecycle"))
@@ -90,12 +104,12 @@ class Lifecycle:
 
     def observe(self, op: str, job: dict, curl: str) -> None:
         """Compare with the job's previous view (transitions), then remember it."""
-        job_id = job.get("job_id")
+        job_id = str(job.get("job_id"))
         before = self.last.get(job_id)
         if before is not None:
             common = [k for k in before if k in job]
-            for problem in transition_problems({k: before[k] for k in common}, {k: job[k] for k in common}):
-                self.finding(op, "job_status_never_backwards", f"job {job_id}: {problem}", curl)
+            for violation in transition_problems({k: before[k] for k in common}, {k: job[k] for k in common}):
+                self.finding(op, "job_status_never_backwards", f"job {job_id}: {violation.message}", curl)
         self.last[job_id] = job
 
     # ------------------------------------------------------------------ polls
@@ -124,7 +138,7 @@ class Lifecycle:
             for problem in requested_job_problems(job_id, single):
                 self.finding("getJob", "job_detail_is_the_requested_job", problem, curl)
             for problem in agreement_problems(jobs[job_id], single, same_instant=self.target.is_fake,
-                                              list_first=True):
+                                              list_first=True, immutable=self.immutable):
                 self.finding("getJob", "job_detail_matches_list", problem, curl)
             self.observe("getJob", single, curl)
         self.running_listed = set(running)
@@ -141,7 +155,7 @@ class Lifecycle:
         if self.target.is_fake:
             self.now = self.target.freeze()
             self.ensure_running_job()
-            steps = FAKE_STEPS
+            steps: tuple[float, ...] = FAKE_STEPS
         else:
             steps = (0, self.poll_interval)
         jobs = None
@@ -164,7 +178,7 @@ class Lifecycle:
         curl = self.target.curl("GET", "/v1/background_jobs").replace(
             "$USERPILOT_API_KEY", "${USERPILOT_API_KEY}-other-app")
         try:
-            theirs = {j.get("job_id") for j in answer.json() if isinstance(j, dict)}
+            theirs = {str(j.get("job_id")) for j in answer.json() if isinstance(j, dict)}
         except (ValueError, TypeError, AttributeError):
             return
         shared = sorted(theirs & set(jobs))
@@ -197,8 +211,6 @@ class Lifecycle:
     # ---------------------------------------------------------------- imports
     def run_imports(self) -> None:
         """Refused uploads create nothing; a valid upload runs to the end."""
-        from .media import INVALID_UPLOADS, to_ndjson
-
         before = self.ids()
         for name, content, why in INVALID_UPLOADS:
             answer = self.upload(name, content)
@@ -314,7 +326,7 @@ class Lifecycle:
             return None
         if answer.status != 200 or not isinstance(jobs, list):
             return None
-        return {j.get("job_id") for j in jobs if isinstance(j, dict)}
+        return {str(j.get("job_id")) for j in jobs if isinstance(j, dict)}
 
 
 def _is_error_shape(answer: Answer) -> bool:
@@ -326,11 +338,11 @@ def _is_error_shape(answer: Answer) -> bool:
 
 
 def _fixed_rows() -> list[dict]:
-    """Ten valid rows, one of each event type and then some (DOMAIN.md, Import files)."""
+    """Ten valid rows, one of each event type and then some (docs/domain.md, "Import files")."""
     rows = []
     for i in range(10):
         kind = ("identify_user", "identify_company", "page_view", "track")[i % 4]
-        row = {"event_type": kind, "source": "backend-http-import",
+        row: dict[str, object] = {"event_type": kind, "source": "backend-http-import",
                "inserted_at": f"2024-07-28 08:55:{i:02d}.874555"}
         if kind == "identify_user":
             row.update(user_id=f"user-{i}", metadata={"plan": "pro"})

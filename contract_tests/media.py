@@ -4,7 +4,7 @@ NDJSON imports, registered as Schemathesis media types.
 The kit spec declares the ``file`` part's media types (``encoding.file.
 contentType: text/csv, application/x-ndjson``, openapi/overlay.yaml), so
 Schemathesis draws that part from these strategies instead of random bytes.
-Rows follow the vendor's import pages (DOMAIN.md, "Import files"): one event
+Rows follow the vendor's import pages (docs/domain.md, "Import files"): one event
 per row, ``event_type`` one of four, the fields each type requires, a
 ``source`` from the documented list, ``inserted_at`` in the vendor's own ISO
 style. In negative mode Schemathesis breaks the request itself (no ``file``
@@ -21,16 +21,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 
 from hypothesis import strategies as st
+
+from mock_server.times import format_instant, format_micro
 
 CSV = "text/csv"
 NDJSON = "application/x-ndjson"
 #: Media type -> file name extension.
 EXTENSIONS = {CSV: ".csv", NDJSON: ".ndjson"}
 
-#: DOMAIN.md, "Import files".
+#: docs/domain.md, "Import files".
 SOURCES = ("web-client", "backend-http", "backend-hubspot", "backend-salesforce",
            "backend-segment", "backend-http-import")
 REQUIRED = {
@@ -53,10 +55,10 @@ _metadata = st.dictionaries(st.sampled_from(("name", "plan", "email", "seats", "
 @st.composite
 def _inserted_at(draw) -> str:
     """The vendor's example style ``2024-07-28 08:55:35.874555`` or ISO with T and Z."""
-    moment = draw(_instants)
+    seconds = draw(_instants).replace(tzinfo=timezone.utc).timestamp()
     if draw(st.booleans()):
-        return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return format_micro(seconds, sep=" ", zone="")
+    return format_instant(float(int(seconds)))
 
 
 @st.composite
@@ -110,44 +112,22 @@ INVALID_UPLOADS = (
 )
 
 
-def _name_file_parts(serializer, *, werkzeug: bool):
-    """Wrap a multipart serializer: parts of our media types whose file name
-    has no extension get one (``file`` -> ``file.csv``)."""
-    def rename(filename, content_type):
-        if content_type in EXTENSIONS and filename and "." not in filename:
-            return filename + EXTENSIONS[content_type]
-        return filename
-
-    def wrapped(ctx, value):
-        result = serializer(ctx, value)
-        if werkzeug:
-            for parts in (result.get("data") if isinstance(result.get("data"), dict) else {}).values():
-                for part in parts if isinstance(parts, list) else [parts]:
-                    if hasattr(part, "filename") and hasattr(part, "content_type"):
-                        part.filename = rename(part.filename, part.content_type)
-        else:
-            files = result.get("files")
-            if files:
-                result["files"] = [
-                    (name, (rename(part[0], part[2]), *part[1:]))
-                    if isinstance(part, tuple) and len(part) >= 3 else (name, part)
-                    for name, part in files
-                ]
-        return result
-
-    wrapped._userpilot_names_parts = True  # type: ignore[attr-defined]
-    return wrapped
+def part_name(filename: str, content_type: str) -> str:
+    """The name a file part of our media types is sent with: its field name
+    plus the media type's extension when it has none (``file`` ->
+    ``file.csv``); any other part keeps its name."""
+    if content_type in EXTENSIONS and filename and "." not in filename:
+        return filename + EXTENSIONS[content_type]
+    return filename
 
 
 def register() -> None:
     """Register the CSV and NDJSON strategies and the part naming (idempotent)."""
+    # deferred for start-up cost: the strategies and file writers above need Hypothesis, not Schemathesis
     import schemathesis
-    from schemathesis.transport.requests import REQUESTS_TRANSPORT
-    from schemathesis.transport.wsgi import WSGI_TRANSPORT
+
+    from ._schemathesis import name_file_parts
 
     schemathesis.openapi.media_type(CSV, csv_files)
     schemathesis.openapi.media_type(NDJSON, ndjson_files, aliases=("application/jsonl",))
-    for transport, werkzeug in ((REQUESTS_TRANSPORT, False), (WSGI_TRANSPORT, True)):
-        current = transport._serializers.get("multipart/form-data")
-        if current is not None and not getattr(current, "_userpilot_names_parts", False):
-            transport.serializer("multipart/form-data")(_name_file_parts(current, werkzeug=werkzeug))
+    name_file_parts(part_name)

@@ -5,6 +5,8 @@ has no operation ids; the kit's names are used for it too.
 """
 from __future__ import annotations
 
+from mock_server.spec import load_spec, operations
+
 #: (METHOD, OpenAPI path) -> operation id.
 OPERATIONS = {
     ("GET", "/v1/background_jobs"): "listJobs",
@@ -17,8 +19,6 @@ def operation_index(spec_name: str) -> dict[str, tuple[str, str]]:
     """operation id -> (METHOD, path) for every operation of a shipped spec
     (``kit`` or ``vendor``); an operation the kit does not know is named
     ``METHOD /path``."""
-    from mock_server.spec import load_spec, operations
-
     index = {}
     for path, method, _op in operations(load_spec(spec_name)):
         op = OPERATIONS.get((method.upper(), path), f"{method.upper()} {path}")

@@ -1,9 +1,9 @@
 """What a contract run is told: the options of ``userpilot-mock contract``,
 of ``pytest --pyargs contract_tests`` and the environment variables both read.
 
-Standard library only: the pytest plugin imports this module in every pytest
-run of every project that installs the kit (``add_options``), so it must stay
-cheap. Nothing here talks to a server.
+Standard library only: the kit's pytest plugin (:mod:`contract_tests.plugin`)
+imports this module in every pytest run of every project that installs the
+kit (``add_options``), so it must stay cheap. Nothing here talks to a server.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ ENV_BASE_URL = "USERPILOT_BASE_URL"
 ENV_ENVIRONMENT = "USERPILOT_ENVIRONMENT"
 ENV_API_KEY = "USERPILOT_API_KEY"
 
-#: The real API's hosts (DOMAIN.md, "The surface").
+#: The real API's hosts (docs/domain.md, "The surface").
 ENVIRONMENTS = ("analytex", "analytex-eu")
 SPECS = ("kit", "vendor")
 ASSUMPTIONS = ("fail", "warn")
@@ -77,7 +77,7 @@ class ContractOptions:
     operations: tuple[str, ...] | None = None
     app: object = field(default=None, repr=False)
 
-    def validated(self) -> "ContractOptions":
+    def validated(self) -> ContractOptions:
         """A copy with environment variables applied and values checked.
 
         Raises UsageError for an unknown spec, environment or assumptions
@@ -161,7 +161,7 @@ PYTEST_OPTIONS = (
 
 def add_options(parser) -> None:
     """Register the contract suite's ``--userpilot-*`` options on a pytest
-    parser (called by the pytest11 plugin, ``mock_server.pytest_plugin``)."""
+    parser (called by the pytest11 plugin, :mod:`contract_tests.plugin`)."""
     group = parser.getgroup("userpilot", "userpilot-mock (fake Userpilot background-jobs API)")
     for name, dest, help_text, kind, choices in PYTEST_OPTIONS:
         if kind is bool:
@@ -181,7 +181,7 @@ def options_from_pytest(config) -> ContractOptions:
     def get(dest):
         try:
             return config.getoption(dest)
-        except ValueError:  # the plugin is not loaded (pytest -p no:userpilot_mock)
+        except ValueError:  # not registered: no contract extra, or -p no:contract_tests.plugin
             return None
 
     opts = ContractOptions(

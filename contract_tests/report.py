@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from typing import Any
 
 from .catalogue import ASSUMED, DOCUMENTED, normalize
 
@@ -34,7 +35,7 @@ class Finding:
     seen: str
     curl: str | None = None
     phase: str = ""
-    deviation: object = None
+    deviation: Any = None
     count: int = 1
 
     @property
@@ -118,7 +119,7 @@ class Report:
             lines += _numbered(self.failures)
         if self.contradicted:
             warn = " (warnings only: --assumptions warn)" if self.assumptions == "warn" else ""
-            lines += ["", "ASSUMPTION CONTRADICTED (the kit's reading, DOMAIN.md; against the real API "
+            lines += ["", "ASSUMPTION CONTRADICTED (the kit's reading, docs/domain.md; against the real API "
                       f"the fake must change){warn}"]
             lines += _numbered(self.contradicted)
         if self.known:

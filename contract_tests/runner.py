@@ -6,18 +6,20 @@ Used by ``userpilot-mock contract`` and by ``pytest --pyargs contract_tests``
 """
 from __future__ import annotations
 
+import os
 import random
+import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
+import requests
 import schemathesis
-from schemathesis.config import SchemathesisConfig
-from schemathesis.engine import events, from_schema
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from mock_server.spec import load_spec
 
-from . import checks, deviations, hooks
-from ._compat import patch_wsgi_probe_kwargs
+from . import _schemathesis, checks, deviations, hooks, state
 from .catalogue import rule_for, tag_for
 from .lifecycle import Lifecycle
 from .operations import OPERATIONS, label, operation_index
@@ -43,10 +45,35 @@ def run_contract(options: ContractOptions) -> Report:
     """Run the whole suite as ``options`` say; returns the report (written to
     ``options.junit`` too when set).
 
+    Writes no file unless asked to (``options.junit``; Hypothesis's storage
+    only where ``HYPOTHESIS_STORAGE_DIRECTORY`` points).
+
     Raises UsageError (exit 2) for bad options or a malformed known-deviations
     file, TargetError (exit 3) when the target cannot be reached or needs a key
     it was not given.
     """
+    with _no_hypothesis_files():
+        return _run_contract(options)
+
+
+@contextmanager
+def _no_hypothesis_files():
+    """Hypothesis keeps caches (constants, examples) under ``./.hypothesis``
+    in the working directory; for the block, under a scratch directory that
+    is removed afterwards, unless ``HYPOTHESIS_STORAGE_DIRECTORY`` names
+    where to keep them."""
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="userpilot-contract-") as scratch:
+        set_hypothesis_home_dir(scratch)
+        try:
+            yield
+        finally:
+            set_hypothesis_home_dir(None)
+
+
+def _run_contract(options: ContractOptions) -> Report:
     opts = options.validated()
     if opts.seed is None:  # one seed for the data and the fake, printed so a run can be repeated
         opts.seed = random.getrandbits(32)
@@ -71,23 +98,25 @@ def run_contract(options: ContractOptions) -> Report:
         report.notes.append("read-only: " + ", ".join(op for op in labels if op not in selected)
                             + " not sent (the target is not a fake; --allow-writes sends it)")
     try:
-        state = hooks.RunState(api_key=target.api_key, read_only=not writes,
-                               throttle=None if target.is_fake else target.throttle)
-        with hooks.active(state):
-            now = target.freeze() if target.is_fake else None
-            settings = checks.CheckSettings(
-                strict_fake=target.is_fake, frozen=target.is_fake,
-                now=(lambda _response: now) if target.is_fake else checks.date_header_now)
-            with checks.configured(settings):
-                if selected:
-                    _run_schemathesis(opts, target, report, labels, selected, writes)
-                lifecycle = Lifecycle(target, report, labels, strict=target.is_fake,
-                                      poll_interval=opts.poll_interval, max_wait=opts.max_wait)
-                lifecycle.now = now
-                if "listJobs" in selected:
-                    lifecycle.run_polls()
-                if "createImport" in selected:
-                    lifecycle.run_imports()
+        schema, max_examples = _schema(opts, target, selected, writes)
+        lifecycle = Lifecycle(target, report, labels, strict=target.is_fake,
+                              poll_interval=opts.poll_interval, max_wait=opts.max_wait,
+                              enabled=lambda check: _schemathesis.check_enabled(schema, check),
+                              immutable=_immutable_fields(schema))
+        now = target.freeze() if target.is_fake else None
+        run = state.RunState(api_key=target.api_key, read_only=not writes,
+                             throttle=None if target.is_fake else target.throttle,
+                             strict_fake=target.is_fake, frozen=target.is_fake,
+                             now=(lambda _response: now) if target.is_fake else checks.date_header_now)
+        with state.active(run):
+            if selected:
+                report.max_examples = max_examples
+                _run_schemathesis(schema, target, report, labels, opts.spec)
+            lifecycle.now = now
+            if "listJobs" in selected:
+                lifecycle.run_polls()
+            if "createImport" in selected:
+                lifecycle.run_imports()
     finally:
         report.requests += target.requests_sent
         target.close()
@@ -101,71 +130,67 @@ def run_contract(options: ContractOptions) -> Report:
     return report
 
 
-def _run_schemathesis(opts: ContractOptions, target: Target, report: Report, labels: dict[str, str],
-                      selected: list[str], writes: bool) -> None:
+def _schema(opts: ContractOptions, target: Target, selected: list[str], writes: bool):
+    """``(schema, max examples)``: the spec ``opts`` names as a Schemathesis
+    schema, configured by ``schemathesis.toml`` and for this run's target,
+    limited to the ``selected`` operations; examples per operation and phase."""
+    config = _schemathesis.load_config(config_path(), seed=opts.seed)
+    schema = schemathesis.openapi.from_dict(load_spec(opts.spec), config=config)
+    max_examples = _schemathesis.configure(
+        schema, base_url=target.base_url, app=target.app, max_examples=opts.max_examples,
+        # not a fake: Schemathesis honours Retry-After; the run's Throttle keeps the pace
+        adaptive_rate_limit=target.app is None and not target.is_fake,
+        # read-only: no check or phase may send another method
+        excluded_checks=() if writes else WRITING_CHECKS, unexpected_methods=writes)
+    wanted = set(selected)
+    return schema.include(lambda ctx: OPERATIONS.get((ctx.operation.method.upper(), ctx.operation.path))
+                          in wanted), max_examples
+
+
+def _immutable_fields(schema) -> tuple[str, ...]:
+    """``[checks.job_detail_matches_list] immutable`` of the schema's
+    configuration, read as Schemathesis reads it (the check's keyword
+    arguments). Raises UsageError for options the check refuses."""
+    options = _schemathesis.check_options(schema, "job_detail_matches_list")
+    try:
+        return checks.job_detail_matches_list(**options).immutable
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"schemathesis.toml: [checks.job_detail_matches_list]: {exc}") from None
+
+
+def _run_schemathesis(schema, target: Target, report: Report, labels: dict[str, str], spec: str) -> None:
     """Schemathesis's phases (examples, coverage, fuzzing, stateful) with
     every enabled check; failures become findings of ``report``."""
-    config = SchemathesisConfig.from_path(config_path())
-    config.update(seed=opts.seed, max_failures=config.max_failures)
-    schema = schemathesis.openapi.from_dict(load_spec(opts.spec), config=config)
-    project = schema.config
-    if opts.max_examples is not None:
-        project.generation.update(max_examples=opts.max_examples)
-    report.max_examples = project.generation.max_examples
-    if target.app is not None:
-        patch_wsgi_probe_kwargs()
-        schema.app = target.app
-        project.update(base_url=target.base_url)
-    else:
-        project.update(base_url=target.base_url)
-        if not target.is_fake:
-            project.update(rate_limit="auto")  # honours Retry-After; hooks.Throttle keeps the pace
-    if not writes:  # read-only: no check or phase may send another method
-        project.checks.update(excluded_check_names=list(WRITING_CHECKS))
-        project.phases.coverage.unexpected_methods = set()
-    wanted = set(selected)
-    schema = schema.include(lambda ctx: OPERATIONS.get(
-        (ctx.operation.method.upper(), ctx.operation.path)) in wanted)
-
-    for event in from_schema(schema).execute():
-        if isinstance(event, events.ScenarioFinished):
-            _collect(event, report, labels, opts.spec)
-        elif isinstance(event, events.NonFatalError):
-            if isinstance(event.value, hooks.ReadOnlyViolation) or \
-                    isinstance(event.value.__cause__, hooks.ReadOnlyViolation):
-                report.notes.append(f"read-only: a request was not sent ({event.value.__cause__ or event.value})")
+    for event in _schemathesis.execute(schema):
+        if isinstance(event, _schemathesis.ScenarioResult):
+            _collect(event, report, labels, spec)
+        elif event.fatal:
+            report.errors.append(f"{type(event.error).__name__}: {event.error}")
+        else:
+            error = event.error
+            if isinstance(error, hooks.ReadOnlyViolation) or isinstance(error.__cause__, hooks.ReadOnlyViolation):
+                report.notes.append(f"read-only: a request was not sent ({error.__cause__ or error})")
                 continue
-            if _is_unreachable(event.value):
-                raise TargetError(f"cannot reach {target.label}: {type(event.value).__name__}")
-            report.errors.append(f"{event.label}: {type(event.value).__name__}: {event.value}")
-        elif isinstance(event, events.FatalError):
-            report.errors.append(f"{type(event.exception).__name__}: {event.exception}")
+            if _is_unreachable(error):
+                raise TargetError(f"cannot reach {target.label}: {type(error).__name__}")
+            report.errors.append(f"{event.label}: {type(error).__name__}: {error}")
 
 
 def _is_unreachable(error: BaseException) -> bool:
-    import requests
     return isinstance(error, requests.ConnectionError)
 
 
-def _collect(event, report: Report, labels: dict[str, str], spec: str) -> None:
-    recorder = event.recorder
-    report.requests += len(recorder.interactions)
-    for case_id, nodes in recorder.checks.items():
-        for node in nodes:
-            info = node.failure_info
-            if info is None:
-                continue
-            failure = info.failure
-            case_node = recorder.cases.get(case_id)
-            operation = failure.operation or (case_node.value.operation.label if case_node else "")
-            name = _label(operation, labels)
-            invalid_key = node.name == "ignored_auth" and "invalid" in (failure.message or "")
-            for expected, seen, keyword in _describe(node.name, failure):
-                report.add(Finding(operation=name, check=node.name,
-                                   tag=tag_for(node.name, spec=spec, schema_keyword=keyword),
-                                   expected=expected, seen=seen,
-                                   curl=_mask_curl(info.code_sample, invalid_key=invalid_key),
-                                   phase=event.phase.value))
+def _collect(scenario: _schemathesis.ScenarioResult, report: Report, labels: dict[str, str], spec: str) -> None:
+    report.requests += scenario.requests
+    for failed in scenario.failed:
+        name = _label(failed.operation, labels)
+        invalid_key = failed.check == "ignored_auth" and "invalid" in failed.message
+        for expected, seen, keyword in _describe(failed.check, failed.failure):
+            report.add(Finding(operation=name, check=failed.check,
+                               tag=tag_for(failed.check, spec=spec, schema_keyword=keyword),
+                               expected=expected, seen=seen,
+                               curl=_mask_curl(failed.curl, invalid_key=invalid_key),
+                               phase=scenario.phase))
 
 
 def _label(operation: str, labels: dict[str, str]) -> str:
@@ -176,28 +201,10 @@ def _label(operation: str, labels: dict[str, str]) -> str:
 
 def _describe(check: str, failure):
     """``[(expected, seen, schema keyword or None)]`` of one failure of ``check``."""
-    if isinstance(failure, checks.ContractFailure):
+    if isinstance(failure, _schemathesis.ContractFailure):
         rule = rule_for(failure.check).rule
         return [(rule, problem, None) for problem in failure.problems]
-    kind = type(failure).__name__
-    message = (failure.message or "").strip()
-    if kind == "UndefinedStatusCode":
-        return [(f"a documented status: {', '.join(map(str, failure.defined_status_codes))}",
-                 f"{failure.status_code}", None)]
-    if kind == "JsonSchemaError":
-        keyword = failure.schema_path[-1] if failure.schema_path else None
-        keyword = keyword if isinstance(keyword, str) else None
-        where = "/".join(map(str, failure.instance_path)) or "the body"
-        schema = failure.schema if isinstance(failure.schema, dict) else {}
-        expected = f"{keyword}: {schema.get(keyword)!r} at {where}" if keyword else f"the schema at {where}"
-        validation = getattr(failure, "validation_message", "") or message.splitlines()[0]
-        return [(expected, f"{validation}", keyword)]
-    if kind == "ServerError":
-        return [("no 5xx answer", f"{failure.status_code}", None)]
-    if kind == "UndefinedContentType":
-        return [(f"Content-Type one of {', '.join(failure.defined_content_types)}",
-                 f"{failure.content_type}", None)]
-    return [(rule_for(check).rule, f"{failure.title}: {message}" if message else failure.title, None)]
+    return _schemathesis.describe_failure(failure, expected=rule_for(check).rule)
 
 
 def _mask_curl(code: str | None, *, invalid_key: bool = False) -> str | None:

@@ -1,6 +1,6 @@
 """The server a contract run talks to, and the suite's own HTTP client.
 
-Three kinds (README, "Contract tests"): a fake in-process (a WSGI app, no
+Three kinds (docs/contract.md, "Targets"): a fake in-process (a WSGI app, no
 socket), any server at a base URL (a fake when ``GET /__admin/health``
 answers: its clock is then driven through the control API), and the real
 API. Against anything that is not a fake the client is rate limited and
@@ -8,6 +8,7 @@ honours ``Retry-After`` on 429.
 """
 from __future__ import annotations
 
+import io
 import json
 import shlex
 import time
@@ -15,7 +16,16 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
+import requests
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import Client
+
+from mock_server import create_app
+from mock_server.config import DEFAULT_SEED
+from mock_server.times import parse_instant
+
 from .options import DEFAULT_RATE_LIMIT, ENV_API_KEY, MISSING_KEY_MESSAGE, ContractOptions, TargetError
+from .state import Throttle
 
 #: Retries of one request answered 429, and the longest Retry-After honoured (seconds).
 MAX_RETRIES = 3
@@ -65,8 +75,6 @@ class Target:
 
     def __init__(self, kind: str, base_url: str, label: str, api_key: str, *, app=None,
                  rate_limit: float | None = None):
-        from .hooks import Throttle
-
         self.kind = kind
         self.base_url = base_url
         self.label = label
@@ -74,9 +82,9 @@ class Target:
         self.app = app
         self.throttle = Throttle(rate_limit)
         self.requests_sent = 0
-        self._session = None
-        self._client = None
-        self._clock_before = None
+        self._session: requests.Session | None = None
+        self._client: Client | None = None
+        self._clock_before: dict | None = None
 
     @property
     def is_fake(self) -> bool:
@@ -104,19 +112,13 @@ class Target:
     def _send(self, method, path, headers, json_body, files) -> Answer:
         if self.app is not None:
             if self._client is None:
-                from werkzeug.test import Client
                 self._client = Client(self.app)
             data = None
             if files is not None:
-                import io
-
-                from werkzeug.datastructures import FileStorage
                 data = {name: FileStorage(io.BytesIO(content), filename, name, ctype)
                         for name, (filename, content, ctype) in files.items()}
-            response = self._client.open(path, method=method, headers=headers, json=json_body, data=data)
-            return Answer(response.status_code, {k.lower(): v for k, v in response.headers.items()},
-                          response.get_data())
-        import requests
+            answer = self._client.open(path, method=method, headers=headers, json=json_body, data=data)
+            return Answer(answer.status_code, {k.lower(): v for k, v in answer.headers.items()}, answer.get_data())
         if self._session is None:
             self._session = requests.Session()
         try:
@@ -151,14 +153,12 @@ class Target:
 
     def freeze(self) -> float:
         """Freeze the fake's clock (remembering how it ran); returns now (UTC epoch s)."""
-        from mock_server.times import parse_instant
         if self._clock_before is None:
             self._clock_before = self.clock()
         return float(int(parse_instant(self.clock(frozen=True)["now"])))
 
     def advance(self, seconds: float) -> float:
         """Move the frozen fake's clock forward; returns the new now."""
-        from mock_server.times import parse_instant
         return float(int(parse_instant(self.clock(advance_seconds=seconds)["now"])))
 
     def restore_clock(self) -> None:
@@ -186,13 +186,11 @@ def open_target(opts: ContractOptions) -> Target:
     """
     if opts.app is not None or (opts.base_url is None and opts.environment is None):
         app = opts.app
-        key = opts.api_key or IN_PROCESS_KEY
+        in_process_key = opts.api_key or IN_PROCESS_KEY
         if app is None:
-            from mock_server import create_app
-            from mock_server.config import DEFAULT_SEED
             app = create_app(seed=opts.seed if opts.seed is not None else DEFAULT_SEED,
-                             now="2026-11-29T12:00:00Z", frozen=True, api_keys=[key])
-        return Target("in-process", "http://localhost", "the fake, in-process", key, app=app)
+                             now="2026-11-29T12:00:00Z", frozen=True, api_keys=[in_process_key])
+        return Target("in-process", "http://localhost", "the fake, in-process", in_process_key, app=app)
 
     if opts.base_url is not None:
         url, label = opts.base_url, opts.base_url
@@ -210,7 +208,7 @@ def open_target(opts: ContractOptions) -> Target:
                 and health.json().get("status") == "ok"
         except (ValueError, AttributeError):
             is_fake = False
-    key = opts.api_key
+    key: str | None = opts.api_key
     if not is_fake and not key:
         raise TargetError(MISSING_KEY_MESSAGE)
     rate = opts.rate_limit if opts.rate_limit is not None else (None if is_fake else DEFAULT_RATE_LIMIT)

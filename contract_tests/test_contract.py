@@ -39,10 +39,10 @@ def _spec(config) -> str:
 
 def pytest_generate_tests(metafunc):
     if "operation" in metafunc.fixturenames:
-        from contract_tests.operations import operation_index
+        from contract_tests.operations import operation_index  # deferred: collected in every run of the suite
         metafunc.parametrize("operation", list(operation_index(_spec(metafunc.config))))
     if "deviation_id" in metafunc.fixturenames:
-        from contract_tests.deviations import load
+        from contract_tests.deviations import load  # deferred: see above
         ids = [d.id for d in load() if d.spec == _spec(metafunc.config)]
         metafunc.parametrize("deviation_id", ids or [pytest.param(None, marks=pytest.mark.skip(
             reason="no known deviations for this spec"))])
@@ -51,6 +51,7 @@ def pytest_generate_tests(metafunc):
 @pytest.fixture(scope="session")
 def contract_report(request):
     """The session's contract run (a :class:`contract_tests.report.Report`)."""
+    # deferred: the suite loads only when a test asks for the report
     from contract_tests.options import MISSING_KEY_MESSAGE, TargetError, UsageError, options_from_pytest
     try:
         from contract_tests.runner import run_contract
@@ -70,7 +71,7 @@ def contract_report(request):
 def _judge(report, findings, what: str) -> None:
     """Fail with the counted findings; warn with contradicted assumptions
     under ``--userpilot-assumptions warn``."""
-    from contract_tests.report import _numbered
+    from contract_tests.report import _numbered  # deferred: see contract_report
     counted = [f for f in findings if f in report.counted]
     warned = [f for f in findings if f in report.contradicted and f not in counted]
     if warned:

@@ -8,19 +8,41 @@ from __future__ import annotations
 
 import logging
 import sys
-import tempfile
 
 import click
 
 from . import __version__
 from .config import DEFAULT_JOBS, DEFAULT_JOURNAL_SIZE, DEFAULT_MAX_APPS, DEFAULT_SEED, DEMO_API_KEY, LIMITS
 
+#: Entry point group of the subcommands other packages add (the contract
+#: kit's ``contract``: ``contract_tests.cli:contract``).
+COMMANDS_GROUP = "userpilot_mock.commands"
+
 
 def _env(name: str) -> str:
     return f"USERPILOT_MOCK_{name}"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The built-in commands plus those of the :data:`COMMANDS_GROUP` entry
+    points, each loaded only when it is run or listed (``--help``)."""
+
+    def _added(self) -> dict:
+        from importlib.metadata import entry_points  # deferred: only plugin commands and --help read them
+        return {ep.name: ep for ep in entry_points(group=COMMANDS_GROUP) if ep.name not in self.commands}
+
+    def list_commands(self, ctx) -> list[str]:
+        return sorted({*self.commands, *self._added()})
+
+    def get_command(self, ctx, name: str):
+        command = self.commands.get(name)
+        if command is None:
+            ep = self._added().get(name)
+            command = ep.load() if ep is not None else None
+        return command
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="userpilot-mock")
 def main():
     """A fake of Userpilot's background-jobs API, and a contract test kit."""
@@ -58,7 +80,8 @@ def _fault_setting(ctx, param, value):
 @click.option("--max-apps", default=DEFAULT_MAX_APPS, show_default=True, type=click.IntRange(*LIMITS["max_apps"]),
               envvar=_env("MAX_APPS"), help="Apps kept before the least recently used is forgotten.")
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
-              envvar=_env("THREADS"), help="API requests answered at once (the control API has threads of its own).")
+              envvar=_env("THREADS"),
+              help="API requests answered at once (the control API has threads of its own).")
 @click.option("--server", "server_kind", default="granian", show_default=True,
               type=click.Choice(["granian", "waitress"]), envvar=_env("SERVER"),
               help="HTTP server: granian (Rust, fast) or waitress (pure Python).")
@@ -75,11 +98,17 @@ def _fault_setting(ctx, param, value):
 @click.option("--journal-size", default=DEFAULT_JOURNAL_SIZE, show_default=True,
               type=click.IntRange(*LIMITS["journal_size"]), envvar=_env("JOURNAL_SIZE"),
               help="Requests kept in the request journal (GET /__admin/requests).")
+@click.option("--state", default=None, envvar=_env("STATE"), metavar="FILE",
+              help="Keep the fake's state in this SQLite file (created if missing) and resume from it at "
+                   "start. On a restart the file's seed, scenario, clock, apps, fault rules and journal win "
+                   "over --seed, --now, --jobs, --scenario, --frozen and --speed, which apply again at the "
+                   "next reset. One server per file. Default: memory only.")
 def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_apps, threads, server_kind, quiet,
-          latency, error_rate, rate_limit, scenario, journal_size):
+          latency, error_rate, rate_limit, scenario, journal_size, state):
     """Serve the fake API (and its control API under /__admin/)."""
-    # deferred: the fake's modules (Flask, Faker, waitress) load only for a command that serves
+    # deferred: the fake's modules (Flask, Faker, the HTTP server) load only for a command that serves
     from .backend.errors import ApiError
+    from .backend.store import StoreError
     from .config import SettingError
     from .server import make_server, run_server
 
@@ -89,12 +118,20 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
             scenario = resolve(scenario, allow_path=True)
         except ApiError as exc:
             raise click.BadParameter(exc.details, param_hint="'--scenario'") from None
+    store = None
     try:
-        server, _app = make_server(host, port, seed=seed, jobs=jobs, speed=speed, now=now,
-                                   frozen=frozen, api_keys=api_keys, public_url=public_url,
-                                   max_apps=max_apps, threads=threads, latency=latency,
-                                   error_rate=error_rate, rate_limit=rate_limit, scenario=scenario,
-                                   journal_size=journal_size, server=server_kind)
+        if state is not None:
+            from .backend.sqlite_store import open_store  # deferred: only --state needs sqlite3
+            store = open_store(state, max_apps)
+        server, app = make_server(host, port, seed=seed, jobs=jobs, speed=speed, now=now,
+                                  frozen=frozen, api_keys=api_keys, public_url=public_url,
+                                  max_apps=max_apps, threads=threads, latency=latency,
+                                  error_rate=error_rate, rate_limit=rate_limit, scenario=scenario,
+                                  journal_size=journal_size, store=store, server=server_kind)
+    # Each refusal ends the process, which releases the state file's lock.
+    except StoreError as exc:  # one line naming the file, exit 2 as for a usage error
+        click.echo(f"userpilot-mock: {exc}", err=True)
+        sys.exit(2)
     except ApiError as exc:
         raise click.UsageError(exc.message) from None
     except SettingError as exc:
@@ -105,18 +142,25 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
     except OSError as exc:
         click.echo(f"userpilot-mock: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
         sys.exit(1)
+    backend = app.extensions["userpilot"].backend
 
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{server.effective_port}"
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"warning: listening on {host}: the control API (/__admin/) has no "
                    "authentication and is reachable by others on this network", err=True)
     key_hint = DEMO_API_KEY if not api_keys else "$USERPILOT_API_KEY"
+    clock, in_force = backend.clock, backend.scenario  # the state file's when resumed
     click.echo(f"userpilot-mock {__version__} serving the Userpilot background-jobs API at {url}\n"
                f"  try:     curl -s -H 'Authorization: Token {key_hint}' {url}/v1/background_jobs\n"
                f"  control: {url}/__admin/  (spec: {url}/__admin/spec/admin.yaml)\n"
-               f"  clock:   {'frozen' if frozen else f'speed {speed:g}'}, seed {seed}, "
-               + (f"scenario {scenario.name} ({scenario.job_count} jobs per app)"
-                  if scenario is not None else f"{jobs} jobs per app") + ". Ctrl-C stops.")
+               f"  clock:   {'frozen' if clock.frozen else f'speed {clock.speed:g}'}, seed {backend.seed}, "
+               + (f"scenario {in_force.name} ({in_force.job_count} jobs per app)"
+                  if in_force is not None else f"{backend.jobs_per_app} jobs per app") + ". Ctrl-C stops.")
+    if store is not None:
+        apps = store.app_count()
+        resumed = (f"resumed: {apps} app{'' if apps == 1 else 's'}, clock {clock.state()['now']}" if store.resumed
+                   else "new")
+        click.echo(f"  state:   {store.describe()} ({resumed})")
     if latency or error_rate or rate_limit:
         parts = [f"latency {latency[0]:g}-{latency[1]:g} ms" if latency else "",
                  f"error rate {error_rate:g}" if error_rate else "",
@@ -132,7 +176,11 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
         log.setLevel(logging.INFO)
         log.propagate = False
 
-    run_server(server)
+    try:
+        run_server(server)
+    finally:
+        if store is not None:
+            store.close()
     click.echo("userpilot-mock stopped")
 
 
@@ -143,74 +191,6 @@ def spec(which):
     """Print the kit spec (default), the vendor's document or the control API's."""
     from .spec import spec_text  # deferred: `--help` stays fast
     click.echo(spec_text(which or "kit"), nl=False)
-
-
-@main.command()
-@click.option("--base-url", envvar="USERPILOT_BASE_URL", metavar="URL",
-              help="Test the server at URL (a fake if it answers GET /__admin/health). "
-                   "Env USERPILOT_BASE_URL.")
-@click.option("--environment", envvar="USERPILOT_ENVIRONMENT", type=click.Choice(["analytex", "analytex-eu"]),
-              help="Test the real API in this environment. Env USERPILOT_ENVIRONMENT.")
-@click.option("--spec", "spec_name", type=click.Choice(["kit", "vendor"]), default="kit", show_default=True,
-              help="The kit spec, or the vendor's document as published (known defects reported apart).")
-@click.option("--max-examples", type=click.IntRange(1), default=None,
-              help="Examples per operation and phase (default: schemathesis.toml's).")
-@click.option("--seed", type=int, default=None, help="Seed of the generated data (and of the in-process fake).")
-@click.option("--junit", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Also write a JUnit XML report here.")
-@click.option("--allow-writes", is_flag=True, help="Send createImport to a target that is not a fake.")
-@click.option("--assumptions", type=click.Choice(["fail", "warn"]), default="fail", show_default=True,
-              help="Whether a contradicted assumption fails the run or only warns.")
-@click.option("--api-key-file", type=click.Path(dir_okay=False), default=None,
-              help="Read the API key from this file (default: env USERPILOT_API_KEY).")
-@click.option("--api-key", default=None, help="The API key (visible to other processes: prefer the env var).")
-@click.option("--rate-limit", type=click.FloatRange(0), default=None,
-              help="Requests per second against a target that is not a fake (default 5; 0: none).")
-@click.option("--poll-interval", type=click.FloatRange(0), default=5.0, show_default=True,
-              help="Seconds between polls of a target whose clock the suite cannot drive.")
-@click.option("--operation", "operations", multiple=True, metavar="ID",
-              help="Test only this operation (listJobs, getJob, createImport; repeatable). Default: all.")
-def contract(base_url, environment, spec_name, max_examples, seed, junit, allow_writes, assumptions,
-             api_key_file, api_key, rate_limit, poll_interval, operations):
-    """Check a server against the contract (default: a fake, in-process).
-
-    Exit 0 when the target conforms, 1 when it does not, 2 on a usage error,
-    3 when the target cannot be reached or needs a key it was not given.
-    """
-    try:  # deferred: the contract kit needs the [contract] extra, and costs seconds to import
-        from hypothesis.configuration import set_hypothesis_home_dir
-
-        from contract_tests.options import ContractOptions, TargetError, UsageError, read_key_file
-        from contract_tests.runner import run_contract
-    except ImportError as exc:
-        if exc.name and exc.name.split(".")[0] in ("schemathesis", "hypothesis", "requests"):
-            click.echo("userpilot-mock contract needs the contract extra: "
-                       "pip install 'userpilot-mock[contract]'", err=True)
-            sys.exit(2)
-        raise
-    if api_key is not None:
-        click.echo("warning: --api-key is visible to other processes on this machine; "
-                   "prefer USERPILOT_API_KEY or --api-key-file", err=True)
-    try:
-        if api_key_file is not None and api_key is None:
-            api_key = read_key_file(api_key_file)
-        # Hypothesis caches under ./.hypothesis; a contract run leaves no files behind.
-        with tempfile.TemporaryDirectory(prefix="userpilot-contract-") as scratch:
-            set_hypothesis_home_dir(scratch)
-            report = run_contract(ContractOptions(
-                base_url=base_url, environment=environment, spec=spec_name, max_examples=max_examples,
-                seed=seed, junit=junit, allow_writes=allow_writes, assumptions=assumptions,
-                api_key=api_key, rate_limit=rate_limit, poll_interval=poll_interval,
-                operations=tuple(operations) or None))
-            set_hypothesis_home_dir(None)
-    except UsageError as exc:
-        click.echo(f"userpilot-mock contract: {exc}", err=True)
-        sys.exit(2)
-    except TargetError as exc:
-        click.echo(f"userpilot-mock contract: {exc}", err=True)
-        sys.exit(3)
-    click.echo(report.render(), nl=False)
-    sys.exit(report.exit_code)
 
 
 if __name__ == "__main__":

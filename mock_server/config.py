@@ -40,8 +40,8 @@ def check_whole(name: str, value, low: int, high: int) -> int:
     """``value`` if it is a whole number from ``low`` to ``high``, else
     SettingError naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise SettingError(name, f"must be an integer from {low} to {high}{' (0: a free port)' if name == 'port' else ''}, "
-                                 f"got {value!r}")
+        free = " (0: a free port)" if name == "port" else ""
+        raise SettingError(name, f"must be an integer from {low} to {high}{free}, got {value!r}")
     return value
 
 
@@ -80,7 +80,7 @@ class Settings:
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def build(cls, base: "Settings | None" = None, **overrides) -> "Settings":
+    def build(cls, base: Settings | None = None, **overrides) -> Settings:
         """Checked settings from an optional ``base`` and keyword overrides
         (``now`` may be ISO 8601; ``api_keys`` any iterable or one string;
         ``latency`` and ``rate_limit`` as their parsers take them). Raises
@@ -94,7 +94,7 @@ class Settings:
             overrides["api_keys"] = (keys,) if isinstance(keys, str) else tuple(keys)
         return replace(base or cls(), **overrides).checked()
 
-    def checked(self) -> "Settings":
+    def checked(self) -> Settings:
         """These settings with ``now``, ``latency`` and ``rate_limit`` in their
         parsed forms (epoch seconds, ``(low_ms, high_ms)``, ``(count,
         seconds)``). Raises SettingError naming the setting."""
@@ -124,11 +124,16 @@ class Settings:
                                             self.public_url.startswith(("http://", "https://"))
                                             or len(self.public_url) < 9):
             raise SettingError("public_url", f"must be an absolute http(s) URL, got {self.public_url!r}")
-        parsed = {}
-        for name, parse in (("latency", parse_latency), ("rate_limit", parse_rate_limit),
-                            ("error_rate", check_error_rate)):
-            try:
-                parsed[name] = parse(getattr(self, name))
-            except ValueError as exc:
-                raise SettingError(name, str(exc)) from None
-        return replace(self, now=now, **parsed)
+        try:
+            latency = parse_latency(self.latency)
+        except ValueError as exc:
+            raise SettingError("latency", str(exc)) from None
+        try:
+            rate_limit = parse_rate_limit(self.rate_limit)
+        except ValueError as exc:
+            raise SettingError("rate_limit", str(exc)) from None
+        try:
+            error_rate = check_error_rate(self.error_rate)
+        except ValueError as exc:
+            raise SettingError("error_rate", str(exc)) from None
+        return replace(self, now=now, latency=latency, rate_limit=rate_limit, error_rate=error_rate)

@@ -8,7 +8,7 @@ one Granian WSGI worker directly: the listening socket is made here (its
 port is known before serving), one tokio thread runs HTTP/1.1, and the WSGI
 callable runs on Granian's Python threads. That is Granian's internal API
 (``granian._granian``), hence the pinned minor version in ``pyproject.toml``;
-``tests/test_server_matrix.py`` runs the HTTP surface on it and on waitress.
+the HTTP tests (``tests/test_server.py``, ``tests/test_transport.py``...) run on it and on waitress.
 
 Around the WSGI callable this adapter does what waitress does, so that the
 app sees the same thing on both servers:
@@ -40,14 +40,20 @@ import tempfile
 import threading
 import time
 import weakref
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
+import granian._granian as native
 from granian._futures import _new_cbscheduler
-from granian._granian import SocketHolder, WorkerSignal, WSGIWorker
 from granian.http import HTTP1Settings
 
 from .backend.errors import ApiError
 from .http.front import REFUSAL_KEY, framing_refusal
+
+# Granian's stub (_granian.pyi) lags its worker's real signatures (2.8.9): typed here as Any.
+SocketHolder: Any = native.SocketHolder
+WorkerSignal: Any = native.WorkerSignal
+WSGIWorker: Any = native.WSGIWorker
 
 #: Open connections at most (Granian's backpressure); more wait in the backlog.
 MAX_CONNECTIONS = 4096
@@ -201,7 +207,7 @@ class GranianServer:
     def start(self) -> None:
         """Start serving (in Granian's threads) and return at once."""
         with self._lock:
-            if self._serving or self._closed:
+            if self._serving or self._closed or self._socket is None:
                 return
             self._serving = True
             fd = self._socket.detach()  # the worker's listener owns it from here on, and closes it
@@ -293,7 +299,7 @@ class GranianServer:
                 environ[REFUSAL_KEY] = body_too_large(self.max_body_bytes, declared)
                 return None
         stream = environ["wsgi.input"]
-        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, mode="w+b")
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, mode="w+b")  # noqa: SIM115 - closed after the answer
         size = 0
         while declared is None or size < declared:
             chunk = stream.read(READ_BYTES if declared is None else min(READ_BYTES, declared - size))

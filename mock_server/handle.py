@@ -65,7 +65,7 @@ class HttpTransport:
         self._port = parts.port
         self._prefix = parts.path.rstrip("/")
         self._timeout = timeout
-        self._conn = None
+        self._conn: http.client.HTTPConnection | None = None
         self._lock = threading.Lock()
 
     def _connect(self):
@@ -99,7 +99,7 @@ class HttpTransport:
                     self._conn = None
                     if attempt:
                         raise
-            if response.getheader("Connection", "").lower() == "close":
+            if response.getheader("Connection", "").lower() == "close" and self._conn is not None:
                 self._conn.close()
                 self._conn = None
         return response.status, (json.loads(data) if data else None)
@@ -204,7 +204,7 @@ def _read_scenario_file(resolved: str, _mtime: int, _size: int, label: str):
 class Clock:
     """The fake's clock, seen through a handle (``handle.clock``)."""
 
-    def __init__(self, handle: "UserpilotMock"):
+    def __init__(self, handle: UserpilotMock):
         self._handle = handle
 
     def state(self) -> dict:
@@ -247,7 +247,7 @@ class Clock:
 
 
 class RequestEntry(dict):
-    """One journal entry (README, "Request journal"): a dict whose keys also
+    """One journal entry (docs/journal.md, "Request journal"): a dict whose keys also
     read as attributes (``entry.status``, ``entry.violations``)."""
 
     def __getattr__(self, name):
@@ -264,7 +264,7 @@ class RequestEntry(dict):
 class RequestLog(list):
     """The request journal as a list of :class:`RequestEntry`, oldest first."""
 
-    def matching(self, method: str | None = None, path: str | None = None) -> "RequestLog":
+    def matching(self, method: str | None = None, path: str | None = None) -> RequestLog:
         """Entries with this method (any case) and path (compared after
         percent-decoding, so ``%3A`` and ``:`` match; a query string in
         ``path`` must match too, in any order)."""
@@ -279,7 +279,7 @@ class RequestLog(list):
                           and (want_path is None or unquote(e["path"]) == want_path)
                           and (want_query is None or e["query"] == want_query))
 
-    def assert_called(self, method: str, path: str, times: int | None = None) -> "RequestLog":
+    def assert_called(self, method: str, path: str, times: int | None = None) -> RequestLog:
         """Fail unless ``method path`` was requested (exactly ``times`` times
         when given, else at least once). Returns the matching entries."""
         found = self.matching(method, path)
@@ -335,12 +335,12 @@ class UserpilotMock:
         self._defaults: dict = {}
 
     @classmethod
-    def over_http(cls, url: str, **kwargs) -> "UserpilotMock":
+    def over_http(cls, url: str, **kwargs) -> UserpilotMock:
         """A handle on the server at ``url``."""
         return cls(HttpTransport(url), **kwargs)
 
     @classmethod
-    def in_process(cls, app, **kwargs) -> "UserpilotMock":
+    def in_process(cls, app, **kwargs) -> UserpilotMock:
         """A handle on an in-process Flask app (``create_app(...)``)."""
         return cls(FlaskTransport(app), **kwargs)
 
@@ -348,7 +348,7 @@ class UserpilotMock:
     def _call(self, method: str, path: str, body=None, query: dict | None = None, ok=(200, 201)):
         status, data = self.transport.request(method, path, body, query)
         if status not in ok:
-            item = {}
+            item: dict = {}
             if isinstance(data, dict) and data.get("errors"):
                 item = data["errors"][0] or {}
             raise UserpilotMockError(status, item.get("message", f"{method} {path} failed"),
@@ -387,7 +387,7 @@ class UserpilotMock:
     # -- state -------------------------------------------------------------
     def reset(self, *, seed: int | None = None, jobs: int | None = None, now=None,
               frozen: bool | None = None, speed: float | None = None, scenario=None,
-              api_key: str | None = None) -> "UserpilotMock":
+              api_key: str | None = None) -> UserpilotMock:
         """Forget every app, job, request and fault; restart the clock.
 
         Unset arguments take the handle's defaults (the fixture's options).

@@ -1,7 +1,7 @@
 """pytest plugin of userpilot-mock, loaded through the ``pytest11`` entry point
 (or ``pytest_plugins = ["mock_server.pytest_plugin"]``).
 
-Fixtures (README, "pytest fixtures"):
+Fixtures (docs/pytest.md, "pytest fixtures"):
 
 - ``userpilot_mock``: a :class:`~mock_server.handle.UserpilotMock` on a fake
   served on a free port, started once per session (per xdist worker) and reset
@@ -56,11 +56,8 @@ def pytest_addoption(parser):
         group.addoption(f"--userpilot-{option}", dest=dest, default=None, metavar=kind.upper(),
                         help=help_text)
         parser.addini(dest, help_text, default=None)
-    # The contract suite's options (`pytest --pyargs contract_tests`): an
-    # installed package's conftest cannot add options under --pyargs, so they
-    # are registered here, with the same prefix. Standard library only.
-    from contract_tests.options import add_options
-    add_options(parser)
+    # The contract suite's options (same prefix, same group) are registered by
+    # the contract kit's own pytest11 plugin, contract_tests.plugin.
 
 
 def pytest_configure(config):

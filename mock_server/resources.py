@@ -6,13 +6,13 @@ the repository's top-level ``openapi/`` and ``fixtures/`` folders.
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
 
 
-@lru_cache(maxsize=None)
+@cache
 def data_root(kind: str) -> Path:
     """Return the folder holding ``kind`` ("openapi" or "fixtures").
 

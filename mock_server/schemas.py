@@ -17,7 +17,7 @@ No Flask here; the document and the validators are built once, on first use.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from .backend.errors import BadRequest
@@ -70,7 +70,7 @@ def _format_checker():
     return checker
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator(component: str):
     """A Draft 2020-12 validator of ``#/components/schemas/<component>`` of
     admin.yaml, its ``format: date-time`` read as :mod:`mock_server.times`
@@ -83,8 +83,8 @@ def validator(component: str):
                                 registry=registry(), format_checker=_format_checker())
 
 
-@lru_cache(maxsize=None)
-def parameters(operation_id: str) -> dict[str, tuple[str, object]]:
+@cache
+def parameters(operation_id: str) -> dict[str, tuple[str, Any]]:
     """The query parameters of admin.yaml's operation ``operation_id``:
     name -> (``in``, a validator of its schema). Raises KeyError for an
     unknown operation."""

@@ -3,7 +3,7 @@
 default: :mod:`mock_server.granian_server`) or waitress (pure Python, for
 platforms without a Granian wheel).
 
-Both serve the same HTTP surface (``tests/test_server_matrix.py`` runs it on
+Both serve the same HTTP surface (``tests/test_server.py`` and the other HTTP tests run it on
 each). ``threads`` is how many API requests are answered at once; the
 control API has threads beyond those, so a latency rule holding every API
 thread never delays it: on Granian a thread for every open connection
@@ -11,9 +11,12 @@ thread never delays it: on Granian a thread for every open connection
 """
 from __future__ import annotations
 
+import os
 import signal
 import threading
+from typing import Any
 
+from .backend.store import Store
 from .config import LIMITS, Settings, check_whole
 
 #: The servers ``make_server`` and ``MockServer`` can run; the first is the default.
@@ -79,7 +82,7 @@ def waitress_server(wsgi_app, host: str = "127.0.0.1", port: int = 0, threads: i
     (waitress 3.0.2 waits for a body that never comes)."""
     from waitress.server import create_server  # deferred: only a served fake needs waitress
 
-    server = create_server(wsgi_app, host=host, port=port, ident=SERVER_IDENT, threads=threads + CONTROL_THREADS,
+    server: Any = create_server(wsgi_app, host=host, port=port, ident=SERVER_IDENT, threads=threads + CONTROL_THREADS,
                            max_request_body_size=MAX_BODY_BYTES, clear_untrusted_proxy_headers=True,
                            connection_limit=WAITRESS_CONNECTIONS, asyncore_use_poll=True)
     server.channel_class = _strict_channel()
@@ -148,11 +151,12 @@ def stop_server(server, thread: threading.Thread | None = None) -> None:
                 pass
         server.close()
 
-    running = thread is not None and thread.is_alive()
-    if running:
+    if thread is not None and thread.is_alive():
         server.trigger.pull_trigger(close_all)
         thread.join(timeout=5)
-    if not running or thread.is_alive():
+        if thread.is_alive():
+            close_all()
+    else:
         close_all()
 
 
@@ -162,16 +166,22 @@ class MockServer:
     >>> with MockServer(seed=7, frozen=True) as server:
     ...     requests.get(server.url + "/v1/background_jobs", headers=...)
 
-    Keyword arguments are settings (see :class:`~mock_server.config.Settings`);
-    ``server`` is ``"granian"`` (default) or ``"waitress"``. ``.url`` is
-    ``http://127.0.0.1:<port>``; ``.app`` the Flask app; ``.backend`` its
-    backend. ``stop()`` (or leaving the ``with``) closes it.
+    Keyword arguments are settings (see :class:`~mock_server.config.Settings`).
+    ``server`` is ``"granian"`` (default) or ``"waitress"``. ``state``: a
+    state file (as ``serve --state``): opened at ``start()`` (resumed when it
+    holds a fake's state; the file's seed, scenario and clock win over the
+    settings until a reset), closed at ``stop()``, so a new ``MockServer`` on
+    the same file resumes it.
+    ``.url`` is ``http://127.0.0.1:<port>``; ``.app`` the Flask app;
+    ``.backend`` its backend. ``stop()`` (or leaving the ``with``) closes it.
     Raises SettingError (a ValueError) at once for a port outside 0..65535
-    or a journal size outside 0..10,000,000.
+    or a journal size outside 0..10,000,000; ``start()`` raises
+    :class:`~mock_server.backend.store.StoreError` for a state file it
+    cannot use.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, settings: Settings | None = None,
-                 server: str = DEFAULT_SERVER, **overrides):
+                 server: str = DEFAULT_SERVER, *, state: str | os.PathLike | None = None, **overrides):
         check_port(port)
         if server not in SERVERS:
             raise ValueError(f"server must be one of {', '.join(SERVERS)}, got {server!r}")
@@ -183,14 +193,28 @@ class MockServer:
         self._settings = settings
         self.server = server
         self._overrides = overrides
-        self._server = None
-        self._thread = None
+        self.state = state
+        self._store: Store | None = None
+        self._server: Any = None  # a GranianServer or a waitress server
+        self._thread: threading.Thread | None = None
         self.app = None
 
-    def start(self) -> "MockServer":
+    def start(self) -> MockServer:
         """Bind and start serving; returns self."""
-        self._server, self.app = make_server(self.host, self.port, self._settings, server=self.server,
-                                               **self._overrides)
+        settings, overrides = self._settings, self._overrides
+        if self.state is not None:
+            from .backend.sqlite_store import open_store  # deferred: only a state file needs sqlite3
+            if "store" in overrides:
+                raise TypeError("give state or store, not both")
+            server_args = {name: overrides[name] for name in ("threads",) if name in overrides}
+            settings = Settings.build(settings, **{k: v for k, v in overrides.items() if k not in server_args})
+            self._store = open_store(self.state, settings.max_apps)
+            overrides = {**server_args, "store": self._store}
+        try:
+            self._server, self.app = make_server(self.host, self.port, settings, server=self.server, **overrides)
+        except BaseException:
+            self._close_store()
+            raise
         self.port = self._server.effective_port
         if self.server == "granian":
             self._server.start()  # Granian serves from threads of its own
@@ -218,8 +242,14 @@ class MockServer:
         server, self._server = self._server, None
         if server is not None:
             stop_server(server, self._thread)
+        self._close_store()
 
-    def __enter__(self) -> "MockServer":
+    def _close_store(self) -> None:
+        store, self._store = self._store, None
+        if store is not None:
+            store.close()
+
+    def __enter__(self) -> MockServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -1,13 +1,13 @@
 """Load the shipped OpenAPI documents (parsed once, then cached).
 
 The kit spec (``openapi/kit.yaml``) is built ahead of time from the vendor's
-document and ``openapi/overlay.yaml`` by ``python -m mock_server.spec_build``;
+document and ``openapi/overlay.yaml`` by ``python tools/spec_build.py``;
 nothing here merges or validates anything.
 """
 from __future__ import annotations
 
 import copy
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from .resources import data_path
@@ -22,13 +22,13 @@ def spec_path(name: str = "kit") -> Path:
     return data_path("openapi", SPEC_FILES[name])
 
 
-@lru_cache(maxsize=None)
+@cache
 def spec_text(name: str = "kit") -> str:
     """The document's text as shipped (served by ``/__admin/spec/...``)."""
     return spec_path(name).read_text(encoding="utf-8")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_cached(name: str) -> dict:
     return load_yaml(spec_text(name), f"openapi/{SPEC_FILES[name]}")
 

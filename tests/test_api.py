@@ -157,6 +157,7 @@ def test_get_ignores_a_body_and_unknown_query(client):
     assert response.status_code == 200
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**31), jobs=st.integers(0, 60), offset=st.integers(0, 3 * 86400))
 def test_invariants_hold_over_seeds_and_instants(seed, jobs, offset):

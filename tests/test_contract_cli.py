@@ -40,6 +40,7 @@ def no_secret(*texts):
         assert SENTINEL not in (text or ""), "the API key leaked into an output"
 
 
+@pytest.mark.slow
 def test_base_url_fresh_fake_exits_0(tmp_path):
     junit = tmp_path / "junit.xml"
     with drift.serve(drift.fake(SENTINEL, seed=3)) as url:
@@ -53,6 +54,7 @@ def test_base_url_fresh_fake_exits_0(tmp_path):
     no_secret(result.stdout, result.stderr, junit.read_text())
 
 
+@pytest.mark.slow
 def test_base_url_fake_clock_is_restored():
     app = create_app(seed=1, api_keys=[SENTINEL], speed=10)
     with drift.serve(app) as url:
@@ -62,6 +64,7 @@ def test_base_url_fake_clock_is_restored():
     assert not clock.frozen and clock.speed == 10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind, check", [("unknown_status", "job_status_known"),
                                          ("no_auth_check", "ignored_auth"),
                                          ("wrong_content_type", "content_type_conformance")])
@@ -80,6 +83,7 @@ def test_drifted_server_exits_1_naming_the_drift(tmp_path, kind, check):
     no_secret(result.stdout, result.stderr, junit.read_text())
 
 
+@pytest.mark.slow
 def test_server_that_is_not_a_fake_is_read_only_and_waited_for(tmp_path):
     # the fake behind a proxy that hides the control API: "the real thing"
     app = drift.Drift(create_app(seed=2, api_keys=[SENTINEL]), hide_admin=True)
@@ -95,6 +99,7 @@ def test_server_that_is_not_a_fake_is_read_only_and_waited_for(tmp_path):
     assert "USERPILOT_API_KEY" in result.stderr
 
 
+@pytest.mark.slow
 def test_status_backwards_on_a_server_that_is_not_a_fake():
     app = drift.broken("status_backwards", SENTINEL)
     app.hide_admin = True
@@ -139,6 +144,7 @@ def test_usage_errors_exit_2(args):
     no_secret(result.stdout, result.stderr)
 
 
+@pytest.mark.slow
 def test_api_key_option_warns_and_key_file_works(tmp_path):
     result = contract("--api-key", SENTINEL, "--max-examples", "1", "--seed", "1", *JOBS, key=None)
     assert "visible to other processes" in result.stderr
@@ -169,6 +175,7 @@ def _pytest(*args, env=None, tmp_path):
                           cwd=tmp_path)
 
 
+@pytest.mark.slow
 def test_pytest_pyargs_passes_against_the_fake_and_keeps_the_key_secret(tmp_path):
     junit = tmp_path / "junit.xml"
     ops = [a.replace("--operation", "--userpilot-operation") for a in NO_IMPORTS]
@@ -179,6 +186,7 @@ def test_pytest_pyargs_passes_against_the_fake_and_keeps_the_key_secret(tmp_path
     no_secret(result.stdout, result.stderr, junit.read_text())
 
 
+@pytest.mark.slow
 def test_pytest_pyargs_against_the_real_api_without_key_skips_with_the_message(tmp_path):
     result = _pytest("--userpilot-environment", "analytex", tmp_path=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -186,6 +194,7 @@ def test_pytest_pyargs_against_the_real_api_without_key_skips_with_the_message(t
     assert "USERPILOT_API_KEY" in result.stdout
 
 
+@pytest.mark.slow
 def test_pytest_pyargs_fails_on_a_drift_without_showing_the_key(tmp_path):
     junit = tmp_path / "junit.xml"
     with drift.serve(drift.broken("end_time_on_running", SENTINEL)) as url:
@@ -197,3 +206,15 @@ def test_pytest_pyargs_fails_on_a_drift_without_showing_the_key(tmp_path):
     assert "job_end_time_matches_status" in result.stdout
     assert "test_conformance[listJobs]" in result.stdout
     no_secret(result.stdout, result.stderr, junit.read_text())
+
+
+@pytest.mark.slow
+def test_pytest_pyargs_writes_no_files_in_the_working_directory(tmp_path):
+    """No ``.hypothesis/`` (nor anything else) where pytest was started:
+    Hypothesis's caches go to a scratch directory for the run."""
+    result = _pytest("--userpilot-max-examples", "2", "--userpilot-contract-seed", "1",
+                     "--userpilot-operation", "listJobs", env={"HYPOTHESIS_STORAGE_DIRECTORY": ""},
+                     tmp_path=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "passed" in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -18,6 +18,9 @@ HANDLERS = handlers()
 
 from . import drift
 
+#: Every test here runs the contract suite (the drift servers among them): the slow lane.
+pytestmark = pytest.mark.slow
+
 KEY = "teeth-key"
 #: The drifts are in the job answers: their runs leave createImport out.
 JOBS = ("listJobs", "getJob")

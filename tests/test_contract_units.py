@@ -16,17 +16,17 @@ import pytest
 from hypothesis import given, settings
 
 from contract_tests import catalogue, deviations
-from contract_tests.hooks import Throttle
 from contract_tests.media import (COLUMNS, INVALID_UPLOADS, REQUIRED, SOURCES, csv_files, ndjson_files,
                                   to_csv)
 from contract_tests.options import ContractOptions, UsageError, add_options
 from contract_tests.report import MASK, Finding, Report
+from contract_tests.state import Throttle
 from contract_tests.target import retry_after_seconds
-from mock_server.times import parse_instant
 from mock_server.families import handlers
+from mock_server.invariants import CODES, Violation, job_problems, list_problems, transition_problems
+from mock_server.times import parse_instant
 
 HANDLERS = handlers()
-from mock_server.invariants import job_problems, list_problems, transition_problems
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,7 +63,28 @@ def test_list_and_transition_problems_are_classified():
     assert catalogue.classify(list_problems({"data": []})[0]) == "job_answer_shape"
     moved = transition_problems({**GOOD, "status": "completed"}, {**GOOD, "status": "processing"})
     assert {catalogue.classify(p) for p in moved} == {"job_status_never_backwards"}
-    assert catalogue.classify("something nobody wrote yet") == "job_answer_shape"
+    assert catalogue.classify(Violation("something_nobody_wrote_yet", "?")) == "job_answer_shape"
+
+
+def test_every_violation_code_maps_to_one_of_the_kits_checks():
+    assert set(catalogue.CHECK_OF_CODE) == set(CODES)
+    assert set(catalogue.CHECK_OF_CODE.values()) <= set(catalogue.OWN_CHECKS)
+    broken = [job_problems({**GOOD, **change}, NOW, detail=True) for change in BROKEN.values()]
+    broken += [list_problems([GOOD, GOOD], NOW), list_problems({"data": []}),
+               transition_problems({**GOOD, "status": "completed"}, {**GOOD, "status": "processing"})]
+    assert {v.code for found in broken for v in found} <= set(CODES)
+
+
+def test_violations_carry_a_code_and_the_message_people_read():
+    (violation,) = job_problems({**GOOD, "status": "paused"}, NOW, detail=True)
+    assert violation == Violation(
+        "status_unknown", "status 'paused' is not one of queued, validating, processing, pending_refresh, "
+        "completed, failed")
+    assert str(violation) == violation.message
+    listed = list_problems([{**GOOD, "end_time": None, "status": "processing"}, GOOD], NOW)
+    assert [(v.code, v.message) for v in listed] == [  # a listed job's message names its index
+        ("elapsed_disagrees", "job 0: elapsed_time 60 disagrees with now - start_time = 3600"),
+        ("job_id_duplicate", f"job_id {GOOD['job_id']} appears twice")]
 
 
 def test_every_check_is_tagged_with_a_rule_and_a_source():
@@ -289,6 +310,18 @@ def test_pytest_options_are_prefixed_and_do_not_clash():
 
 # ----------------------------------------------------- Schemathesis settings
 
+def test_schemathesis_is_pinned_to_the_minor_series_it_is_tested_with():
+    from importlib.metadata import version
+
+    from packaging.requirements import Requirement
+
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["contract"]
+    (pin,) = [Requirement(r) for r in extra if Requirement(r).name == "schemathesis"]
+    assert version("schemathesis") in pin.specifier, f"installed {version('schemathesis')}, pinned {pin}"
+    assert any(s.operator == "<" and s.version.count(".") == 1 for s in pin.specifier), \
+        f"{pin}: no upper bound on the minor series"
+
+
 def test_schemathesis_toml_is_shipped_and_explains_every_tuning():
     from contract_tests.runner import config_path
     path = config_path()
@@ -322,6 +355,7 @@ def plain_schemathesis_run(url: str):
         capture_output=True, text=True, cwd=ROOT, timeout=240)
 
 
+@pytest.mark.slow
 def test_plain_schemathesis_run_uses_the_same_settings_and_passes():
     """``schemathesis run <fake>/__admin/spec/kit.yaml`` from the repository
     root picks up schemathesis.toml (the kit's hooks and checks): it passes
@@ -335,3 +369,55 @@ def test_plain_schemathesis_run_uses_the_same_settings_and_passes():
         result = plain_schemathesis_run(url)
     assert result.returncode == 1
     assert "job_end_time_matches_status" in result.stdout
+
+
+def _config_with(tmp_path, extra: str) -> Path:
+    """The kit's schemathesis.toml with ``extra`` TOML appended."""
+    path = tmp_path / "schemathesis.toml"
+    path.write_text((ROOT / "schemathesis.toml").read_text() + "\n" + extra)
+    return path
+
+
+@pytest.mark.slow
+def test_a_check_switched_off_in_schemathesis_toml_reports_nothing_in_any_phase(tmp_path, monkeypatch):
+    from contract_tests import runner
+
+    from . import drift
+    app = drift.broken("duplicate_ids", "k")
+    options = ContractOptions(app=app, api_key="k", max_examples=2, seed=1, operations=("listJobs", "getJob"))
+    assert "job_ids_unique" in {f.check for f in runner.run_contract(options).findings}
+    monkeypatch.setattr(runner, "config_path", lambda: _config_with(tmp_path, "[checks.job_ids_unique]\n"
+                                                                              "enabled = false\n"))
+    report = runner.run_contract(options)
+    # the lifecycle polls read the same list answers: they would report it too
+    assert "job_ids_unique" not in {f.check for f in report.findings}, report.render()
+    assert report.requests > 20 and not report.errors
+
+
+def test_job_detail_matches_list_takes_its_immutable_fields_from_schemathesis_toml(tmp_path):
+    import schemathesis
+
+    from contract_tests import _schemathesis, runner
+    from contract_tests.checks import IMMUTABLE, agreement_problems, job_detail_matches_list
+
+    def schema_of(path):
+        return schemathesis.openapi.from_dict(runner.load_spec("kit"), config=_schemathesis.load_config(path, seed=1))
+
+    shipped = tomllib.loads((ROOT / "schemathesis.toml").read_text())["checks"]["job_detail_matches_list"]
+    assert tuple(shipped["immutable"]) == IMMUTABLE
+    text = (ROOT / "schemathesis.toml").read_text()
+    path = tmp_path / "schemathesis.toml"
+    path.write_text(text.replace('immutable = ["job_id", "type", "filename", ', 'immutable = ["job_id", '))
+    schema = schema_of(path)
+    assert _schemathesis.check_options(schema, "job_detail_matches_list")["immutable"][:2] == ["job_id", "file_size"]
+    fields = runner._immutable_fields(schema)
+    assert fields[:2] == ("job_id", "file_size") and "filename" not in fields
+    running = {**GOOD, "status": "processing", "end_time": None}
+    renamed = {**running, "filename": "b.csv"}  # a later answer, not at the same instant
+    assert agreement_problems(running, renamed, same_instant=False, list_first=True) != []
+    assert agreement_problems(running, renamed, same_instant=False, list_first=True, immutable=fields) == []
+    with pytest.raises(ValueError, match="list of field names"):
+        job_detail_matches_list(immutable="job_id")
+    path.write_text(text.replace("immutable = [", "immutible = ["))
+    with pytest.raises(UsageError, match=r"\[checks.job_detail_matches_list\]"):
+        runner._immutable_fields(schema_of(path))

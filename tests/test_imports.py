@@ -396,6 +396,7 @@ def test_real_server_chunked_upload(server):
     assert response.json()["total_rows"] == 4
 
 
+@pytest.mark.slow
 def test_real_server_file_over_50_mib_is_413_from_the_app(server):
     import requests
     key = "big-key"
@@ -432,6 +433,7 @@ def test_concurrent_uploads_create_exactly_one_job(server):
     assert len([j for j in jobs if j["type"] == "import"]) == 1
 
 
+@pytest.mark.slow
 def test_a_50_mib_upload_raises_peak_memory_by_at_most_10_mb():
     """Runs bench/import_memory.py: a real server in a subprocess, peak RSS
     before and after uploading a file just under 50 MiB (rows padded to
@@ -504,6 +506,7 @@ def test_event_rules(event, problems):
 
 # -- never a 5xx ----------------------------------------------------------------------
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(content=st.binary(max_size=400), filename=st.sampled_from(["a.csv", "a.ndjson", "a.jsonl", "a.bin"]))
 def test_any_file_content_is_a_job_or_a_4xx(content, filename):
@@ -515,6 +518,7 @@ def test_any_file_content_is_a_job_or_a_4xx(content, filename):
         assert admin_jobs(client) == []
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(body=st.one_of(
     st.binary(max_size=300),

@@ -38,6 +38,7 @@ def test_loading_the_plugin_imports_nothing_heavy():
     assert result.stdout.strip() == "", f"imported at plugin load: {result.stdout.strip()}"
 
 
+@pytest.mark.slow
 def test_a_pytest_run_that_uses_no_fixture_loads_nothing_heavy(pytester):
     pytester.makepyfile(f"""
         import sys
@@ -302,6 +303,7 @@ def test_pytest_plugins_declaration_works_beside_the_entry_point(pytester):
     run(pytester, "def test_it(userpilot_mock):\n    assert userpilot_mock.health()\n", passed=1)
 
 
+@pytest.mark.slow
 def test_under_xdist_each_worker_has_its_own_fake(pytester):
     pytester.makepyfile(textwrap.dedent("""
         import os, pytest
@@ -339,7 +341,7 @@ def test_faults_on_the_handle(userpilot_mock):
 
 
 def test_the_handle_knows_its_app_token_outside_pytest():
-    """README: "Outside pytest the same handle works on any fake"."""
+    """docs/pytest.md: "Outside pytest the same handle works on any fake"."""
     from mock_server import create_app
     from mock_server.ids import app_token_for
     from mock_server.handle import UserpilotMock

@@ -83,6 +83,7 @@ def test_in_flight_completes_and_blocks_imports_meanwhile():
     assert list_problems(later, T0 + 720) == []
 
 
+@pytest.mark.slow
 def test_large_has_ten_thousand_consistent_jobs():
     _app, client = fake("large")
     jobs = jobs_of(client)

@@ -157,6 +157,7 @@ def test_cli_version_and_spec():
     assert "/__admin/reset" in run_cli("spec", "--admin").stdout
 
 
+@pytest.mark.slow
 def test_cli_refuses_bad_options():
     for args in (["serve", "--speed", "0"], ["serve", "--speed", "-3"], ["serve", "--port", "70000"],
                  ["serve", "--now", "someday"], ["serve", "--jobs", "-1"]):

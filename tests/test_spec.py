@@ -8,8 +8,8 @@ import jsonpath
 import pytest
 from openapi_spec_validator import validate
 
-from mock_server import spec_build
-from mock_server.spec_build import apply_overlay, build_kit_spec, load_yaml, render_kit_spec
+from tools import spec_build
+from tools.spec_build import apply_overlay, build_kit_spec, load_yaml, render_kit_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 OPENAPI = ROOT / "openapi"
@@ -48,7 +48,7 @@ def operation(spec: dict, operation_id: str) -> dict:
 
 def test_kit_yaml_is_up_to_date(kit):
     built = build_kit_spec()
-    assert built == kit, "kit.yaml is stale: run `python -m mock_server.spec_build`"
+    assert built == kit, "kit.yaml is stale: run `python tools/spec_build.py`"
     assert render_kit_spec(built) == (OPENAPI / "kit.yaml").read_text(encoding="utf-8")
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
+from .. import schemas
 from ..times import MAX_INSTANT, format_instant, parse_instant
 from .errors import BadRequest
 
-#: The fastest clock: a million times real time (11.5 days a second).
-MAX_SPEED = 1_000_000.0
+#: The fastest clock: a million times real time (11.5 days a second): admin.yaml's ``Speed``.
+MAX_SPEED = float(schemas.limit("Speed", "maximum"))
 
 
 def check_speed(speed) -> float:
@@ -50,7 +51,7 @@ class Clock:
 
     @classmethod
     def restore(cls, snapshot: dict, *, real: Callable[[], float] = time.time,
-                on_change: Callable[[dict], None] | None = None) -> "Clock":
+                on_change: Callable[[dict], None] | None = None) -> Clock:
         """The clock a :meth:`snapshot` describes: a running clock goes on
         from its anchors, so the real time since the snapshot has passed on
         it too (times its speed). Raises KeyError / TypeError / BadRequest for
@@ -105,11 +106,11 @@ class Clock:
         negative advance or a non-positive speed.
         """
         target = parse_instant(now) if now is not None else None
-        if advance_seconds is not None:
-            if isinstance(advance_seconds, bool) or not isinstance(advance_seconds, (int, float)) \
-                    or not (0 <= advance_seconds < float("inf")):
-                raise BadRequest(f"advance_seconds must be a number >= 0, got {advance_seconds!r}",
-                                 "the clock never moves backwards")
+        if advance_seconds is not None and (isinstance(advance_seconds, bool)
+                                            or not isinstance(advance_seconds, (int, float))
+                                            or not (0 <= advance_seconds < float("inf"))):
+            raise BadRequest(f"advance_seconds must be a number >= 0, got {advance_seconds!r}",
+                             "the clock never moves backwards")
         if speed is not None:
             speed = check_speed(speed)
         if frozen is not None and not isinstance(frozen, bool):

@@ -17,12 +17,12 @@ from __future__ import annotations
 import math
 import random
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from .. import schemas
 from ..config import Settings
-from ..ids import app_token_for, new_job_id
+from ..ids import app_token_for, is_job_id, new_job_id
 from ..times import parse_instant
 from . import generate, scenarios
 from .clock import Clock
@@ -125,6 +125,8 @@ class Backend:
         journal and faults stay. Raises BadRequest / NotFound (nothing
         changes then)."""
         scenario = scenarios.resolve(ref)
+        if scenario is None:
+            raise BadRequest('name a scenario: {"name": ...} or an inline document')
         with self.store.atomic():
             self._begin(self.seed, scenario.history, scenario, self.generation + 1, apps_only=True)
         return scenario
@@ -166,7 +168,8 @@ class Backend:
         on ``links_base``). Raises Unauthorized for a missing key or one
         outside ``--api-key`` when set."""
         if not api_key:
-            raise Unauthorized(UNAUTHORIZED_MESSAGE, "missing API key: send the header 'Authorization: Token <API key>'")
+            raise Unauthorized(UNAUTHORIZED_MESSAGE,
+                               "missing API key: send the header 'Authorization: Token <API key>'")
         if self.settings.api_keys and api_key not in self.settings.api_keys:
             raise Unauthorized(UNAUTHORIZED_MESSAGE, "this API key is not accepted by this server")
         return self.app_for_token(self.token_for(api_key), create=True, links_base=links_base)
@@ -287,7 +290,7 @@ class Backend:
         if outcome == "failed" and fail_at == "processing":
             durations["processing"] = generate.failing_processing_seconds(total_rows, rng)
         for phase, seconds in (spec.get("durations") or {}).items():
-            durations[phase] = int(round(seconds))
+            durations[phase] = round(seconds)
         start = math.floor(now - (spec.get("started_ago") or 0))
         return self._job(app, rng, spec.get("type", IMPORT_TYPE), spec.get("filename"), total_rows,
                          spec.get("file_size"), start, durations, outcome, fail_at)
@@ -325,6 +328,12 @@ class Backend:
 
     def find_job_anywhere(self, job_id: str) -> Job:
         """A job of any app held now (control API). Raises NotFound."""
+        if is_job_id(job_id):  # its app is the one its id names: no need to read (or rebuild) every app
+            app = self.store.app(job_id.split(":")[2])
+            job = app.by_id.get(job_id) if app is not None else None
+            if job is not None:
+                return job
+            raise NotFound("Job not found", f"no job {job_id!r}", error_code="job_not_found")
         for app in self.store.apps():
             job = app.by_id.get(job_id)
             if job is not None:

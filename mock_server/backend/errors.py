@@ -1,6 +1,6 @@
 """Errors the backend raises; the HTTP layer turns them into the API's
 documented error shape ``{"errors": [{"details", "error", "error_code",
-"message"}]}`` (DOMAIN.md, "Errors")."""
+"message"}]}`` (docs/domain.md, "Errors")."""
 from __future__ import annotations
 
 

@@ -170,7 +170,7 @@ class FaultRule:
                 "fault": self.fault, "remaining": self.remaining, "hits": self.hits}
 
     @classmethod
-    def from_record(cls, record: dict) -> "FaultRule":
+    def from_record(cls, record: dict) -> FaultRule:
         """The rule a :meth:`to_record` dict describes."""
         latency = record.get("latency_ms")
         rule = cls(record["id"], record.get("operation"), record.get("app_token"), record.get("times"),

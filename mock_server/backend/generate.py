@@ -3,9 +3,9 @@
 Structural fields (ids, times, counters, statuses) come from our own seeded
 ``random.Random``, so they do not change with the Faker version; Faker only
 supplies words for file names. Every rule here is an assumption about what
-real jobs look like (README, "Assumptions"), except the 1,200 rows/minute
+real jobs look like (docs/assumptions.md), except the 1,200 rows/minute
 throughput (documented) and the ``bulk:jobs:<app token>:<uuid4>`` id shape
-(evidence, DOMAIN.md).
+(evidence, docs/domain.md).
 """
 from __future__ import annotations
 

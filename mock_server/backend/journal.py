@@ -45,6 +45,9 @@ class Journal:
     def __init__(self, store: Store, size: int):
         self.store = store
         self.size = max(0, int(size))
+        over = store.journal_len() - self.size  # a resumed store: from a larger journal, or a trim left undone
+        if over > 0:
+            store.journal_drop_oldest(over)
 
     def record(self, method: str, path: str, query: str, status: int, received: float, clock_now: float,
                app_token: str | None, elapsed: float, operation: str | None, violations: list[dict]) -> None:

@@ -1,10 +1,10 @@
 """The job status lifecycle, as pure functions of a timeline and an instant.
 
-Assumed (DOMAIN.md, "The job object"): queued -> validating -> processing ->
+Assumed (docs/domain.md, "The job object"): queued -> validating -> processing ->
 pending_refresh -> completed, with ``failed`` reachable from validating (a bad
 file) or processing. The order and the meaning of the statuses are not
 documented by the vendor; the throughput is: "up to 1,200 rows processed per
-minute" (bulk identify, DOMAIN.md "Limits and timing").
+minute" (bulk identify, docs/domain.md, "Limits and timing").
 
 A phase covers ``[its start, the next phase's start)``: at a boundary instant
 the job is already in the next phase. All instants are whole UTC epoch
@@ -46,7 +46,7 @@ class Timeline:
 
     @classmethod
     def build(cls, start: int, durations: dict[str, int], outcome: str, fail_at: str | None,
-              total_rows: int) -> "Timeline":
+              total_rows: int) -> Timeline:
         """Lay phases end to end from ``start`` (UTC epoch seconds) with
         ``durations`` (phase -> whole seconds >= 0). A failed job stops at the
         end of its ``fail_at`` phase; a completed one after pending_refresh."""
@@ -103,6 +103,6 @@ class Timeline:
 
     def phase_starts(self) -> dict[str, int]:
         """Phase (and terminal status) -> the instant it starts."""
-        out = dict(zip(PHASES, self.starts))
+        out = dict(zip(PHASES, self.starts, strict=False))  # the phases it reaches
         out[self.outcome] = self.end
         return out

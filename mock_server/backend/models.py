@@ -50,7 +50,7 @@ class Job:
         ``completed_rows`` only in the single-job form (``detail``)."""
         tl = self.timeline
         end = tl.end_time(t)
-        out = {}
+        out: dict[str, object] = {}
         if detail:
             out["completed_rows"] = tl.completed_rows(t)
         out.update({
@@ -76,7 +76,7 @@ class Job:
                 "extra": self.extra}
 
     @classmethod
-    def from_record(cls, app_token: str, record: dict) -> "Job":
+    def from_record(cls, app_token: str, record: dict) -> Job:
         """The job a :meth:`to_record` dict describes, in app ``app_token``.
         Raises KeyError / TypeError for a record of another shape."""
         timeline = Timeline(tuple(int(t) for t in record["starts"]), int(record["end"]), record["outcome"],

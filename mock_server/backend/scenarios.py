@@ -1,6 +1,6 @@
 """Scenarios: named datasets of jobs, in YAML, under ``fixtures/scenarios/``.
 
-A scenario document (schema: ``fixtures/scenario.schema.json``; README,
+A scenario document (schema: ``fixtures/scenario.schema.json``; docs/scenarios.md,
 "Scenarios") is ``{"description", "history", "jobs": [job spec | repeat
 entry, ...]}``. It replaces the generated history of every application: an
 application created while a scenario is in use gets ``history`` seeded jobs
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import random
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from .. import schemas
@@ -49,7 +49,7 @@ class ScenarioError(BadRequest):
     error_code = "invalid_scenario"
 
     def __init__(self, source: str, problems: list[tuple[list, str]]):
-        path, what = problems[0]
+        path, _what = problems[0]
         self.source = source
         self.job_index = path[1] if len(path) > 1 and path[0] == "jobs" else None
         fields = [p for p in path[2:] if isinstance(p, str) and p != "job"]
@@ -98,13 +98,13 @@ class Scenario:
             base = {k: v for k, v in spec.items() if k not in _APP_FIELDS}
             ago = base.get("started_ago", 0)
             name = base.get("filename")
-            numbered = name is not None and "{n}" in name
+            numbered = isinstance(name, str) and "{n}" in name
             for i in range(count):
                 job = dict(base)
                 if every:
                     job["started_ago"] = ago + i * every
                 if numbered:
-                    job["filename"] = name.replace("{n}", str(i + 1))
+                    job["filename"] = str(name).replace("{n}", str(i + 1))
                 app.add(backend.job_from_spec(app, job, rng, app.first_seen))
 
 
@@ -160,7 +160,7 @@ def bundled_names() -> list[str]:
     return sorted(p.stem for p in folder.glob("*.yaml") if is_scenario_name(p.stem))
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_bundled(name: str) -> Scenario:
     """A shipped scenario by name (parsed and checked once, then cached).
     Raises NotFound (``scenario_not_found``) for an unknown name."""

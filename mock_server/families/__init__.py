@@ -10,11 +10,11 @@ schema-valid data (:mod:`mock_server.http.generic`).
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
-from .jobs import responses as jobs
 from .imports import responses as imports
+from .jobs import responses as jobs
 
 #: ``handler(call) -> Answer``.
 Handler = Callable[..., object]

@@ -165,7 +165,7 @@ class Answers:
         if status is not None:
             codes = [c for c in codes if c in (str(status), f"{status // 100}XX")]
         codes.sort(key=lambda c: (not c.startswith("2"), c))
-        names = []
+        names: list[str] = []
         for code in codes:
             examples = _named_examples(self.spec, resolve(self.spec, responses[code]))
             if name in examples:

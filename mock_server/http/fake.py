@@ -7,8 +7,8 @@ later: every field is here, typed and documented.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..backend.core import Backend
 from ..config import Settings
@@ -59,7 +59,7 @@ class Fake:
 
     @classmethod
     def build(cls, settings: Settings, spec: dict, handlers: dict[str, Callable], *, store=None,
-              add_server_header: bool = True) -> "Fake":
+              add_server_header: bool = True) -> Fake:
         """A fake serving every operation of ``spec``, with ``handlers``
         (operationId -> handler) for those that have business behind them and
         a generic schema-valid answer for the rest. ``store``: where its state

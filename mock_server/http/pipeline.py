@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from werkzeug.wrappers import Request
 
@@ -53,8 +54,8 @@ class Call:
         self.environ = environ
         self.fake = fake
         self.backend = fake.backend
-        self.operation = None
-        self.params: dict = {}
+        self.operation: Any = None  # the Operation, once routed
+        self.params: Mapping[str, Any] = {}
         self.app = None
         self.fault: str | None = None
         self.allowed: list[str] | None = None
@@ -125,14 +126,14 @@ class Pipeline:
                     break
         except ApiError as error:
             answer = error_answer(error)
-        except Exception as exc:  # noqa: BLE001 - a bug of ours: still the error shape
+        except Exception as exc:
             answer = internal_error(exc)
         if answer is None:  # no stage answered: the pipeline has no operation stage
             answer = internal_error(LookupError("no stage answered"))
         try:
             for after in self._afters:
                 answer = after(call, answer)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             answer = internal_error(exc)
         return answer
 

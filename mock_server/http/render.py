@@ -15,7 +15,7 @@ import base64
 import json
 import random
 import secrets
-from typing import Iterable
+from collections.abc import Iterable
 
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -85,7 +85,7 @@ class Answer:
         """Write the answer to the WSGI server (no body for HEAD)."""
         headers = self.headers
         if self.length is not None:
-            headers = headers + [("Content-Length", str(self.length))]
+            headers = [*headers, ("Content-Length", str(self.length))]
         start_response(STATUS_LINES.get(self.status, f"{self.status} Unknown"), headers)
         if environ.get("REQUEST_METHOD") == "HEAD":
             return [b""]

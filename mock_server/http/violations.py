@@ -24,7 +24,6 @@ from ..spec import api_key_scheme, resolve
 from .auth import api_key_of
 
 
-
 def _violation(location: str, name: str, message: str) -> dict:
     return {"location": location, "name": name, "message": message}
 
@@ -105,6 +104,7 @@ class RequestRules:
             header = scheme.get("name", "Authorization")
             self.security = ("HTTP_" + header.upper().replace("-", "_"), header, name)
         body = resolve(spec, operation.get("requestBody")) if operation.get("requestBody") else None
+        self.media_types: tuple[str, ...] | None
         if body:
             self.media_types = tuple(m.lower() for m in (body.get("content") or {}))
             self.body_required = bool(body.get("required"))

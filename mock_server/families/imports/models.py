@@ -1,7 +1,7 @@
 """Import files: the event rules, a streaming CSV/NDJSON row reader, and the
 creation of the import job (the createImport operation). No HTTP here.
 
-Rules and their sources (DOMAIN.md, "Import files"; the vendor's pages
+Rules and their sources (docs/domain.md, "Import files"; the vendor's pages
 import/event-schema and import/row-validation):
 
 - Each row is one event; ``event_type`` is one of :data:`REQUIRED_FIELDS`'s
@@ -165,7 +165,7 @@ def validate_event(event: dict) -> list[tuple[str, str]]:
     problem = _string_problem(inserted_at)
     if problem:
         problems.append(("inserted_at", problem))
-    elif parse_inserted_at(inserted_at.strip()) is None:
+    elif parse_inserted_at(str(inserted_at).strip()) is None:
         problems.append(("inserted_at", f"not an ISO 8601 date-time: {_short(inserted_at)}"))
     metadata = get("metadata")
     if metadata is not None and metadata.__class__ is not dict and _present(metadata):
@@ -333,9 +333,10 @@ def read_csv(fileobj, report: ImportReport) -> None:
         if len(row) != len(header):
             report.add(line, None, f"has {len(row)} fields, the header (line {header_line}) has {len(header)}")
             continue
-        event = dict(zip(header, row))  # a duplicate column: the last wins (reported above)
+        # a duplicate column: the last wins (reported above)
+        event: dict[str, object] = dict(zip(header, row, strict=True))
         meta = event.get("metadata")
-        if meta is not None:
+        if isinstance(meta, str):
             if not meta or meta.isspace():
                 event["metadata"] = None
             else:
@@ -406,6 +407,8 @@ def example_rows(count: int, fmt: str, start: str = "2024-07-28 08:55:35.874555"
     ``fmt`` ("csv" with its header line first, or "ndjson"), cycling through
     the four event types: for tests, benchmarks and README examples."""
     base = parse_iso8601(start)
+    if base is None:
+        raise ValueError(f"not an ISO 8601 date-time: {start!r}")
     columns = ("event_type", "user_id", "company_id", "event_name", "hostname", "pathname",
                "source", "inserted_at", "metadata")
     if fmt == "csv":
@@ -413,7 +416,7 @@ def example_rows(count: int, fmt: str, start: str = "2024-07-28 08:55:35.874555"
     for i in range(count):
         kind = EVENT_TYPES[i % 4]
         at = format_micro(base + i, sep=" ", zone="")
-        row = {"event_type": kind, "source": "backend-http-import", "inserted_at": at}
+        row: dict[str, object] = {"event_type": kind, "source": "backend-http-import", "inserted_at": at}
         if kind == "identify_company":
             row.update(company_id=f"company-{i % 97}", metadata={"name": f"Company {i % 97}", "plan": "growth"})
         else:
@@ -427,9 +430,8 @@ def example_rows(count: int, fmt: str, start: str = "2024-07-28 08:55:35.874555"
         if fmt == "csv":
             cells = []
             for name in columns:
-                value = row.get(name, "")
-                if name == "metadata" and value:
-                    value = json.dumps(value, separators=(",", ":"))
+                raw = row.get(name, "")
+                value = json.dumps(raw, separators=(",", ":")) if name == "metadata" and raw else str(raw)
                 if any(c in value for c in ',"\n'):
                     value = '"' + value.replace('"', '""') + '"'
                 cells.append(value)

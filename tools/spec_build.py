@@ -3,10 +3,10 @@
 ``openapi/vendor.yaml`` is Userpilot's List Jobs document as published;
 ``openapi/overlay.yaml`` is an OpenAPI Overlay 1.0.0 document whose actions
 add the neighbouring operations and correct the vendor's defects, each with
-its evidence or its assumption. This module applies the one to the other::
+its evidence or its assumption. This tool applies the one to the other::
 
-    python -m mock_server.spec_build          # rewrite openapi/kit.yaml
-    python -m mock_server.spec_build --check  # exit 1 if kit.yaml is stale
+    python tools/spec_build.py          # rewrite openapi/kit.yaml
+    python tools/spec_build.py --check  # exit 1 if kit.yaml is stale
 
 Overlay semantics implemented (Overlay 1.0.0): actions run in order; each
 ``target`` is an RFC 9535 JSONPath evaluated against the document as it
@@ -16,8 +16,10 @@ merged recursively (a key present on both sides with object values is merged,
 with array values is appended to, with anything else is replaced), and an
 array target gets the update value appended as one item.
 
-Development tool only: it needs ``python-jsonpath`` (a dev dependency) and is
-never imported on the serving path, which reads the generated kit.yaml.
+Development tool only, run from a checkout: it needs ``python-jsonpath`` (a
+dev dependency) and reads the repository's ``openapi/`` folder. It is not part
+of the wheel, which ships only the documents the fake serves (kit.yaml,
+vendor.yaml, admin.yaml); nothing on the serving path imports it.
 """
 from __future__ import annotations
 
@@ -25,15 +27,18 @@ import argparse
 import copy
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jsonpath
 import yaml
 
-from mock_server.resources import data_path
+from mock_server.yamlio import read_yaml
+
+#: The repository's OpenAPI folder: vendor.yaml and overlay.yaml in, kit.yaml out.
+OPENAPI = Path(__file__).resolve().parents[1] / "openapi"
 
 HEADER = (
-    "# GENERATED FILE, do not edit: run `python -m mock_server.spec_build`.\n"
+    "# GENERATED FILE, do not edit: run `python tools/spec_build.py`.\n"
     "# Built from openapi/vendor.yaml (Userpilot's List Jobs document as published)\n"
     "# with openapi/overlay.yaml (the kit's additions and corrections, each with its\n"
     "# evidence or assumption) applied.\n"
@@ -41,12 +46,11 @@ HEADER = (
 
 
 def load_yaml(path: str | Path) -> Any:
-    """Parse the YAML file at ``path`` (UTF-8) with ``yaml.safe_load``.
+    """Parse the YAML file at ``path`` with the kit's one YAML reader.
 
-    Raises OSError if the file cannot be read, yaml.YAMLError if it is not YAML.
+    Raises :class:`mock_server.yamlio.YamlError` if it cannot be read or is not YAML.
     """
-    with open(path, encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+    return read_yaml(path)
 
 
 def _merge(target: dict | list, update: Any, where: str) -> None:
@@ -115,7 +119,7 @@ def apply_overlay(document: dict, overlay: dict) -> dict:
             _remove(matches, where)
         elif "update" in action:
             for match in matches:
-                _merge(match.obj, copy.deepcopy(action["update"]), where)
+                _merge(cast("dict | list", match.obj), copy.deepcopy(action["update"]), where)
         else:
             raise ValueError(f"{where}: action has neither update nor remove: true")
     return result
@@ -125,7 +129,7 @@ def build_kit_spec() -> dict:
     """Parse ``openapi/overlay.yaml`` and the document it ``extends``
     (``openapi/vendor.yaml``, resolved next to the overlay) and return the
     kit spec as a dict. Raises what load_yaml and apply_overlay raise."""
-    overlay_path = data_path("openapi", "overlay.yaml")
+    overlay_path = OPENAPI / "overlay.yaml"
     overlay = load_yaml(overlay_path)
     vendor = load_yaml(overlay_path.parent / overlay["extends"])
     return apply_overlay(vendor, overlay)
@@ -140,17 +144,17 @@ def render_kit_spec(spec: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Command line: rewrite openapi/kit.yaml, or with ``--check`` return 1
     (and say so on stderr) when it differs from a fresh build."""
-    parser = argparse.ArgumentParser(prog="python -m mock_server.spec_build",
+    parser = argparse.ArgumentParser(prog="python tools/spec_build.py",
                                      description="Build openapi/kit.yaml from vendor.yaml + overlay.yaml.")
     parser.add_argument("--check", action="store_true",
                         help="do not write; exit 1 if openapi/kit.yaml is out of date")
     args = parser.parse_args(argv)
     text = render_kit_spec(build_kit_spec())
-    kit_path = data_path("openapi", "kit.yaml")
+    kit_path = OPENAPI / "kit.yaml"
     if args.check:
         current = kit_path.read_text(encoding="utf-8") if kit_path.exists() else None
         if current != text:
-            print(f"{kit_path} is stale: run `python -m mock_server.spec_build`", file=sys.stderr)
+            print(f"{kit_path} is stale: run `python tools/spec_build.py`", file=sys.stderr)
             return 1
         print(f"{kit_path} is up to date")
         return 0

@@ -1,0 +1,91 @@
+"""Run state: what one contract run knows that no configuration file can say.
+
+The per-check *settings* live in ``schemathesis.toml`` (``[checks.<name>]``
+tables, read by Schemathesis for its phases and by the runner for the
+lifecycle polls). What is here exists only once the runner has opened its
+target: the API key, the pace and read-only mode the hooks apply, and how the
+checks read answers (is the target a fake, which instant does an answer
+describe). A plain ``schemathesis run`` gets the defaults: the key from the
+environment, no pace, every method, any server, no known instant.
+
+Standard library only: :mod:`.target` imports it without Schemathesis.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+
+class Throttle:
+    """At most ``rate`` requests per second (0 or None: no limit), shared by
+    every request of a run; :meth:`back_off` holds all of them until a
+    ``Retry-After`` has passed. Thread-safe."""
+
+    def __init__(self, rate: float | None):
+        self.interval = 1.0 / rate if rate else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        """Block until the next request may go."""
+        with self._lock:
+            now = time.monotonic()
+            at = max(now, self._next)
+            self._next = at + self.interval
+        if at > now:
+            time.sleep(at - now)
+
+    def back_off(self, seconds: float) -> None:
+        """Send nothing for ``seconds`` (a 429's Retry-After)."""
+        with self._lock:
+            self._next = max(self._next, time.monotonic() + max(0.0, seconds))
+
+
+@dataclass
+class RunState:
+    """The current run, as the hooks and the checks see it.
+
+    For the hooks: ``api_key`` (None: ``USERPILOT_API_KEY``, else the fake's
+    demo key), ``throttle`` (the run's pace, None: none), ``read_only``
+    (refuse to send anything but GET).
+
+    For the checks: ``strict_fake``, the target is a fake, so hold it to the
+    fake's own stricter promises too (``fake_job_details``); ``now``, the
+    instant an answer describes (UTC epoch seconds) as a function of the
+    answer, or None when unknown; ``frozen``, every answer describes the same
+    instant (a fake whose clock the run froze), so a job's list entry and its
+    single-job answer must agree field by field.
+    """
+
+    api_key: str | None = None
+    throttle: Throttle | None = None
+    read_only: bool = False
+    strict_fake: bool = False
+    now: Callable[[object], float | None] | None = None
+    frozen: bool = False
+
+
+_current = RunState()
+_lock = threading.Lock()
+
+
+@contextmanager
+def active(state: RunState):
+    """Make ``state`` the current run while the block runs (one run at a
+    time per process; the previous state comes back afterwards)."""
+    global _current
+    with _lock:
+        previous, _current = _current, state
+    try:
+        yield state
+    finally:
+        with _lock:
+            _current = previous
+
+
+def current() -> RunState:
+    """The current run's state (the defaults outside :func:`active`)."""
+    return _current
