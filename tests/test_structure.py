@@ -146,3 +146,12 @@ def test_admin_yaml_is_a_valid_openapi_3_1_document():
     from openapi_spec_validator import validate
 
     validate(schemas.admin_document())
+
+
+def test_the_default_settings_conform_to_admin_yaml():
+    """Settings.checked skips the schema for values left at their defaults."""
+    from mock_server.config import Settings
+
+    defaults = Settings()
+    assert schemas.problems("ResetRequest", {"seed": defaults.seed, "jobs": defaults.jobs,
+                                             "frozen": defaults.frozen, "speed": defaults.speed}) == []
