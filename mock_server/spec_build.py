@@ -35,8 +35,9 @@ from mock_server.resources import data_path
 HEADER = (
     "# GENERATED FILE, do not edit: run `python -m mock_server.spec_build`.\n"
     "# Built from openapi/vendor.yaml (Userpilot's List Jobs document as published)\n"
-    "# with openapi/overlay.yaml (the kit's additions and corrections, each with its\n"
-    "# evidence or assumption) applied.\n"
+    "# with openapi/overlay.yaml (the kit's additions, among them the operations of\n"
+    "# vendor-jobs-, vendor-exports- and vendor-bulk-operations.yaml, and its\n"
+    "# corrections, each with its evidence or assumption) applied.\n"
 )
 
 
