@@ -13,8 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-from .jobs import responses as jobs
+from .exports import responses as exports
 from .imports import responses as imports
+from .jobs import responses as jobs
 
 #: ``handler(call) -> Answer``.
 Handler = Callable[..., object]
@@ -33,6 +34,8 @@ class Family:
 FAMILIES: tuple[Family, ...] = (
     Family("jobs", {"listJobs": jobs.list_jobs, "getJob": jobs.get_job}),
     Family("imports", {"createImport": imports.create_import_handler}, ("import",)),
+    Family("exports", {"triggerExport": exports.trigger_export_handler, "listExportJobs": exports.list_export_jobs,
+                       "getExportJob": exports.get_export_job}, ("export",)),
 )
 
 
