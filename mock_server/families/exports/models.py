@@ -421,7 +421,7 @@ def chunk_events(backend, app, job, index: int):
 
 
 __all__ = ["BUCKET", "CHUNK_EVENTS", "DownloadRefused", "EXPORT_NOT_FOUND", "FILES_PREFIX", "RETENTION_SECONDS",
-           "URL_TTL_SECONDS", "check_no_running_export", "chunk_count", "chunk_filename",
-           "chunk_events", "chunk_names", "chunk_rows", "elapsed_text", "events_of", "export_jobs", "export_view", "find_export",
+           "URL_TTL_SECONDS", "check_no_running_export", "chunk_count", "chunk_events", "chunk_filename",
+           "chunk_names", "chunk_rows", "elapsed_text", "events_of", "export_jobs", "export_view", "find_export",
            "is_export", "job_url", "open_download", "parse_trigger", "presigned_url", "running_export",
            "selection", "trigger_answer", "trigger_export", "visible"]
