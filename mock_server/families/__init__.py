@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
+from .bulk import responses as bulk
 from .exports import responses as exports
 from .imports import responses as imports
 from .jobs import responses as jobs
@@ -36,6 +37,9 @@ FAMILIES: tuple[Family, ...] = (
     Family("imports", {"createImport": imports.create_import_handler}, ("import",)),
     Family("exports", {"triggerExport": exports.trigger_export_handler, "listExportJobs": exports.list_export_jobs,
                        "getExportJob": exports.get_export_job}, ("export",)),
+    Family("bulk", {"bulkIdentifyUsers": bulk.bulk_identify_users,
+                    "bulkIdentifyCompanies": bulk.bulk_identify_companies},
+           ("bulk_identify_users", "bulk_identify_companies")),
 )
 
 
