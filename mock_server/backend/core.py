@@ -43,13 +43,16 @@ class Backend:
 
     ``settings``: :class:`~mock_server.config.Settings` (already checked);
     ``operations``: operationId -> ``(METHOD, path template)`` of the
-    operations served (fault rules name them). A store that already holds a
+    operations served (fault rules name them); ``operation_limits``:
+    operationId -> ``(bucket, requests, seconds)``, the rate limits
+    operations declare (applied while rate limiting is on). A store that already holds a
     generation (a restarted fake) is resumed as it is: its seed, history
     size, scenario, clock, apps, fault rules and journal.
     """
 
     def __init__(self, settings: Settings | None = None, *, store: Store | None = None,
-                 operations: dict[str, tuple[str, str]] | None = None):
+                 operations: dict[str, tuple[str, str]] | None = None,
+                 operation_limits: dict[str, tuple[str, int, float]] | None = None):
         self.settings = settings = settings or Settings()
         self.store = store if store is not None else MemoryStore(settings.max_apps)
         self.store.rebuild = self._rebuild
@@ -71,7 +74,7 @@ class Backend:
             else:
                 self.clock = Clock.restore(snapshot, on_change=self.store.save_clock)
         self.faults = Faults(self, operations or {}, latency=settings.latency, error_rate=settings.error_rate,
-                             rate_limit=settings.rate_limit)
+                             rate_limit=settings.rate_limit, operation_limits=operation_limits)
         self.journal = Journal(self.store, settings.journal_size)
 
     # -- generation ----------------------------------------------------------
