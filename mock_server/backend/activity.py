@@ -30,6 +30,7 @@ import heapq
 import random
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from operator import itemgetter
 from typing import Iterable, Iterator
@@ -419,6 +420,14 @@ def synthetic(cat: Catalogue, key: str, count: int, start: int, end: int, first:
 _SENT_KEYS = ("event_type", "event_name", "user_id", "company_id", "source", "t") + AUTO_FIELDS + ("metadata",)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def micros(moment: datetime) -> int:
+    """Whole microseconds since the epoch of an aware ``datetime``."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
 def record_of(event_type: str, *, t_us: int, visible_at: int, source: str, user_id: str | None = None,
               company_id: str | None = None, event_name: str | None = None, metadata: dict | None = None,
               auto: dict | None = None) -> dict:
@@ -499,4 +508,4 @@ def selected(cat: Catalogue, selection: Selection, activity_from: int, sent: lis
 
 __all__ = ["AUTO_FIELDS", "BACKGROUND_DAYS", "COLUMNS", "Catalogue", "EVENT_TYPES", "FIELDS", "MAX_APP_EVENTS",
            "MAX_APP_EVENT_BYTES", "SOURCES", "Segment", "Selection", "activity_start", "as_event", "background",
-           "catalogue", "data_type", "record_of", "selected", "sent_events", "synthetic"]
+           "catalogue", "data_type", "micros", "record_of", "selected", "sent_events", "synthetic"]
