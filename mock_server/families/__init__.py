@@ -17,6 +17,7 @@ from .bulk import responses as bulk
 from .exports import responses as exports
 from .imports import responses as imports
 from .jobs import responses as jobs
+from .lookups import responses as lookups
 from .realtime import responses as realtime
 
 #: ``handler(call) -> Answer``.
@@ -41,6 +42,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("bulk", {"bulkIdentifyUsers": bulk.bulk_identify_users,
                     "bulkIdentifyCompanies": bulk.bulk_identify_companies},
            ("bulk_identify_users", "bulk_identify_companies")),
+    Family("lookups", lookups.HANDLERS),
     Family("realtime", {"identifyUser": realtime.identify_user, "identifyCompany": realtime.identify_company,
                         "trackEvent": realtime.track_event}),
 )

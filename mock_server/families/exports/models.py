@@ -134,6 +134,8 @@ def parse_trigger(body, cat: activity.Catalogue, now: float) -> dict:
     if segment_id is not None:
         if not isinstance(segment_id, str):
             raise BadRequest(f"segment_id must be a string, got {_kind(segment_id)}", error_code="invalid_filter")
+        segment_id = segment_id.strip() or None  # empty: no segment filter, as an empty array is no filter
+    if segment_id is not None:
         if cat.segment(segment_id) is None:
             raise BadRequest(f"Unknown segment_id {segment_id[:60]!r}",
                              "GET /api/v1/analytics/exports/lookups/segments lists this app's segments",
