@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -236,3 +237,24 @@ def test_any_json_body_is_a_job_or_a_4xx(body):
     jobs = client.get("/v1/background_jobs", headers=auth()).get_json()
     assert len(jobs) == (response.status_code == 202)
     assert list_problems(jobs, T0) == []
+
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "bulk"
+
+
+@pytest.mark.parametrize("name, path, rows, failed", [
+    ("users.json", USERS, 2, False), ("companies.json", COMPANIES, 2, False), ("users.ndjson", USERS, 3, False),
+    ("companies.ndjson", COMPANIES, 2, False), ("invalid_users.ndjson", USERS, 6, True)])
+def test_the_bundled_examples_do_what_their_readme_says(client, name, path, rows, failed):
+    content = (FIXTURES / name).read_bytes()
+    if name.endswith(".json"):
+        response = client.post(path, headers={**auth(), "Content-Type": "application/json"}, data=content)
+    else:
+        response = post_file(client, path, content, name)
+    assert response.status_code == 202, response.get_json()
+    job = response.get_json()
+    assert job["total_rows"] == rows
+    control = admin_job(client, job["job_id"])
+    assert ("failed" in control["timeline"]) is failed
+    if failed:
+        assert control["error_count"] == 5
