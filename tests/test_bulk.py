@@ -223,6 +223,7 @@ def test_the_journal_names_the_operations_and_their_media_types(client):
     assert [v["name"] for v in journal[1]["violations"]] == ["Content-Type"]
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
                          lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
