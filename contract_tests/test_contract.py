@@ -116,11 +116,23 @@ def _judge(report, findings, what: str) -> None:
 def test_conformance(contract_report, operation, record_property):
     """Every Schemathesis check and the kit's per-answer checks on one operation."""
     label = next((op for op in contract_report.operations if op.split(" ")[0] == operation), None)
+    findings = [f for f in contract_report.for_operation(operation) if f.phase != "lifecycle"]
     if label is None:
+        # Not tested, yet a finding may name it (the target died on its first request).
+        _judge(contract_report, findings, operation)
         pytest.skip(f"{operation} not tested: " + ("; ".join(contract_report.notes) or "not selected"))
     record_property("checks_ran", ", ".join(sorted(contract_report.ran.get(label, ()))))
-    findings = [f for f in contract_report.for_operation(operation) if f.phase != "lifecycle"]
     _judge(contract_report, findings, label)
+
+
+def test_other_requests(contract_report, request):
+    """Findings about a request of no operation of the spec (a target that
+    died on a path the spec does not list): no operation's test claims them."""
+    from contract_tests.operations import operation_index  # deferred: see pytest_generate_tests
+    ids = set(operation_index(_spec(request.config)))
+    findings = [f for f in contract_report.findings
+                if f.phase != "lifecycle" and f.operation.split(" ")[0] not in ids]
+    _judge(contract_report, findings, "requests outside the spec's operations")
 
 
 def test_lifecycle(contract_report, record_property):

@@ -91,7 +91,8 @@ def _fault_setting(ctx, param, value):
 @click.option("--error-rate", default=0.0, show_default=True, type=float,
               envvar=_env("ERROR_RATE"), help="Share of API calls answered 503 (seeded by --seed).")
 @click.option("--rate-limit", default=None, envvar=_env("RATE_LIMIT"), callback=_fault_setting,
-              help="Per-app limit, e.g. 600/min or 10/s; over it 429 with Retry-After. Default: none.")
+              help="Per-app limit, e.g. 600/min or 10/s, or 'documented' (only the real-time calls' "
+                   "600/min); over it 429 with Retry-After. Default: none.")
 @click.option("--scenario", default=None, envvar=_env("SCENARIO"), metavar="NAME|PATH",
               help="Start every app with a scenario's jobs: a bundled name (empty, mixed, "
                    "all_failed, in_flight, large) or a YAML file. Its `history` replaces --jobs.")
@@ -164,7 +165,9 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
     if latency or error_rate or rate_limit:
         parts = [f"latency {latency[0]:g}-{latency[1]:g} ms" if latency else "",
                  f"error rate {error_rate:g}" if error_rate else "",
-                 f"rate limit {rate_limit[0]}/{rate_limit[1]:g}s per app" if rate_limit else ""]
+                 ("rate limits as documented (600/min for the real-time calls)" if isinstance(rate_limit, str)
+                  else f"rate limit {rate_limit[0]}/{rate_limit[1]:g}s per app (600/min for the real-time calls)")
+                 if rate_limit else ""]
         click.echo(f"  faults:  {', '.join(p for p in parts if p)} (rules: {url}/__admin/faults)")
     sys.stdout.flush()
 

@@ -59,7 +59,9 @@ class Settings:
     latency: added to every API answer, ``"50-200ms"``/``"100ms"``/``"0.1s"``
     or ``(low_ms, high_ms)`` (None = none). error_rate: share (0..1) of API
     calls answered 503. rate_limit: per-app limit, ``"600/min"`` or
-    ``(requests, window_seconds)`` (None = none). See mock_server.backend.faults.
+    ``(requests, window_seconds)``, or ``"documented"`` (None = none); while
+    it is set, operations that declare a limit (the real-time calls, 600 per
+    minute) count against theirs instead. See mock_server.backend.faults.
     """
 
     seed: int = DEFAULT_SEED

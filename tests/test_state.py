@@ -19,7 +19,7 @@ import pytest
 from mock_server import MockServer, create_app
 from mock_server.backend.errors import NotFound
 from mock_server.backend.lifecycle import STATUSES
-from mock_server.backend.sqlite_store import open_store
+from mock_server.backend.sqlite_store import FORMAT_VERSION, open_store
 from mock_server.backend.store import StoreError
 from mock_server.times import parse_instant
 
@@ -382,7 +382,7 @@ REFUSED = {  # case -> (make the file, words of the message)
     "text": (_text, "not an SQLite database"),
     "another program's SQLite": (_other_sqlite, "another program"),
     "another application_id": (_other_application, "another program (application_id 1234)"),
-    "newer format": (_newer, "written by a newer userpilot-mock (format 9; this one reads up to 1)"),
+    "newer format": (_newer, f"written by a newer userpilot-mock (format 9; this one reads up to {FORMAT_VERSION})"),
     "truncated": (_truncated, "is corrupt"),
     "only a header": (_header_only, "is corrupt (truncated"),
     "scribbled over": (_scribbled, "is corrupt"),

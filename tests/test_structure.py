@@ -134,6 +134,7 @@ def test_admin_yaml_states_the_identifier_shapes_of_ids_py():
 
 @pytest.mark.parametrize("name, accepted", [
     ("users.csv", True), ("USERS.CSV", True), ("a.ndjson", True), ("a.JsonL", True), (".csv", True),
+    ("export.parquet", True), ("EXPORT.AVRO", True),
     ("users.txt", False), ("users.csv.gz", False), ("tab\there.csv", False), ("line\nbreak.csv", False),
 ])
 def test_admin_yaml_filename_rule_is_the_fakes(name, accepted):

@@ -18,6 +18,7 @@ from ..families import handlers
 from ..spec import load_spec, load_spec_file
 from .control import register_control_api
 from .fake import Fake
+from .files import Files
 from .front import Front
 from .pipeline import Pipeline
 from .stages import Authenticate, FaultRules, Operate, Preference, RateLimit, Record, Route, ServerLatency
@@ -68,7 +69,7 @@ def create_app(settings: Settings | None = None, *, spec: dict | str | Path | No
     app.extensions["userpilot"] = fake
     register_control_api(app)
     app.wsgi_app = Front(api, app.wsgi_app, fake.add_server_header,  # type: ignore[method-assign]
-                        api_slots)
+                         api_slots, Files(fake))
     return app
 
 

@@ -1,6 +1,8 @@
-"""The WSGI entry of a fake: ``/__admin/`` to the control API (Flask), every
-other path to the API pipeline; every answer leaves with the real API's
-headers and an access log line.
+"""The WSGI entry of a fake: ``/__admin/`` to the control API (Flask),
+``/__files/`` to the export files (:mod:`.files`, an object store's
+answers), every other path to the API pipeline; every answer of the API and
+the control API leaves with the real API's headers, and every answer with
+an access log line.
 
 The headers (docs/domain.md, "Real response details"): ``cache-control``,
 ``server: Cowboy`` unless the WSGI server sends it itself, a 20-character
@@ -30,6 +32,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from ..backend.errors import ApiError
+from ..families.exports.models import FILES_PREFIX
 from .render import APP_TOKEN_KEY, BASE_HEADERS, SERVER_HEADER, STATUS_LINES, T0_KEY, error_answer, request_id
 
 access_log = logging.getLogger("userpilot_mock.access")
@@ -40,6 +43,8 @@ _PREFIX_LENGTH = len(ADMIN_PREFIX)
 #: WSGI environ key where a server adapter leaves an :class:`ApiError` that
 #: refuses the request before the app reads it (its connection is closed).
 REFUSAL_KEY = "userpilot.refusal"
+#: The export files' prefix, a slash at its end.
+FILES_PATH = FILES_PREFIX + "/"
 
 
 def is_control_path(path: str) -> bool:
@@ -70,14 +75,17 @@ def framing_refusal(environ: dict) -> ApiError | None:
 
 
 class Front:
-    """The WSGI app a server runs: ``api`` (the pipeline) and ``control``
-    (the control API's WSGI app), both WSGI callables; ``add_server_header``:
-    send ``server: Cowboy`` (False when the WSGI server sends it);
-    ``api_slots``: API requests answered at once (None: no bound)."""
+    """The WSGI app a server runs: ``api`` (the pipeline), ``control`` (the
+    control API's WSGI app) and ``files`` (the export files; None: a 404 of
+    the API), WSGI callables; ``add_server_header``: send ``server: Cowboy``
+    (False when the WSGI server sends it); ``api_slots``: API requests
+    answered at once (None: no bound)."""
 
-    def __init__(self, api: Callable, control: Callable, add_server_header: bool, api_slots: int | None = None):
+    def __init__(self, api: Callable, control: Callable, add_server_header: bool, api_slots: int | None = None,
+                 files: Callable | None = None):
         self.api = api
         self.control = control
+        self.files = files
         self.static = tuple(BASE_HEADERS) + ((SERVER_HEADER,) if add_server_header else ())
         # A queue of tokens, not a Semaphore: taking one from a non-empty SimpleQueue is one C call under
         # the GIL, where a Semaphore takes a lock that 8 busy threads contend for (measured: idle CPU).
@@ -89,13 +97,17 @@ class Front:
 
     def __call__(self, environ: dict, start_response) -> Iterable[bytes]:
         t0 = environ[T0_KEY] = time.perf_counter()
-        static = self.static
+        path = environ.get("PATH_INFO") or ""
+        serve_files = self.files
+        files = serve_files is not None and path.startswith(FILES_PATH)
+        static = () if files else self.static
 
         def start(status, headers, exc_info=None):
             if not status.startswith("200"):
                 status = STATUS_LINES.get(int(status[:3]), status)
             headers.extend(static)
-            headers.append(("x-request-id", request_id()))
+            if not files:
+                headers.append(("x-request-id", request_id()))
             if access_log.isEnabledFor(logging.INFO):
                 access_log.info("%s %s %s %s %s %.1fms", environ.get("REMOTE_ADDR") or "-",
                                 environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), status[:3],
@@ -110,7 +122,9 @@ class Front:
                 answer = error_answer(refusal)
                 answer.headers.append(("Connection", "close"))
                 return answer.send(environ, start)
-        if is_control_path(environ.get("PATH_INFO") or ""):
+        if files and serve_files is not None:
+            return serve_files(environ, start)
+        if is_control_path(path):
             return self.control(environ, start)
         slots = self.api_slots
         if slots is None:
@@ -122,4 +136,4 @@ class Front:
             slots.put(None)
 
 
-__all__ = ["ADMIN_PREFIX", "Front", "REFUSAL_KEY", "framing_refusal", "is_control_path"]
+__all__ = ["ADMIN_PREFIX", "FILES_PATH", "Front", "REFUSAL_KEY", "framing_refusal", "is_control_path"]
