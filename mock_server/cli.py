@@ -135,14 +135,18 @@ _SETTING_OPTIONS = {"api_keys": "api_keys", "cors_origins": "cors_origins"}
          help="Jobs the whole fake holds (histories, scenarios, imports, control API); past it the least "
               "recently used apps are forgotten, and a request that alone passes it is a 400.")
 @_option("--threads", env="THREADS", default=8, show_default=True, type=click.IntRange(1, 256),
-         help="Server threads.")
+         help="API requests answered at once (the control API has threads of its own).")
+@_option("--server", "server_kind", env="SERVER", default="granian", show_default=True,
+         type=click.Choice(["granian", "waitress"]),
+         help="HTTP server: granian (Rust, fast) or waitress (pure Python).")
 @_option("--quiet", env="QUIET", is_flag=True, help="No access log.")
 @_option("--latency", env="LATENCY", default=None, callback=_fault_setting,
          help="Delay every API answer: 100ms, 50-200ms (uniform), 0.1s (the unit is required).")
 @_option("--error-rate", env="ERROR_RATE", default=0.0, show_default=True, type=float,
          help="Share of API calls answered 503 (seeded by --seed).")
 @_option("--rate-limit", env="RATE_LIMIT", default=None, callback=_fault_setting,
-         help="Per-app limit, e.g. 600/min or 10/s; over it 429 with Retry-After. Default: none.")
+         help="Per-app limit, e.g. 600/min or 10/s, or 'documented' (only the real-time calls' "
+              "600/min); over it 429 with Retry-After. Default: none.")
 @_option("--scenario", env="SCENARIO", default=None, metavar="NAME|PATH",
          help="Start every app with a scenario's jobs: a bundled name (empty, mixed, "
               "all_failed, in_flight, large) or a YAML file. Its `history` replaces --jobs.")
@@ -167,10 +171,10 @@ _SETTING_OPTIONS = {"api_keys": "api_keys", "cors_origins": "cors_origins"}
               "next reset. One server per file. Default: memory only.")
 @click.pass_context
 def serve(ctx, host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_apps, max_jobs, threads,
-          quiet, latency, error_rate, rate_limit, scenario, journal_size, journal_bytes, admin_token, cors,
+          server_kind, quiet, latency, error_rate, rate_limit, scenario, journal_size, journal_bytes, admin_token, cors,
           cors_origins, state):
     """Serve the fake API (and its control API under /__admin/)."""
-    # deferred: the fake's modules (Flask, Faker, waitress) load only for a command that serves
+    # deferred: the fake's modules (Flask, Faker, the HTTP server) load only for a command that serves
     from .backend.errors import ApiError
     from .backend.store import StoreError
     from .config import SettingError
@@ -198,7 +202,8 @@ def serve(ctx, host, port, seed, jobs, speed, now, frozen, api_keys, public_url,
                                   max_apps=max_apps, max_jobs=max_jobs, threads=threads, latency=latency,
                                   error_rate=error_rate, rate_limit=rate_limit, scenario=scenario,
                                   journal_size=journal_size, journal_bytes=journal_bytes,
-                                  admin_token=admin_token, cors_origins=origins, store=store)
+                                  admin_token=admin_token, cors_origins=origins, store=store,
+                                  server=server_kind)
     # Each refusal ends the process, which releases the state file's lock.
     except StoreError as exc:  # one line naming the file, exit 2 as for a usage error
         click.echo(f"userpilot-mock: {exc}", err=True)
@@ -208,7 +213,7 @@ def serve(ctx, host, port, seed, jobs, speed, now, frozen, api_keys, public_url,
     except SettingError as exc:
         name = _SETTING_OPTIONS.get(exc.setting, exc.setting)
         raise click.BadParameter(exc.message, param_hint=_hint(ctx, name)) from None
-    except ValueError as exc:  # waitress refusing the host
+    except ValueError as exc:  # the server refusing the host
         raise click.BadParameter(str(exc), param_hint=_hint(ctx, "host")) from None
     except OSError as exc:
         click.echo(f"userpilot-mock: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
@@ -231,13 +236,16 @@ def serve(ctx, host, port, seed, jobs, speed, now, frozen, api_keys, public_url,
                + (f"scenario {in_force.name} ({in_force.job_count} jobs per app)"
                   if in_force is not None else f"{backend.jobs_per_app} jobs per app") + ". Ctrl-C stops.")
     if store is not None:
-        resumed = (f"resumed: {store.app_count()} apps, clock {clock.state()['now']}" if store.resumed
+        apps = store.app_count()
+        resumed = (f"resumed: {apps} app{'' if apps == 1 else 's'}, clock {clock.state()['now']}" if store.resumed
                    else "new")
         click.echo(f"  state:   {store.describe()} ({resumed})")
     if latency or error_rate or rate_limit:
         parts = [f"latency {latency[0]:g}-{latency[1]:g} ms" if latency else "",
                  f"error rate {error_rate:g}" if error_rate else "",
-                 f"rate limit {rate_limit[0]}/{rate_limit[1]:g}s per app" if rate_limit else ""]
+                 ("rate limits as documented (600/min for the real-time calls)" if isinstance(rate_limit, str)
+                  else f"rate limit {rate_limit[0]}/{rate_limit[1]:g}s per app (600/min for the real-time calls)")
+                 if rate_limit else ""]
         click.echo(f"  faults:  {', '.join(p for p in parts if p)} (rules: {url}/__admin/faults)")
     if origins:
         click.echo(f"  cors:    {'any origin' if origins == ('*',) else ', '.join(origins)} (the API only)")

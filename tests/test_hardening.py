@@ -154,6 +154,15 @@ def test_one_authorization_header_is_never_read_as_repeated(client, value):
     assert client.get("/v1/background_jobs", headers={"Authorization": value}).status_code == 200
 
 
+@pytest.mark.parametrize("value", ["O{Y,", ",j", "Basic a, Basic b", "x, y"])
+def test_a_value_with_no_token_credential_stays_a_401(client, value):
+    """What Schemathesis generates for the apiKey header (found by the contract
+    kit's positive_data_acceptance): no Token in it, so it names no app either
+    way; the documented 401, not a 400."""
+    response = client.get("/api/v1/analytics/exports/lookups/flows", headers={"Authorization": value})
+    assert response.status_code == 401 and error_item(response)["error_code"] == "invalid_authorization"
+
+
 def test_the_access_log_escapes_control_characters_in_every_field(client, caplog):
     import logging
     caplog.set_level(logging.INFO, logger="userpilot_mock.access")

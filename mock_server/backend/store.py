@@ -23,7 +23,10 @@ said where it matters:
 - jobs generated from the seed are never stored, only the jobs made after an
   app was first seen (:meth:`Store.add_job` with ``made=True``): an app is
   rebuilt from its token, first-seen instant, links base and those jobs
-  (:attr:`Store.rebuild`), whichever process asks for it.
+  (:attr:`Store.rebuild`), whichever process asks for it;
+- the events clients send an app (bulk identify, the real-time calls, the rows
+  of imports: :meth:`Store.add_events`) are kept per app, bounded, oldest
+  dropped first, and forgotten with the app.
 
 Records are plain JSON-able values (dicts, lists, numbers, strings), so that
 any store can keep them.
@@ -31,6 +34,7 @@ any store can keep them.
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
@@ -131,6 +135,21 @@ class Store:
     def app_count(self) -> int:
         raise NotImplementedError
 
+    # -- events sent to an app -----------------------------------------------
+    def add_events(self, app_token: str, events: list[dict], *, max_events: int, max_bytes: int) -> None:
+        """Keep ``events`` (JSON-able dicts, in order) for the app
+        ``app_token``, each given a ``"seq"`` key: 1, 2, ... per app, never
+        reused while the app is held. Then drop the app's oldest events until
+        at most ``max_events`` remain and their JSON encodings
+        (``json.dumps(event)``, compact) total at most ``max_bytes``. Events
+        are forgotten with their app (past ``max_apps``, or by :meth:`begin`)."""
+        raise NotImplementedError
+
+    def events(self, app_token: str) -> list[dict]:
+        """The app's kept events, oldest first, each with its ``"seq"`` (a
+        snapshot; empty for an app with none)."""
+        raise NotImplementedError
+
     # -- fault rules ---------------------------------------------------------
     def rules(self) -> list[dict]:
         """Every fault rule record (``FaultRule.to_record``), oldest first."""
@@ -202,6 +221,8 @@ class MemoryStore(Store):
         self._journal: deque[tuple[int, tuple, int]] = deque()  # (seq, entry, size), oldest first
         self._journal_next = 1
         self._journal_bytes = 0
+        #: app token -> [deque of (size, event), total size, last seq]
+        self._events: dict[str, list] = {}
 
     @contextmanager
     def atomic(self) -> Iterator[None]:
@@ -216,6 +237,7 @@ class MemoryStore(Store):
             self._generation = dict(generation)
             self._apps = OrderedDict()
             self._jobs = 0
+            self._events = {}
             if not apps_only:
                 self._rules.clear()
                 self.journal_clear()
@@ -256,6 +278,7 @@ class MemoryStore(Store):
         while len(apps) > 1 and (len(apps) > count or self._jobs > jobs):
             token, app = apps.popitem(last=False)
             self._jobs -= len(app)
+            self._events.pop(token, None)
             gone.append(token)
         return gone
 
@@ -281,6 +304,27 @@ class MemoryStore(Store):
 
     def app_count(self) -> int:
         return len(self._apps)
+
+    def add_events(self, app_token: str, events: list[dict], *, max_events: int, max_bytes: int) -> None:
+        with self._lock:
+            held = self._events.get(app_token)
+            if held is None:
+                held = self._events[app_token] = [deque(), 0, 0]
+            kept, size, seq = held
+            for event in events:
+                seq += 1
+                record = dict(event, seq=seq)
+                length = event_size(record)
+                kept.append((length, record))
+                size += length
+            while kept and (len(kept) > max_events or size > max_bytes):
+                size -= kept.popleft()[0]
+            held[1], held[2] = size, seq
+
+    def events(self, app_token: str) -> list[dict]:
+        with self._lock:
+            held = self._events.get(app_token)
+            return [record for _size, record in held[0]] if held else []
 
     def rules(self) -> list[dict]:
         with self._lock:
@@ -332,6 +376,15 @@ class MemoryStore(Store):
 
     def describe(self) -> str:
         return "memory"
+
+
+_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def event_size(record: dict) -> int:
+    """The size an event counts for against a store's ``max_bytes``: the
+    characters of its compact JSON."""
+    return len(_compact(record))
 
 
 __all__ = ["MemoryStore", "Rebuild", "Store", "StoreError"]

@@ -17,6 +17,8 @@ _TOKEN = re.compile(r"\s*token\s+(\S(?:.*\S)?)\s*$", re.IGNORECASE | re.DOTALL)
 #: A value holding more than one credential: an empty part at either end, a
 #: comma and a space, or a comma before a scheme word and a space.
 _REPEATED = re.compile(r"^\s*,|,\s*$|, \S|,\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+\s+\S")
+#: A ``Token`` credential at the start of a value or of one of its comma parts.
+_HAS_TOKEN = re.compile(r"(?:^|,)\s*token\s+\S", re.IGNORECASE)
 MISSING = "missing Authorization header: send 'Authorization: Token <API key>'"
 NOT_TOKEN = "the Authorization header must be 'Token <API key>'"
 REPEATED = ("the Authorization header was sent more than once: send one 'Authorization: Token <API key>' "
@@ -24,11 +26,15 @@ REPEATED = ("the Authorization header was sent more than once: send one 'Authori
 
 
 def is_repeated(value: str | None) -> bool:
-    """True when an ``Authorization`` value is two headers joined: WSGI
-    servers (waitress, Werkzeug) join repeated header fields with ``", "``
-    (RFC 9110 section 5.3), and one credential never holds a comma followed
-    by a space, a second scheme, or nothing."""
-    return value is not None and "," in value and _REPEATED.search(value) is not None
+    """True when an ``Authorization`` value is two headers joined, one of
+    them a ``Token`` credential: WSGI servers (waitress, Granian, Werkzeug)
+    join repeated header fields with ``", "`` (RFC 9110 section 5.3), and one
+    credential never holds a comma followed by a space, a second scheme, or
+    nothing. A value with no ``Token`` in it (``"O{Y,"``) names no app
+    whichever way it is read: it stays the 401 of a value that is not
+    ``Token <key>``."""
+    return (value is not None and "," in value and _REPEATED.search(value) is not None
+            and _HAS_TOKEN.search(value) is not None)
 
 
 def api_key_of(value: str | None) -> str | None:
