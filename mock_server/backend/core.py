@@ -27,7 +27,7 @@ from ..ids import app_token_for, is_job_id, new_job_id
 from ..times import parse_instant
 from . import activity, generate, jobtypes, scenarios
 from .clock import Clock
-from .errors import UNAUTHORIZED_MESSAGE, BadRequest, NotFound, Unauthorized
+from .errors import JOB_NOT_FOUND, UNAUTHORIZED_MESSAGE, BadRequest, NotFound, Unauthorized
 from .faults import Faults
 from .journal import Journal
 from .lifecycle import Timeline
@@ -402,7 +402,7 @@ class Backend:
         """The job ``job_id`` of ``app``; NotFound for another app's job too."""
         job = app.by_id.get(job_id)
         if job is None:
-            raise NotFound("Job not found", f"no job {job_id!r} for this API key", error_code="job_not_found")
+            raise NotFound("Job not found", f"no job {job_id!r} for this API key", error_code=JOB_NOT_FOUND)
         return job
 
     def find_job_anywhere(self, job_id: str) -> Job:
@@ -412,12 +412,12 @@ class Backend:
             job = app.by_id.get(job_id) if app is not None else None
             if job is not None:
                 return job
-            raise NotFound("Job not found", f"no job {job_id!r}", error_code="job_not_found")
+            raise NotFound("Job not found", f"no job {job_id!r}", error_code=JOB_NOT_FOUND)
         for app in self.store.apps():
             job = app.by_id.get(job_id)
             if job is not None:
                 return job
-        raise NotFound("Job not found", f"no job {job_id!r}", error_code="job_not_found")
+        raise NotFound("Job not found", f"no job {job_id!r}", error_code=JOB_NOT_FOUND)
 
 
 __all__ = ["DEFAULT_LINKS_BASE", "Backend"]

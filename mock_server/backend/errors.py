@@ -60,6 +60,10 @@ class NotFound(ApiError):
     error_code = "not_found"
 
 
+#: The code of the 404 for a job the caller's app does not have (getJob).
+JOB_NOT_FOUND = "job_not_found"
+
+
 class Conflict(ApiError):
     """409: e.g. "Import job already in progress" (documented on createImport)."""
     status = 409

@@ -13,9 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from ..backend.errors import JOB_NOT_FOUND
 from .bulk import responses as bulk
+from .bulk.models import BULK_IN_PROGRESS
+from .bulk.models import PayloadTooLarge as BulkTooLarge
+from .bulk.models import UnsupportedMediaType as BulkMediaType
 from .exports import responses as exports
+from .exports.models import EXPORT_IN_PROGRESS, EXPORT_JOB_NOT_FOUND
 from .imports import responses as imports
+from .imports.models import IMPORT_IN_PROGRESS, PayloadTooLarge, UnsupportedMediaType
 from .jobs import responses as jobs
 from .lookups import responses as lookups
 from .realtime import responses as realtime
@@ -26,22 +32,31 @@ Handler = Callable[..., object]
 
 @dataclass(frozen=True)
 class Family:
-    """One job family: ``name``, ``handlers`` (operationId -> handler) and
-    ``job_types`` (the ``type`` values of the jobs it makes)."""
+    """One job family: ``name``, ``handlers`` (operationId -> handler),
+    ``job_types`` (the ``type`` values of the jobs it makes) and
+    ``error_codes`` (operationId -> status -> the ``error_code`` its own
+    answers of that status carry, which an injected status carries too)."""
 
     name: str
     handlers: Mapping[str, Handler]
     job_types: tuple[str, ...] = field(default=())
+    error_codes: Mapping[str, Mapping[int, str]] = field(default_factory=dict)
 
 
 FAMILIES: tuple[Family, ...] = (
-    Family("jobs", {"listJobs": jobs.list_jobs, "getJob": jobs.get_job}),
-    Family("imports", {"createImport": imports.create_import_handler}, ("import",)),
+    Family("jobs", {"listJobs": jobs.list_jobs, "getJob": jobs.get_job}, error_codes={"getJob": {404: JOB_NOT_FOUND}}),
+    Family("imports", {"createImport": imports.create_import_handler}, ("import",), error_codes={
+        "createImport": {409: IMPORT_IN_PROGRESS, 413: PayloadTooLarge.error_code,
+                         415: UnsupportedMediaType.error_code}}),
     Family("exports", {"triggerExport": exports.trigger_export_handler, "listExportJobs": exports.list_export_jobs,
-                       "getExportJob": exports.get_export_job}, ("export",)),
+                       "getExportJob": exports.get_export_job}, ("export",),
+           error_codes={"triggerExport": {409: EXPORT_IN_PROGRESS}, "getExportJob": {404: EXPORT_JOB_NOT_FOUND}}),
     Family("bulk", {"bulkIdentifyUsers": bulk.bulk_identify_users,
                     "bulkIdentifyCompanies": bulk.bulk_identify_companies},
-           ("bulk_identify_users", "bulk_identify_companies")),
+           ("bulk_identify_users", "bulk_identify_companies"),
+           error_codes={operation_id: {409: BULK_IN_PROGRESS, 413: BulkTooLarge.error_code,
+                                       415: BulkMediaType.error_code}
+                        for operation_id in ("bulkIdentifyUsers", "bulkIdentifyCompanies")}),
     Family("lookups", lookups.HANDLERS),
     Family("realtime", {"identifyUser": realtime.identify_user, "identifyCompany": realtime.identify_company,
                         "trackEvent": realtime.track_event}),
@@ -60,4 +75,13 @@ def handlers() -> dict[str, Handler]:
     return out
 
 
-__all__ = ["FAMILIES", "Family", "Handler", "handlers"]
+def error_codes() -> dict[str, dict[int, str]]:
+    """operationId -> status -> ``error_code``, over every family."""
+    out: dict[str, dict[int, str]] = {}
+    for family in FAMILIES:
+        for operation_id, codes in family.error_codes.items():
+            out.setdefault(operation_id, {}).update(codes)
+    return out
+
+
+__all__ = ["FAMILIES", "Family", "Handler", "error_codes", "handlers"]

@@ -12,14 +12,24 @@ import re
 
 from werkzeug.http import HTTP_STATUS_CODES
 
-from ..backend.errors import UNAUTHORIZED_MESSAGE, ApiError, BadRequest
+from ..backend.errors import UNAUTHORIZED_MESSAGE, ApiError, BadRequest, NotFound, Unauthorized
 from ..backend.faults import DEFAULT_RETRY_AFTER
 from ..spec import resolve
+from .bodies import PayloadTooLarge
 from .generic import example_for
 from .render import JSON_TYPE, Answer, encode, error_answer, json_answer
 
 #: The vendor's messages of documented statuses (docs/domain.md).
 _MESSAGES = {401: UNAUTHORIZED_MESSAGE}
+#: The ``error_code`` of the pipeline's own refusals, on every operation (an
+#: injected status carries the same; a family adds its operations' own).
+METHOD_NOT_ALLOWED = "method_not_allowed"
+RATE_LIMITED = "rate_limited"
+PIPELINE_CODES = {400: BadRequest.error_code, 401: Unauthorized.error_code, 404: NotFound.error_code,
+                  405: METHOD_NOT_ALLOWED, 413: PayloadTooLarge.error_code, 429: RATE_LIMITED}
+#: The ``error`` text of the fake's own answers where Werkzeug's reason
+#: phrase differs (413: "Request Entity Too Large" in Werkzeug).
+_REASONS = {413: PayloadTooLarge.error}
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _QUOTED = r'"(?:[^"\\]|\\.)*"'
 #: One preference of RFC 7240: ``token [= word] *(; parameter)``, then a
@@ -103,9 +113,10 @@ class Answers:
     as message, else a value generated from its schema), else a generic
     answer in the error shape."""
 
-    def __init__(self, spec: dict, operations: dict):
+    def __init__(self, spec: dict, operations: dict, error_codes: dict[str, dict[int, str]] | None = None):
         self.spec = spec
         self.operations = operations
+        self.error_codes = error_codes or {}
         self._documented: dict = {}
 
     def _documented_body(self, operation, status: int):
@@ -132,19 +143,20 @@ class Answers:
             self._documented[key] = found
         return self._documented[key]
 
-    def error(self, operation, status: int, source: str, retry_after: int | None = None) -> Answer:
+    def error(self, operation, status: int, source: str, retry_after: int | str | None = None) -> Answer:
         """The answer of an injected ``status`` for ``operation``; ``source``
-        says what injected it (in ``details``). A 429 always carries
-        ``Retry-After``; a 405 ``Allow``."""
-        reason = HTTP_STATUS_CODES.get(status, "Error")
+        says what injected it (in ``details``). As the real answer of that
+        status: its ``error_code`` (the family's, else the pipeline's), a 429
+        with ``Retry-After`` (``retry_after``: seconds or an HTTP-date), a 405
+        with the path's ``Allow``."""
+        reason = _REASONS.get(status) or HTTP_STATUS_CODES.get(status, "Error")
         headers = {}
         if status == 429 and retry_after is None:
             retry_after = DEFAULT_RETRY_AFTER
         if retry_after is not None:
             headers["Retry-After"] = str(retry_after)
         if status == 405:
-            headers["Allow"] = ", ".join(sorted({op.method for op in self.operations.values()
-                                                 if op.path == operation.path}))
+            headers["Allow"] = ", ".join(allowed_methods(self.operations, operation.path))
         documented = self._documented_body(operation, status)
         if documented is not None and documented[0] != "error":
             return json_answer(encode(documented[1]), status, headers)
@@ -152,7 +164,8 @@ class Answers:
         if documented is not None:
             message = documented[1][1] or message
         details = f"injected by userpilot-mock ({source})"
-        error_code = re.sub(r"[^a-z0-9]+", "_", reason.lower()).strip("_") or "error"
+        error_code = (self.error_codes.get(operation.operation_id, {}).get(status) or PIPELINE_CODES.get(status)
+                      or re.sub(r"[^a-z0-9]+", "_", reason.lower()).strip("_") or "error")
         return error_answer(ApiError(message, details, status=status, error=reason,
                                        error_code=error_code, headers=headers))
 
@@ -179,6 +192,16 @@ class Answers:
         raise BadRequest(f"{operation.operation_id} has no example named {name!r}{where}",
                          f"examples it has: {', '.join(names) if names else 'none'}",
                          error_code="unknown_example")
+
+
+def allowed_methods(operations: dict, path: str) -> list[str]:
+    """The methods the path template ``path`` takes, as a 405's ``Allow``
+    lists them: its operations' methods, HEAD with GET (Werkzeug's router
+    answers HEAD for every GET route), sorted."""
+    methods = {op.method for op in operations.values() if op.path == path}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 def preferences(operation, environ: dict, args) -> tuple[int | None, str | None, str]:
@@ -228,5 +251,6 @@ def random_data_then_close(data: bytes) -> Answer:
     return Answer(200, iter([data]), [("Content-Type", JSON_TYPE)])
 
 
-__all__ = ["Answers", "check_status_preference", "malformed_response_chunk", "parse_prefer", "preferences",
+__all__ = ["METHOD_NOT_ALLOWED", "PIPELINE_CODES", "RATE_LIMITED", "Answers", "allowed_methods",
+           "check_status_preference", "malformed_response_chunk", "parse_prefer", "preferences",
            "random_data_then_close"]

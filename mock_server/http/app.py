@@ -14,7 +14,7 @@ from flask import Flask
 
 from ..backend.store import Store
 from ..config import Settings
-from ..families import handlers
+from ..families import error_codes, handlers
 from ..spec import load_spec, load_spec_file
 from .control import register_control_api
 from .fake import Fake
@@ -50,7 +50,8 @@ def create_app(settings: Settings | None = None, *, spec: dict | str | Path | No
         spec_doc = spec
     else:
         spec_doc = load_spec_file(spec)
-    fake = Fake.build(settings, spec_doc, handlers(), store=store, add_server_header=not server_adds_server_header)
+    fake = Fake.build(settings, spec_doc, handlers(), store=store, add_server_header=not server_adds_server_header,
+                      error_codes=error_codes())
     backend = fake.backend
 
     api = Pipeline(fake, [

@@ -59,11 +59,13 @@ class Fake:
 
     @classmethod
     def build(cls, settings: Settings, spec: dict, handlers: dict[str, Callable], *, store=None,
-              add_server_header: bool = True) -> Fake:
+              add_server_header: bool = True, error_codes: dict[str, dict[int, str]] | None = None) -> Fake:
         """A fake serving every operation of ``spec``, with ``handlers``
         (operationId -> handler) for those that have business behind them and
         a generic schema-valid answer for the rest. ``store``: where its state
-        lives (default: memory). Raises ValueError for bad settings, and what
+        lives (default: memory). ``error_codes``: operationId -> status ->
+        the ``error_code`` of its real answers (the families'), which
+        injected statuses carry too. Raises ValueError for bad settings, and what
         the store raises."""
         ops: dict[str, Operation] = {}
         for path, method, op in operations(spec):
@@ -76,7 +78,8 @@ class Fake:
                           operations={op_id: (op.method, op.path) for op_id, op in ops.items()},
                           operation_limits=declared_limits(ops))
         rules = {op_id: RequestRules(spec, op.path, op.method, op.spec, op.secured) for op_id, op in ops.items()}
-        return cls(settings, spec, backend, ops, Answers(spec, ops), rules, add_server_header)
+        return cls(settings, spec, backend, ops, Answers(spec, ops, error_codes), rules,
+                   add_server_header)
 
 
 def declared_limits(operations: dict[str, Operation]) -> dict[str, tuple[str, int, float]]:

@@ -18,7 +18,16 @@ from werkzeug.routing import Map, RequestRedirect, Rule
 from ..backend.errors import ApiError
 from ..backend.faults import Faults
 from ..backend.journal import Journal
-from .answers import Answers, malformed_response_chunk, preferences, random_data_then_close
+from .answers import (
+    METHOD_NOT_ALLOWED,
+    PIPELINE_CODES,
+    RATE_LIMITED,
+    Answers,
+    allowed_methods,
+    malformed_response_chunk,
+    preferences,
+    random_data_then_close,
+)
 from .auth import read_api_key
 from .pipeline import Call, Stage
 from .render import APP_TOKEN_KEY, T0_KEY, Answer, encode, json_answer
@@ -64,16 +73,28 @@ class Route(Stage):
                 raise NotFound()
             operation_id, params = self.router.match(path, environ.get("REQUEST_METHOD", "GET"))
         except MethodNotAllowed as exc:
-            call.allowed = sorted(exc.valid_methods or [])
+            call.allowed = self.allowed(path, exc.valid_methods or [])
             raise ApiError(f"Method {environ.get('REQUEST_METHOD')} is not allowed on this path",
                            exc.description or "", status=405, error="Method Not Allowed",
-                           error_code="method_not_allowed", headers={"Allow": ", ".join(call.allowed)}) from None
+                           error_code=METHOD_NOT_ALLOWED, headers={"Allow": ", ".join(call.allowed)}) from None
         except (NotFound, RequestRedirect):
             raise ApiError(f"No operation at {environ.get('PATH_INFO')}", NotFound.description, status=404,
-                           error="Not Found", error_code="not_found") from None
+                           error="Not Found", error_code=PIPELINE_CODES[404]) from None
         call.operation = self.operations[operation_id]
         call.params = params
         return None
+
+    def allowed(self, path: str, methods) -> list[str]:
+        """The ``Allow`` of ``path`` (a request path whose method the router
+        refused; ``methods``: the router's valid methods): the path template's,
+        from :func:`~.answers.allowed_methods`, which an injected 405 uses too."""
+        for method in methods:
+            try:
+                operation_id, _params = self.router.match(path, method)
+            except (MethodNotAllowed, NotFound, RequestRedirect):
+                continue
+            return allowed_methods(self.operations, self.operations[operation_id].path)
+        return sorted(methods)
 
 
 def _leading_double_slash(environ: dict) -> bool:
@@ -125,7 +146,7 @@ class RateLimit(Stage):
         limit, window = faults.limit_of(operation_id)
         raise ApiError(f"Rate limit exceeded: at most {limit} requests per {window:g} seconds",
                        f"retry after {wait} seconds", status=429, error="Too Many Requests",
-                       error_code="rate_limited", headers={"Retry-After": str(wait)})
+                       error_code=RATE_LIMITED, headers={"Retry-After": str(wait)})
 
 
 class Preference(Stage):

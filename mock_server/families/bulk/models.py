@@ -239,6 +239,10 @@ def running_bulk(app, t: int):
     return app.running(t, BULK_TYPES)
 
 
+#: The code of the 409 of "one bulk job at a time".
+BULK_IN_PROGRESS = "bulk_job_in_progress"
+
+
 def check_no_running_bulk(backend, app) -> None:
     """Raise Conflict while the app has a bulk job that is not terminal
     (documented: one bulk job at a time, users and companies together)."""
@@ -248,7 +252,7 @@ def check_no_running_bulk(backend, app) -> None:
         raise Conflict("Bulk identify job already in progress",
                        f"job {job.job_id} ({job.type}) is {job.timeline.status(t)}; one bulk job at a time per "
                        "app, users and companies together: poll it until it is completed or failed",
-                       error_code="bulk_job_in_progress")
+                       error_code=BULK_IN_PROGRESS)
 
 
 def events(kind: Kind, rows, t_us: int, visible_at: int) -> list[dict]:
@@ -297,6 +301,7 @@ def bulk_answer(job, t: int) -> dict:
             "total_rows": job.total_rows, "type": job.type}
 
 
-__all__ = ["COMPANIES", "KINDS", "MAX_ROWS", "USERS", "BulkFile", "Kind", "PayloadTooLarge", "UnsupportedMediaType",
+__all__ = ["BULK_IN_PROGRESS", "COMPANIES", "KINDS", "MAX_ROWS", "USERS", "BulkFile", "Kind", "PayloadTooLarge",
+           "UnsupportedMediaType",
            "bulk_answer", "check_body", "check_ndjson_name", "check_no_running_bulk", "create_bulk_job", "events",
            "json_filename", "metadata_problems", "read_file", "row_problems", "running_bulk", "too_large"]

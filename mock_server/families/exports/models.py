@@ -178,6 +178,12 @@ def running_export(app, t: int):
     return None
 
 
+#: The code of the 409 of "one export at a time" (documented: "Export job already in progress").
+EXPORT_IN_PROGRESS = "export_in_progress"
+#: The code of the 404 "Export job not found".
+EXPORT_JOB_NOT_FOUND = "export_job_not_found"
+
+
 def check_no_running_export(backend, app) -> None:
     """Raise Conflict while the app has an export that is not terminal
     (documented: one export at a time per application token, 409 "Export job
@@ -187,7 +193,7 @@ def check_no_running_export(backend, app) -> None:
     if job is not None:
         raise Conflict("Export job already in progress",
                        f"export {job.job_id} is {job.timeline.status(t)}; one export at a time per app: "
-                       "wait until it is completed or failed", error_code="export_in_progress")
+                       "wait until it is completed or failed", error_code=EXPORT_IN_PROGRESS)
 
 
 def events_of(backend, app, job, first: int = 0):
@@ -252,7 +258,7 @@ def find_export(app, job_id: str, t: int):
         gone = job is not None and is_export(job)
         raise NotFound(EXPORT_NOT_FOUND,
                        f"export {job_id!r} was created over 3 days ago: job status is kept 3 days" if gone
-                       else f"no export job {job_id!r} for this API key", error_code="export_job_not_found")
+                       else f"no export job {job_id!r} for this API key", error_code=EXPORT_JOB_NOT_FOUND)
     return job
 
 
@@ -421,7 +427,8 @@ def chunk_events(backend, app, job, index: int):
     return islice(events_of(backend, app, job, first=index * CHUNK_EVENTS), chunk_rows(job, index))
 
 
-__all__ = ["BUCKET", "CHUNK_EVENTS", "DownloadRefused", "EXPORT_NOT_FOUND", "FILES_PREFIX", "RETENTION_SECONDS",
+__all__ = ["BUCKET", "CHUNK_EVENTS", "EXPORT_IN_PROGRESS", "EXPORT_JOB_NOT_FOUND", "EXPORT_NOT_FOUND", "FILES_PREFIX",
+           "RETENTION_SECONDS", "DownloadRefused",
            "URL_TTL_SECONDS", "check_no_running_export", "chunk_count", "chunk_events", "chunk_filename",
            "chunk_names", "chunk_rows", "elapsed_text", "events_of", "export_jobs", "export_view", "find_export",
            "is_export", "job_url", "open_download", "parse_trigger", "presigned_url", "running_export",

@@ -91,6 +91,10 @@ class UnsupportedMediaType(ApiError):
     error_code = "unsupported_file_type"
 
 
+#: The code of the 409 of "one import at a time" (documented: "Import job already in progress").
+IMPORT_IN_PROGRESS = "import_in_progress"
+
+
 def too_large(body_bytes: int | None = None) -> PayloadTooLarge:
     """The 413 for an upload over the limit (``body_bytes``: the request's
     Content-Length, when that alone shows it)."""
@@ -462,7 +466,7 @@ def check_no_running_import(backend, app) -> None:
             raise Conflict("Import job already in progress",
                            f"job {running.job_id} is {running.timeline.status(t)}; "
                            "one import at a time per app: poll it until it is completed or failed",
-                           error_code="import_in_progress")
+                           error_code=IMPORT_IN_PROGRESS)
 
 
 def create_import(backend, app, filename: str, file_size: int, report: ImportReport):
