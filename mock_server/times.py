@@ -1,4 +1,5 @@
-"""Time, in one place: ISO 8601 parsing and formatting, UTC epoch seconds.
+"""Time, in one place: ISO 8601 and HTTP-date parsing and formatting, UTC
+epoch seconds.
 
 Every instant the kit handles is a float of UTC seconds since the epoch;
 every instant it reads or writes as text goes through this module. Standard
@@ -128,6 +129,54 @@ def format_day(seconds: float) -> str:
     return to_datetime(seconds).strftime("%Y-%m-%d")
 
 
+#: An IMF-fixdate (RFC 9110 section 5.6.7), the HTTP-date form a sender writes:
+#: ``Sun, 06 Nov 1994 08:49:37 GMT``.
+IMF_FIXDATE = re.compile(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d{2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+                         r"(\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT")
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def parse_http_date(text: str) -> float | None:
+    """UTC epoch seconds of an IMF-fixdate (:data:`IMF_FIXDATE`), None when
+    ``text`` is not one, names an impossible date or the wrong weekday."""
+    match = IMF_FIXDATE.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        return None
+    day, date, month, year, hour, minute, second = match.groups()
+    try:
+        moment = datetime(int(year), _MONTHS.index(month) + 1, int(date), int(hour), int(minute),
+                          min(int(second), 59), tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    if _DAYS[moment.weekday()] != day:
+        return None
+    return (moment - _EPOCH).total_seconds()
+
+
+def format_http_date(seconds: float) -> str:
+    """The IMF-fixdate of epoch ``seconds`` (whole seconds): ``Sun, 06 Nov 1994 08:49:37 GMT``."""
+    moment = to_datetime(int(seconds))
+    return (f"{_DAYS[moment.weekday()]}, {moment.day:02d} {_MONTHS[moment.month - 1]} {moment.year:04d} "
+            f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d} GMT")
+
+
+def http_date_of(value) -> str:
+    """An instant given by a caller of the Python API as an HTTP-date: an
+    IMF-fixdate text passes as is, an aware ``datetime`` or epoch seconds
+    are formatted. Raises TypeError for a naive ``datetime`` or another
+    type, ValueError for text that is not an IMF-fixdate."""
+    if isinstance(value, str):
+        if parse_http_date(value) is None:
+            raise ValueError(f"not an HTTP-date (IMF-fixdate, e.g. 'Sun, 06 Nov 1994 08:49:37 GMT'): {value!r}")
+        return value
+    text = iso_of(value)
+    seconds = parse_iso8601(text) if text is not None else None
+    if seconds is None:
+        raise TypeError(f"an HTTP-date must be text, an aware datetime or epoch seconds, got {value!r}")
+    return format_http_date(seconds)
+
+
 def iso_of(value) -> str | None:
     """An instant given by a caller of the Python API as ISO 8601 text: a
     text passes as is, epoch seconds (a number) and aware ``datetime`` values
@@ -147,5 +196,6 @@ def iso_of(value) -> str | None:
     raise TypeError(f"an instant must be ISO 8601 text, an aware datetime or epoch seconds, got {value!r}")
 
 
-__all__ = ["ISO_8601", "MAX_INSTANT", "MIN_INSTANT", "format_day", "format_instant", "format_micro",
-           "format_ms", "iso_of", "parse_datetime", "parse_instant", "parse_iso8601", "to_datetime"]
+__all__ = ["IMF_FIXDATE", "ISO_8601", "MAX_INSTANT", "MIN_INSTANT", "format_day", "format_http_date",
+           "format_instant", "format_micro", "format_ms", "http_date_of", "iso_of", "parse_datetime",
+           "parse_http_date", "parse_instant", "parse_iso8601", "to_datetime"]

@@ -462,3 +462,69 @@ def test_serve_rejects_bad_fault_options(args):
 def test_serve_help_lists_fault_options():
     output = CliRunner().invoke(main, ["serve", "--help"]).output
     assert all(option in output for option in ("--latency", "--error-rate", "--rate-limit"))
+
+
+# -- the delay of one answer, in all; Retry-After as an HTTP-date ------------------
+
+def test_latencies_that_would_add_up_past_60_s_for_one_answer_are_a_400(client):
+    """The issue: 1,000 rules of 60 s were accepted (one call would sleep 16 h)."""
+    first = add_rule(client, latency_ms=60_000)
+    response = client.post("/__admin/faults", json={"operation": "listJobs", "latency_ms": 1})
+    assert response.status_code == 400
+    item = error_item(response)
+    assert item["error_code"] == "latency_too_long"
+    assert "60,000 ms" in item["message"] and first["id"] in item["message"] and "in all" in item["message"]
+    assert [r["id"] for r in client.get("/__admin/faults").get_json()] == [first["id"]]
+
+
+def test_latencies_that_never_fire_together_do_not_add_up(client):
+    add_rule(client, operation="listJobs", latency_ms=40_000)
+    add_rule(client, operation="getJob", latency_ms=40_000)  # another operation
+    add_rule(client, operation="triggerExport", api_key=KEY, latency_ms=30_000)
+    add_rule(client, operation="triggerExport", api_key=OTHER_KEY, latency_ms=30_000)  # another app
+    add_rule(client, operation="triggerExport", latency_ms=[0, 30_000])  # 60 s at worst with either app's
+    refused = client.post("/__admin/faults", json={"api_key": KEY, "latency_ms": 1})  # triggerExport of KEY: 60,001
+    assert refused.status_code == 400 and error_item(refused)["error_code"] == "latency_too_long"
+    assert client.post("/__admin/faults", json={"operation": "bulkIdentifyUsers", "latency_ms": 60_000}).status_code \
+        == 201
+
+
+def test_the_servers_latency_counts_in_the_sum():
+    client = create_app(seed=1, now=NOW, frozen=True, latency="30s").test_client()
+    response = client.post("/__admin/faults", json={"operation": "listJobs", "latency_ms": 40_000})
+    assert response.status_code == 400 and "--latency" in error_item(response)["message"]
+    assert client.post("/__admin/faults", json={"operation": "listJobs", "latency_ms": 30_000}).status_code == 201
+
+
+def test_rules_that_add_up_anyway_never_delay_one_answer_past_60_s(client, backend):
+    """Rules of an older state file were never checked: decide() caps them."""
+    faults = backend.faults
+    add_rule(client, operation="listJobs", latency_ms=60_000)
+    faults._rules.append(faults._rules[0].__class__.from_record({**faults._rules[0].to_record(), "id": "fault-99"}))
+    decision = faults.decide("listJobs", None)
+    assert decision is not None and decision.latency_ms == 60_000
+
+
+def test_rules_on_hundreds_of_apps_are_checked_without_trying_every_pair(client):
+    from mock_server.ids import app_token_for
+    backend = client.application.extensions["userpilot"].backend
+    for i in range(300):
+        backend.faults.add({"app_token": app_token_for(f"key-{i}", 1), "latency_ms": 50_000})
+    assert len(backend.faults.rules()) == 300
+
+
+@pytest.mark.parametrize("when", ["Sun, 06 Nov 1994 08:49:37 GMT", "Thu, 31 Dec 2026 23:59:60 GMT"])
+def test_retry_after_may_be_an_http_date(client, when):
+    rule = add_rule(client, operation="listJobs", status=503, retry_after=when)
+    assert rule["retry_after"] == when
+    response = client.get(LIST, headers=auth())
+    assert response.status_code == 503 and response.headers["Retry-After"] == when
+    assert client.get("/__admin/faults").get_json()[0]["retry_after"] == when
+
+
+@pytest.mark.parametrize("when", ["Mon, 06 Nov 1994 08:49:37 GMT", "Sun, 31 Feb 1994 08:49:37 GMT",
+                                  "Sunday, 06-Nov-94 08:49:37 GMT", "06 Nov 1994", "soon"])
+def test_a_retry_after_that_is_no_http_date_is_a_400(client, when):
+    response = client.post("/__admin/faults", json={"operation": "listJobs", "status": 503, "retry_after": when})
+    assert response.status_code == 400
+    assert "HTTP-date" in error_item(response)["details"] + error_item(response)["message"]

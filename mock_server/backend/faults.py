@@ -22,14 +22,16 @@ import time
 from collections import OrderedDict, deque
 
 from .. import schemas
+from ..times import parse_http_date
 from .errors import BadRequest, NotFound
 
 #: WireMock's fault names, both achievable under a WSGI server: a 200 whose
 #: body stops short of its declared Content-Length, and a 200 of bytes that
 #: are not JSON; the connection is closed after either.
 FAULT_NAMES = ("MALFORMED_RESPONSE_CHUNK", "RANDOM_DATA_THEN_CLOSE")
-#: Longest latency a rule or ``--latency`` may ask for (a real sleep ties up
-#: a server thread): admin.yaml FaultRuleRequest.latency_ms.
+#: Longest latency a rule or ``--latency`` may ask for, and the longest one
+#: answer may wait in all, rules and ``--latency`` together (a real sleep ties
+#: up a server thread): admin.yaml FaultRuleRequest.latency_ms.
 MAX_LATENCY_MS = schemas.limit("FaultRuleRequest", "latency_ms", "oneOf")[0]["maximum"]
 #: Rules kept at once (exhausted ones count until removed or reset).
 MAX_RULES = 1000
@@ -130,7 +132,7 @@ class Decision:
 
     ``latency_ms``: milliseconds to wait before answering (0 for none);
     ``status``: an error status to answer (None: no error); ``retry_after``:
-    seconds for ``Retry-After`` (None: no header); ``fault``: one of
+    seconds or an HTTP-date for ``Retry-After`` (None: no header); ``fault``: one of
     :data:`FAULT_NAMES` or None; ``source``: what decided (a rule id or
     ``"--error-rate"``), for the answer's ``details``.
     """
@@ -327,7 +329,7 @@ class Faults:
         operationId | "METHOD /path" (absent: every operation), "api_key" |
         "app_token" (absent: every app), "times": n | "probability": p
         (neither: every matching call until removed), "status": 400..599,
-        "retry_after": seconds (with status; a 429 without one gets 1),
+        "retry_after": seconds or an HTTP-date (with status; a 429 without one gets 1),
         "latency_ms": n | [low, high], "fault": "MALFORMED_RESPONSE_CHUNK" |
         "RANDOM_DATA_THEN_CLOSE"}``; at least one of status, fault,
         latency_ms. An API key is turned into its app token at once and never
@@ -335,7 +337,9 @@ class Faults:
 
         Raises BadRequest for a rule the schema refuses, an unknown
         operation, an API key the server does not accept, a low latency above
-        the high one, or more than :data:`MAX_RULES` rules.
+        the high one, a latency that with the other rules' (and
+        ``--latency``) could delay one answer past :data:`MAX_LATENCY_MS`, an
+        HTTP-date that names no day, or more than :data:`MAX_RULES` rules.
         """
         schemas.check("FaultRuleRequest", rule, "fault rule")
         operation = self.operation_id(rule["operation"]) if rule.get("operation") is not None else None
@@ -348,18 +352,62 @@ class Faults:
                 latency = parse_latency(rule["latency_ms"]) or (0.0, 0.0)
             except ValueError as exc:
                 raise BadRequest(f"bad latency_ms: {exc}") from None
+        if isinstance(retry_after, str) and parse_http_date(retry_after) is None:
+            raise BadRequest(f"fault rule: retry_after: {retry_after!r} is no date (a day that does not exist, "
+                             "or the wrong weekday)", "an HTTP-date such as Sun, 06 Nov 1994 08:49:37 GMT")
         if status == 429 and retry_after is None:
             retry_after = DEFAULT_RETRY_AFTER
         with self._lock:
             if len(self._rules) >= MAX_RULES:
                 raise BadRequest(f"too many fault rules (at most {MAX_RULES})",
                                  "DELETE /__admin/faults/<id> or DELETE /__admin/faults first")
-            item = FaultRule(f"fault-{next(self._ids)}", operation, app_token, rule.get("times"),
-                             rule.get("probability"), status, retry_after, latency, rule.get("fault"))
+            item = FaultRule(None, operation, app_token, rule.get("times"), rule.get("probability"), status,
+                             retry_after, latency, rule.get("fault"))
+            if latency is not None:
+                self._check_total_latency(item)
+            item.id = f"fault-{next(self._ids)}"
             self._rules.append(item)
             self.store.save_rule(item.to_record())
             self._refresh()
             return item.view()
+
+    def _check_total_latency(self, new: FaultRule) -> None:
+        """Raise BadRequest when, with ``new``, the rules that can fire on one
+        call (plus ``--latency``) could delay its answer past
+        :data:`MAX_LATENCY_MS` in all (under the lock).
+
+        A rule fires on the calls of its operation (None: every one) and app
+        (None: every one), so the worst call is one whose operation and app
+        are named by rules: sums are kept per (operation, app) key, and only
+        the operations and apps rules name, plus one of neither, are tried
+        (rules x named keys, not rules x operations x apps)."""
+        rules = [r for r in (*self._rules, new) if r.latency_ms is not None]
+        sums: dict[tuple[str | None, str | None], float] = {}
+        for rule in rules:
+            key = (rule.operation, rule.app_token)
+            sums[key] = sums.get(key, 0.0) + rule.latency_ms[1]
+        other = "\x00other"  # an operation or app no rule names (no id or token holds NUL)
+        operations = [new.operation] if new.operation is not None else \
+            [*{op for op, _app in sums if op is not None}, other]
+        apps = [new.app_token] if new.app_token is not None else \
+            [*{app for _op, app in sums if app is not None}, other]
+        base = self.latency[1] if self.latency else 0.0
+        worst, at = 0.0, (other, other)
+        for operation in operations:
+            for app in apps:
+                keys: set[tuple[str | None, str | None]] = {(None, None), (operation, None), (None, app),
+                                                            (operation, app)}
+                total = base + sum(sums.get(key, 0.0) for key in keys)
+                if total > worst:
+                    worst, at = total, (operation, app)
+        if worst > MAX_LATENCY_MS:
+            found = [r for r in rules if r.operation in (None, at[0]) and r.app_token in (None, at[1])]
+            names = [r.id if r is not new else "this one" for r in found]
+            server = " and --latency" if base else ""
+            raise BadRequest(f"fault rule: one answer would wait up to {worst:,.0f} ms in all, more than the "
+                             f"{MAX_LATENCY_MS:,} ms allowed per answer (rules {', '.join(map(str, names))}{server} "
+                             "add up)", "lower latency_ms, or DELETE /__admin/faults/<id> a latency rule first",
+                             error_code="latency_too_long")
 
     def _app_token(self, rule: dict) -> str | None:
         api_key, app_token = rule.get("api_key"), rule.get("app_token")
@@ -451,8 +499,9 @@ class Faults:
                 self.store.save_rule(rule.to_record())
                 if decision is None:
                     decision = Decision()
-                if rule.latency_ms is not None:
-                    decision.latency_ms += self._draw_latency(rule.latency_ms)
+                if rule.latency_ms is not None:  # capped: rules of an older state file may add up more
+                    room = MAX_LATENCY_MS - (self.latency[1] if self.latency else 0.0) - decision.latency_ms
+                    decision.latency_ms += min(max(0.0, room), self._draw_latency(rule.latency_ms))
                 if rule.has_outcome:
                     decision.status, decision.retry_after = rule.status, rule.retry_after
                     decision.fault, decision.source = rule.fault, f"fault rule {rule.id}"
