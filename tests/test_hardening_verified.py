@@ -95,10 +95,14 @@ def test_one_keys_jobs_do_not_depend_on_what_other_keys_did():
     assert timelines == [alone.get(f"/__admin/jobs/{job['job_id']}").get_json()["timeline"] for job in expected]
 
 
-def test_building_one_apps_history_never_blocks_another_apps_requests(monkeypatch):
+@pytest.mark.parametrize("where", ["memory", "sqlite"])
+def test_building_one_apps_history_never_blocks_another_apps_requests(monkeypatch, tmp_path, where):
     """While key A's history is being generated (held inside the generator
-    here), key B's requests are answered: no lock all apps share."""
-    app = create_app(seed=1, now=NOW, frozen=True)
+    here), key B's requests are answered: no lock all apps share, in either
+    store (``serve --state`` included)."""
+    from mock_server.backend.sqlite_store import open_store
+    store = open_store(tmp_path / "state.db", 1000) if where == "sqlite" else None
+    app = create_app(seed=1, now=NOW, frozen=True, store=store)
     token_a = app.extensions["userpilot"].backend.token_for(KEY)
     inside, release = threading.Event(), threading.Event()
     real_plan = generate.history_plan
@@ -121,7 +125,12 @@ def test_building_one_apps_history_never_blocks_another_apps_requests(monkeypatc
         assert client.post("/__admin/jobs", json={"api_key": OTHER_KEY}).status_code == 201
         assert client.get("/__admin/health").status_code == 200
         assert token_a not in app.extensions["userpilot"].backend.apps  # A is still being built
+        assert client.post("/api/v1/analytics/exports", headers=auth(OTHER_KEY), json={}).status_code == 201
+        assert client.post("/v1/track", headers=auth(OTHER_KEY),
+                           json={"user_id": "u", "event_name": "e"}).status_code == 202
     finally:
         release.set()
         thread.join(30)
+        if store is not None:
+            store.close()
     assert statuses == [200]

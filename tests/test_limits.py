@@ -78,6 +78,37 @@ def test_an_import_counts_too(where):
     backend.store.close()
 
 
+@pytest.mark.parametrize("path,body", [
+    ("/api/v1/analytics/exports", {}),
+    ("/v1/users/bulk_identify", {"users": [{"user_id": "u1", "metadata": {"name": "n"}}]}),
+    ("/v1/companies/bulk_identify", {"companies": [{"company_id": "c1", "metadata": {"name": "n"}}]}),
+], ids=["export", "bulk users", "bulk companies"])
+def test_exports_and_bulk_jobs_count_too(where, path, body):
+    client, backend = fake(where, jobs=5, max_jobs=6)
+    client.get("/v1/background_jobs", headers=auth("other"))
+    made = client.post(path, headers=auth(), json=body)
+    assert made.status_code in (201, 202), made.get_json()
+    assert backend.store.job_count() <= 6 and backend.token_for("other") not in backend.apps  # room made
+    client.post("/__admin/clock", json={"advance_seconds": 86_400})  # the first one is done: one at a time passes
+    response = client.post(path, headers=auth(), json=body)
+    assert response.status_code == 400, response.get_json()
+    item = error_item(response)
+    assert item["error_code"] == "too_many_jobs" and "max_jobs 6" in item["message"]
+    assert backend.store.job_count() == 6
+    backend.store.close()
+
+
+def test_a_big_reset_is_refused_by_the_state_file_too(tmp_path):
+    client, backend = fake(tmp_path, max_jobs=1000)
+    response = client.post("/__admin/reset", json={"jobs": 1001})
+    assert response.status_code == 400 and "max_jobs" in error_item(response)["message"]
+    assert client.post("/__admin/reset", json={"jobs": 1000}).status_code == 200
+    client.get("/v1/background_jobs", headers=auth())
+    client.get("/v1/background_jobs", headers=auth("other"))  # a second app of 1,000: the first is forgotten
+    assert backend.store.job_count() == 1000 and list(backend.apps) == [backend.token_for("other")]
+    backend.store.close()
+
+
 def test_a_scenario_too_big_for_the_bound_is_refused():
     client, _backend = fake(max_jobs=50)
     document = {"history": 40, "jobs": [{"repeat": 20, "job": {"type": "export"}}]}
