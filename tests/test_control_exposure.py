@@ -168,3 +168,43 @@ def test_the_contract_kit_sends_the_token_from_the_environment(monkeypatch):
     monkeypatch.setenv("USERPILOT_MOCK_ADMIN_TOKEN", TOKEN)
     answer = target.request("GET", "/__admin/health", auth=False)
     assert answer.status == 200 and json.loads(answer.body)["status"] == "ok"
+
+
+def _control_routes(app) -> list[tuple[str, str]]:
+    """Every (method, path) the control API serves: each Flask rule under
+    /__admin (path parameters filled in) and each admin.yaml operation."""
+    import re
+
+    import yaml
+
+    from mock_server.resources import data_path
+    routes = set()
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/__admin"):
+            path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", "x", rule.rule)
+            routes.update((method, path) for method in rule.methods - {"HEAD", "OPTIONS"})
+    admin = yaml.safe_load(data_path("openapi", "admin.yaml").read_text(encoding="utf-8"))
+    for path, item in admin["paths"].items():
+        for method in item:
+            if method in ("get", "post", "put", "patch", "delete"):
+                routes.add((method.upper(), re.sub(r"\{[^}]+\}", "x", path)))
+    return sorted(routes)
+
+
+def test_every_control_endpoint_is_guarded():
+    """Host, token and Content-Type hold on every control route, the new
+    ones included (a route added later is guarded without a word)."""
+    app = create_app(seed=1, now=NOW, frozen=True, admin_token=TOKEN)
+    client = app.test_client()
+    routes = _control_routes(app)
+    assert len(routes) >= 15
+    good = {"Authorization": f"Bearer {TOKEN}"}
+    for method, path in routes:
+        foreign = client.open(path, method=method, headers={**good, "Host": "rebound.example"})
+        assert foreign.status_code == 403, (method, path)
+        untokened = client.open(path, method=method)
+        assert untokened.status_code == 401, (method, path)
+        if method != "GET":
+            plain = client.open(path, method=method, data=b'{"jobs": 0}', headers={**good, "Content-Type": "text/plain"})
+            assert plain.status_code == 415, (method, path)
+    assert client.get("/__admin/clock", headers=good).get_json()["now"] == NOW  # nothing moved

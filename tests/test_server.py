@@ -232,10 +232,11 @@ def test_cli_serves_logs_masked_and_stops_cleanly(cli_servers):
 
 
 @pytest.mark.slow
-def test_cli_stops_on_sigint_when_started_with_sigint_ignored(cli_servers):
+@pytest.mark.parametrize("kind", ["granian", "waitress"])
+def test_cli_stops_on_sigint_when_started_with_sigint_ignored(cli_servers, kind):
     """``userpilot-mock serve &`` from a script inherits SIGINT ignored; it
-    still stops on SIGINT (Ctrl-C), cleanly."""
-    process, url = cli_servers("--quiet", sigint_ignored=True)
+    still stops on SIGINT (Ctrl-C), cleanly, on either server."""
+    process, url = cli_servers("--quiet", "--server", kind, sigint_ignored=True)
     assert get(url + "/__admin/health", key=None)[0] == 200
     out, err = stop(process, signal.SIGINT)
     assert process.returncode == 0 and "userpilot-mock stopped" in out and "Traceback" not in err
