@@ -228,7 +228,7 @@ def scenario_reference(scenario, base_dirs=None):
 def _find_scenario_file(path: Path, base_dirs) -> Path:
     if path.is_absolute():
         return path
-    bases = [Path(b) for b in (base_dirs or [Path.cwd()])]
+    bases = list(dict.fromkeys(Path(b) for b in (base_dirs or [Path.cwd()])))  # each directory once
     for base in bases:
         candidate = base / path
         if candidate.exists():

@@ -27,7 +27,7 @@ import os
 
 import pytest
 
-from .config import ADMIN_TOKEN_ENV, LIMITS
+from .config import ADMIN_TOKEN_ENV, LIMITS, SettingError, Settings
 
 #: Marker keywords, applied through the reset body.
 MARKER_FIELDS = ("scenario", "seed", "jobs", "now", "frozen", "speed", "api_key")
@@ -65,6 +65,8 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     _check_options(config)
+    _check_reset_options(config)
+    _check_port(config)
     config.addinivalue_line(
         "markers",
         "userpilot(scenario=None, seed=None, jobs=None, now=None, frozen=None, speed=None, "
@@ -113,6 +115,77 @@ def _check_options(config) -> None:
                                     f"from {low} to {high}, got {value}")
 
 
+def _option_name(dest: str) -> str:
+    return f"--{dest.replace('_', '-')} / ini {dest}"
+
+
+def _check_reset_options(config) -> None:
+    """Refuse, once before any test runs, option and ini values that every
+    reset would refuse: an instant that is not ISO 8601, a speed, seed or
+    jobs count out of range, a scenario that is neither a bundled name nor a
+    readable scenario file (the checks the fake itself applies, loaded only
+    when such an option is given)."""
+    given = {name: _option(config, f"userpilot_{name}") for name in ("seed", "jobs", "now", "frozen", "speed")}
+    given = {name: value for name, value in given.items() if value is not None}
+    scenario = _option(config, "userpilot_scenario")
+    token = _option(config, "userpilot_admin_token")
+    if not given and scenario is None and token is None:
+        return
+    try:  # Settings.checked loads admin.yaml's schemas: only when such an option is given
+        Settings.build(**given, **({"admin_token": token} if token is not None else {}))
+    except SettingError as exc:
+        raise pytest.UsageError(f"{_option_name('userpilot_' + exc.setting)}: {exc.message}") from None
+    if scenario is not None:
+        from .backend import scenarios  # deferred: as above
+        from .backend.errors import ApiError  # deferred: as above
+        from .handle import scenario_reference  # deferred: as above
+        try:
+            scenarios.resolve(scenario_reference(scenario, [config.invocation_params.dir, config.rootpath]))
+        except ApiError as exc:  # no such bundled scenario, a document the schema refuses
+            raise pytest.UsageError(f"{_option_name('userpilot_scenario')}: {exc.message} ({exc.details})") from None
+        except (ValueError, TypeError) as exc:  # ScenarioFileError: missing, unreadable, not YAML
+            raise pytest.UsageError(f"{_option_name('userpilot_scenario')}: {exc}") from None
+
+
+def _check_port(config) -> None:
+    """With ``--userpilot-port``, refuse (once, before any test) a port that
+    is taken: the port itself, or under xdist (``-n N``, checked by the
+    controller before its workers start) each worker's port + N."""
+    port = _option(config, "userpilot_port")
+    if not port or _worker(config) is not None:
+        return
+    workers = getattr(config.option, "numprocesses", None) if getattr(config.option, "dist", "no") != "no" else None
+    import socket  # deferred: only a fixed port is checked
+
+    host = _option(config, "userpilot_host") or "127.0.0.1"
+    for index in range(workers if isinstance(workers, int) and workers > 0 else 1):
+        candidate = port + index if workers else port
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+            try:
+                probe.bind((host, candidate))
+            except OSError as exc:
+                raise pytest.UsageError(_port_taken(port, candidate, f"gw{index}" if workers else None,
+                                                    host, exc)) from None
+
+
+def _worker(config) -> str | None:
+    """The xdist worker id (``gw0``...) of this process, None outside a
+    worker (read from xdist's ``workerinput``, not the environment: a pytest
+    run started inside a worker's test is no worker)."""
+    workerinput = getattr(config, "workerinput", None)
+    return workerinput.get("workerid") if isinstance(workerinput, dict) else None
+
+
+def _port_taken(base: int, port: int, worker: str | None, host: str, exc: OSError) -> str:
+    """The one line of a session fake's port that cannot be bound."""
+    which = f"port {port} (--userpilot-port {base} + {port - base} for xdist worker {worker})" if worker \
+        else f"port {port} (--userpilot-port)"
+    return (f"userpilot-mock: {which} on {host} cannot be bound: {exc.strerror or exc}; free it or choose "
+            "another --userpilot-port (under xdist each worker gwN uses port + N)")
+
+
 def _option(config, dest: str):
     """An option's value: command line, then ini file, then None."""
     kind = next(k for _o, d, _h, k in _OPTIONS if d == dest)
@@ -139,7 +212,7 @@ def userpilot_mock_port(pytestconfig) -> int:
     """Port of the session's fake: ``--userpilot-port`` (under xdist, worker
     gwN adds N), ini ``userpilot_port``, else 0 (a free port)."""
     port = _option(pytestconfig, "userpilot_port") or 0
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    worker = _worker(pytestconfig) or ""
     if port and worker.startswith("gw") and worker[2:].isdigit():
         port += int(worker[2:])
     return port
@@ -177,7 +250,7 @@ def _server_settings(settings: dict) -> dict:
 
 
 @pytest.fixture(scope="session")
-def userpilot_mock_server(userpilot_mock_host, userpilot_mock_port, userpilot_mock_settings):
+def userpilot_mock_server(pytestconfig, userpilot_mock_host, userpilot_mock_port, userpilot_mock_settings):
     """The session's fake (a :class:`~mock_server.server.MockServer`),
     started on first use, stopped at the end of the session."""
     from .server import MockServer  # deferred: see the module docstring
@@ -185,7 +258,12 @@ def userpilot_mock_server(userpilot_mock_host, userpilot_mock_port, userpilot_mo
     # answer the fixture's own control calls faster.
     server = MockServer(userpilot_mock_host, userpilot_mock_port, threads=4,
                         **_server_settings(userpilot_mock_settings))
-    server.start()
+    try:
+        server.start()
+    except OSError as exc:  # taken since start-up (or a fixture override's port): one line, no traceback
+        worker = _worker(pytestconfig)
+        base = _option(pytestconfig, "userpilot_port") or userpilot_mock_port
+        pytest.fail(_port_taken(base, userpilot_mock_port, worker, userpilot_mock_host, exc), pytrace=False)
     try:
         yield server
     finally:
@@ -211,17 +289,24 @@ def userpilot_flask_app(userpilot_mock_settings):
 # --- per-test fixtures -----------------------------------------------------------
 
 def _marker_values(node) -> dict:
-    """The ``userpilot`` markers' keywords, the closest (function) winning."""
+    """The ``userpilot`` markers' keywords, the closest (function) winning.
+    A marker with positional arguments or an unknown keyword fails the test
+    with one line (no traceback)."""
     values: dict = {}
+    problem = None
     for marker in reversed(list(node.iter_markers("userpilot"))):
         if marker.args:
-            raise pytest.UsageError(f"{node.nodeid}: @pytest.mark.userpilot takes keywords only "
-                                    f"({', '.join(MARKER_FIELDS)})")
+            problem = (f"{node.nodeid}: @pytest.mark.userpilot takes keywords only "
+                       f"({', '.join(MARKER_FIELDS)})")
+            break
         unknown = set(marker.kwargs) - set(MARKER_FIELDS)
         if unknown:
-            raise pytest.UsageError(f"{node.nodeid}: unknown @pytest.mark.userpilot keyword(s) "
-                                    f"{', '.join(sorted(unknown))}; allowed: {', '.join(MARKER_FIELDS)}")
+            problem = (f"{node.nodeid}: unknown @pytest.mark.userpilot keyword(s) "
+                       f"{', '.join(sorted(unknown))}; allowed: {', '.join(MARKER_FIELDS)}")
+            break
         values.update(marker.kwargs)
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
     return values
 
 

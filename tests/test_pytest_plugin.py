@@ -233,6 +233,62 @@ def test_bad_marker_values_are_clear_errors(pytester):
                                  "*inline document: jobs[[]0[]].total_rows: -1 is less than the minimum of 0*"])
 
 
+def test_a_marker_typo_is_one_line_without_a_traceback(pytester):
+    result = run(pytester, """
+        import pytest
+
+        @pytest.mark.userpilot(secnario="mixed")
+        def test_typo(userpilot_mock):
+            pass
+
+        @pytest.mark.userpilot("mixed")
+        def test_positional(userpilot_flask_client):
+            pass
+    """, errors=2)
+    out = result.stdout.str()
+    result.stdout.fnmatch_lines(["*test_typo: unknown @pytest.mark.userpilot keyword(s) secnario; allowed: *",
+                                 "*test_positional: @pytest.mark.userpilot takes keywords only*"])
+    assert "pytest_plugin.py" not in out and "raise " not in out and "Traceback" not in out
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (("--userpilot-now", "yesterday"), "--userpilot-now / ini userpilot_now: *yesterday*"),
+    (("--userpilot-speed", "0"), "--userpilot-speed / ini userpilot_speed: *"),
+    (("--userpilot-jobs", "-1"), "--userpilot-jobs / ini userpilot_jobs: *"),
+    (("--userpilot-jobs", "300000"), "--userpilot-jobs / ini userpilot_jobs: *max_jobs*"),
+    (("--userpilot-seed", str(2 ** 64)), "--userpilot-seed / ini userpilot_seed: *"),
+    (("--userpilot-scenario", "mixd"), "--userpilot-scenario / ini userpilot_scenario: *no bundled scenario*mixd*"),
+    (("--userpilot-scenario", "ci/none.yaml"), "--userpilot-scenario / ini userpilot_scenario: *not found*"),
+    (("--userpilot-admin-token", "has space"), "--userpilot-admin-token / ini userpilot_admin_token: *"),
+])
+def test_bad_reset_options_stop_pytest_once_at_start(pytester, args, fragment):
+    """Not an error per test: one usage error before any test runs."""
+    pytester.makepyfile("\n".join(f"def test_never_runs_{i}(userpilot_mock):\n    pass\n" for i in range(3)))
+    result = pytester.runpytest(*NO_SLOW_PLUGINS, *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{fragment}*"])
+    assert result.stderr.str().count("userpilot_") == 1 and "never_runs" not in result.stdout.str()
+
+
+def test_good_reset_options_pass_the_start_check(pytester):
+    run(pytester, "def test_it(userpilot_mock):\n    assert userpilot_mock.clock.frozen\n",
+        "--userpilot-now", "2026-01-01T00:00:00Z", "--userpilot-frozen", "true", "--userpilot-speed", "2",
+        "--userpilot-scenario", "mixed", passed=1)
+
+
+def test_looked_in_names_each_directory_once(pytester):
+    result = run(pytester, """
+        import pytest
+
+        @pytest.mark.userpilot(scenario="missing.yaml")
+        def test_missing(userpilot_mock):
+            pass
+    """, errors=1)
+    line = next(x for x in result.stdout.lines if "looked in:" in x)
+    listed = line.split("looked in: ", 1)[1].rstrip(")").split(", ")
+    assert len(listed) == len(set(listed)) == 1, line  # the test's directory is the rootdir here
+
+
 def test_command_line_and_ini_options(pytester):
     pytester.makeini("""
         [pytest]
@@ -317,6 +373,39 @@ def test_under_xdist_each_worker_has_its_own_fake(pytester):
     """))
     result = pytester.runpytest_subprocess(*NO_SLOW_PLUGINS, "-n", "2", "-s", "-v")
     result.assert_outcomes(passed=8)
+
+
+@pytest.mark.slow
+def test_under_xdist_a_taken_port_is_one_usage_error_naming_port_and_worker(pytester):
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        base = probe.getsockname()[1]
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        taken.bind(("127.0.0.1", base + 1))  # worker gw1's port
+        taken.listen()
+        pytester.makepyfile("\n".join(f"def test_{i}(userpilot_mock):\n    pass\n" for i in range(4)))
+        result = pytester.runpytest_subprocess(*NO_SLOW_PLUGINS, "-n", "2", f"--userpilot-port={base}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [x for x in result.stderr.lines if "cannot be bound" in x]
+    assert len(errors) == 1, result.stderr.str()
+    assert f"port {base + 1} (--userpilot-port {base} + 1 for xdist worker gw1)" in errors[0]
+    assert "OSError" not in result.stdout.str() + result.stderr.str()
+
+
+def test_a_port_taken_after_start_up_fails_with_one_line(pytester):
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        pytester.makeconftest(f"import pytest\n\n@pytest.fixture(scope='session')\n"
+                              f"def userpilot_mock_port():\n    return {port}\n")
+        result = run(pytester, "def test_a(userpilot_mock):\n    pass\n\n\ndef test_b(userpilot_mock):\n    pass\n",
+                     errors=2)
+    assert f"port {port} (--userpilot-port) on 127.0.0.1 cannot be bound" in result.stdout.str()
+    assert "Traceback" not in result.stdout.str() and "def userpilot_mock_server" not in result.stdout.str()
 
 
 def test_faults_on_the_handle(userpilot_mock):
@@ -447,8 +536,8 @@ def test_option_scenario_paths_are_relative_to_the_invocation_directory(pytester
     result = pytester.runpytest(*NO_SLOW_PLUGINS, "--userpilot-scenario", "ci/jobs.yaml", "tests")
     result.assert_outcomes(passed=1)
     result = pytester.runpytest(*NO_SLOW_PLUGINS, "--userpilot-scenario", "ci/nope.yaml", "tests")
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*scenario file 'ci/nope.yaml' not found*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # once, at start
+    result.stderr.fnmatch_lines(["*scenario file 'ci/nope.yaml' not found*"])
 
 
 @pytest.mark.parametrize("args, ini, fragment", [
