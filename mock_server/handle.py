@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from .config import ADMIN_TOKEN_ENV
 from .ids import app_token_for, is_scenario_name
-from .times import iso_of, parse_datetime
+from .times import http_date_of, iso_of, parse_datetime
 from .yamlio import YamlError, read_yaml
 
 #: The key the fixtures use unless told otherwise (any non-empty key is an app).
@@ -181,6 +181,18 @@ class FlaskTransport:
 
 
 # --- the handle ---------------------------------------------------------------
+
+def _retry_after(value):
+    """``retry_after`` as a fault rule takes it: whole seconds as they are,
+    a ``timedelta`` in seconds, an HTTP-date text, an aware ``datetime`` or
+    epoch seconds as a float turned into an HTTP-date (TypeError for a naive
+    one)."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    if hasattr(value, "total_seconds"):  # a timedelta
+        return round(value.total_seconds())
+    return http_date_of(value)
+
 
 def _parse_iso(text: str) -> datetime:
     moment = parse_datetime(text)
@@ -574,7 +586,8 @@ class UserpilotMock:
         trigger's filters as keywords (``from_`` for ``from``: ``from_="2026-11-01",
         event_type=["track"], format="ndjson"``). Returns the 201 answer
         (``job_id``, ``links``, ``start_time``, ...)."""
-        body = {("from" if k == "from_" else k): v for k, v in filters.items()}
+        body = {("from" if k == "from_" else k): (iso_of(v) if isinstance(v, datetime) else v)
+                for k, v in filters.items()}
         return self.call("POST", EXPORTS, body, api_key=api_key)
 
     def export_job(self, job_id: str, *, api_key: str | None = None) -> dict:
@@ -673,15 +686,44 @@ class UserpilotMock:
         return self._call("DELETE", "/__admin/requests")["deleted"]
 
     # -- faults (control API of the faults feature) -------------------------
-    def fail_next(self, operation: str, status: int = 503, times: int = 1) -> dict:
-        """Make the next ``times`` calls of ``operation`` (an operationId,
-        e.g. ``getJob``) by this handle's app answer ``status``."""
-        return self._call("POST", "/__admin/faults", {"operation": operation, "app_token": self.app_token,
-                                                      "times": times, "status": status})
+    def add_fault(self, *, every_app: bool = False, **rule) -> dict:
+        """Add a fault rule (``POST /__admin/faults``; docs/faults.md): any of
+        ``operation``, ``times`` / ``probability``, ``status``,
+        ``retry_after`` (seconds, an HTTP-date text or an aware ``datetime``),
+        ``latency_ms`` (``n`` or ``(low, high)``), ``fault``, ``api_key`` /
+        ``app_token``. Without ``api_key`` or ``app_token`` the rule is for
+        this handle's app; ``every_app=True`` makes it every app's. Returns
+        the rule as the fake lists it (``id``, ``remaining``, ``hits``...).
+        Raises UserpilotMockError for a rule the fake refuses, TypeError for
+        a naive ``datetime``."""
+        if "retry_after" in rule:
+            rule["retry_after"] = _retry_after(rule["retry_after"])
+        if isinstance(rule.get("latency_ms"), tuple):
+            rule["latency_ms"] = list(rule["latency_ms"])
+        if not every_app and rule.get("api_key") is None and rule.get("app_token") is None:
+            rule["app_token"] = self.app_token
+        return self._call("POST", "/__admin/faults", {k: v for k, v in rule.items() if v is not None})
 
-    def delay(self, operation: str, ms: float) -> dict:
-        """Add ``ms`` milliseconds of real latency to ``operation``."""
-        return self._call("POST", "/__admin/faults", {"operation": operation, "latency_ms": ms})
+    def fail_next(self, operation: str, status: int = 503, times: int = 1, *, retry_after=None) -> dict:
+        """Make the next ``times`` calls of ``operation`` (an operationId,
+        e.g. ``getJob``) by this handle's app answer ``status``, with
+        ``Retry-After: retry_after`` when given (seconds, an HTTP-date text
+        or an aware ``datetime``; a 429 without one gets 1)."""
+        return self.add_fault(operation=operation, times=times, status=status, retry_after=retry_after)
+
+    def delay(self, operation: str, ms) -> dict:
+        """Add ``ms`` milliseconds of real latency (``n`` or ``(low, high)``)
+        to every call of ``operation`` by this handle's app (the rule stays
+        until removed or reset; at most 60,000 ms per answer in all)."""
+        return self.add_fault(operation=operation, latency_ms=ms)
+
+    def remove_fault(self, rule_id: str) -> None:
+        """Remove the fault rule ``rule_id`` (``DELETE /__admin/faults/<id>``)."""
+        self._call("DELETE", f"/__admin/faults/{quote(rule_id, safe='')}", ok=(204,))
+
+    def clear_faults(self) -> None:
+        """Remove every fault rule (``DELETE /__admin/faults``)."""
+        self._call("DELETE", "/__admin/faults", ok=(204,))
 
     @property
     def faults(self):
