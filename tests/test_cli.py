@@ -84,3 +84,24 @@ def test_cors_is_announced_in_the_banner():
     assert "cors:    any origin (the API only)" in serve("--port", "0", "--cors").output
     result = serve("--port", "0", "--cors-origin", "http://localhost:3000", "--cors-origin", "https://app.test")
     assert "cors:    http://localhost:3000, https://app.test (the API only)" in result.output
+
+
+@pytest.mark.parametrize("args, env, origins", [
+    (("--cors",), None, ("*",)),
+    ((), {"USERPILOT_MOCK_CORS": "1"}, ("*",)),
+    ((), {"USERPILOT_MOCK_CORS_ORIGINS": "http://localhost:3000 https://app.test"},
+     ("http://localhost:3000", "https://app.test")),
+])
+def test_cors_options_and_their_environment_variables_reach_the_app(monkeypatch, args, env, origins):
+    import mock_server.server as server_module
+    made = []
+    real = server_module.make_server
+
+    def spy(*a, **kw):
+        made.append(kw.get("cors_origins"))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(server_module, "make_server", spy)
+    result = serve("--port", "0", *args, env=env)
+    assert result.exit_code == 0, result.output
+    assert made == [origins]

@@ -21,7 +21,7 @@ from .fake import Fake
 from .files import Files
 from .front import Front
 from .pipeline import Pipeline
-from .stages import Authenticate, FaultRules, Operate, Preference, RateLimit, Record, Route, ServerLatency
+from .stages import Authenticate, Cors, FaultRules, Operate, Preference, RateLimit, Record, Route, ServerLatency
 
 
 def create_app(settings: Settings | None = None, *, spec: dict | str | Path | None = None,
@@ -54,9 +54,12 @@ def create_app(settings: Settings | None = None, *, spec: dict | str | Path | No
                       error_codes=error_codes())
     backend = fake.backend
 
+    route = Route(fake.operations)
+    cors = [Cors(settings.cors_origins, route)] if settings.cors_origins else []
     api = Pipeline(fake, [
         ServerLatency(backend.faults),            # --latency, before any API answer
-        Route(fake.operations),                   # 404 unknown path, 405 wrong method
+        *cors,                                    # --cors: preflights before authentication, CORS headers
+        route,                                    # 404 unknown path, 405 wrong method
         Authenticate(),                           # 401
         RateLimit(backend.faults),                # 429 past --rate-limit
         Preference(fake.answers),                 # Prefer / __code / __example

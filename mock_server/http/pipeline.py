@@ -44,11 +44,12 @@ class Call:
     needs no key); ``fault``: a body fault to apply to the answer (a fault
     rule's name) or None; ``allowed``: for a path that exists with other
     methods, those methods (a 405); ``injected``: what injected the answer
-    (``Prefer``, a fault rule), None for the operation's own.
+    (``Prefer``, a fault rule), None for the operation's own; ``preflight``:
+    True for a CORS preflight the fake answered (``--cors``).
     """
 
     __slots__ = ("environ", "fake", "backend", "operation", "params", "app", "fault", "allowed", "injected",
-                 "_request")
+                 "preflight", "_request")
 
     def __init__(self, environ: dict, fake):
         self.environ = environ
@@ -60,6 +61,7 @@ class Call:
         self.fault: str | None = None
         self.allowed: list[str] | None = None
         self.injected: str | None = None
+        self.preflight = False
         self._request: Request | None = None
 
     @property

@@ -1,7 +1,8 @@
 """The stages of the API pipeline (:mod:`.pipeline`), one class each.
 
 In the order ``create_app`` declares them: :class:`ServerLatency`
-(``--latency``, before any API answer, 401 and 404 included), :class:`Route`
+(``--latency``, before any API answer, 401 and 404 included), :class:`Cors`
+(``--cors``: preflights answered, CORS headers added), :class:`Route`
 (404 / 405), :class:`Authenticate` (401), :class:`RateLimit` (429),
 :class:`Preference` (``Prefer`` / ``__code`` / ``__example``),
 :class:`FaultRules` (fault rules and ``--error-rate``), :class:`Operate` (the
@@ -10,6 +11,7 @@ needs, given at start-up; none holds business rules (those are the backend's).
 """
 from __future__ import annotations
 
+import re
 import time
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
@@ -84,6 +86,19 @@ class Route(Stage):
         call.params = params
         return None
 
+    def methods_of(self, path: str, environ: dict) -> list[str] | None:
+        """The ``Allow`` of a request path, None when no operation has it
+        (the same paths :meth:`before` refuses are none)."""
+        if "//" in path or _leading_double_slash(environ):
+            return None
+        try:
+            self.router.match(path, "\x00")  # no operation has this method: the router lists the valid ones
+        except MethodNotAllowed as exc:
+            return self.allowed(path, exc.valid_methods or [])
+        except (NotFound, RequestRedirect):
+            return None
+        return None
+
     def allowed(self, path: str, methods) -> list[str]:
         """The ``Allow`` of ``path`` (a request path whose method the router
         refused; ``methods``: the router's valid methods): the path template's,
@@ -106,6 +121,64 @@ def _leading_double_slash(environ: dict) -> bool:
 def _rule_path(path: str) -> str:
     """An OpenAPI path template as a Werkzeug rule (``{job_id}`` -> ``<job_id>``)."""
     return path.replace("{", "<").replace("}", ">")
+
+
+#: Headers a browser app may read from an API answer (CORS): those a client branches on.
+CORS_EXPOSED = "Retry-After, X-Request-Id, Link, Preference-Applied, Allow"
+#: How long a browser may keep a preflight's answer (seconds).
+CORS_MAX_AGE = "600"
+_HEADER_LIST = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\s*,\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+)*")
+
+
+class Cors(Stage):
+    """CORS for browser apps on another origin (``--cors``, ``--cors-origin``;
+    ``origins``: ``("*",)`` for any, else exact ``scheme://host[:port]``
+    origins). A preflight (``OPTIONS`` with ``Origin`` and
+    ``Access-Control-Request-Method``) from an allowed origin to a path of
+    the API is answered 204 here, before authentication: the path's methods,
+    the headers asked for, a max age. Every other API answer to an allowed
+    origin carries ``Access-Control-Allow-Origin`` (the origin itself, with
+    ``Vary: Origin``) and ``Access-Control-Expose-Headers``. Another origin
+    gets no CORS header (its preflight is the path's 405). The control API is
+    no stage's: it never carries them."""
+
+    name = "cors"
+
+    def __init__(self, origins, route: Route):
+        self.any = "*" in origins
+        self.origins = frozenset(o.lower() for o in origins if o != "*")
+        self.route = route
+
+    def _allowed(self, environ: dict) -> str | None:
+        origin = environ.get("HTTP_ORIGIN")
+        if origin and (self.any or origin.lower() in self.origins):
+            return origin
+        return None
+
+    def before(self, call: Call) -> Answer | None:
+        environ = call.environ
+        if environ.get("REQUEST_METHOD") != "OPTIONS" or "HTTP_ACCESS_CONTROL_REQUEST_METHOD" not in environ:
+            return None
+        origin = self._allowed(environ)
+        methods = self.route.methods_of(environ.get("PATH_INFO") or "/", environ) if origin else None
+        if methods is None:
+            return None  # not ours to allow: the route answers (404, or 405 for OPTIONS)
+        call.preflight = True
+        headers = [("Access-Control-Allow-Origin", origin), ("Vary", "Origin"),
+                   ("Access-Control-Allow-Methods", ", ".join(methods)), ("Access-Control-Max-Age", CORS_MAX_AGE)]
+        asked = (environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS") or "").strip()
+        if asked and len(asked) <= 1024 and _HEADER_LIST.fullmatch(asked):
+            headers.append(("Access-Control-Allow-Headers", asked))
+        return Answer(204, b"", headers)
+
+    def after(self, call: Call, answer: Answer) -> Answer:
+        if call.preflight:
+            return answer
+        origin = self._allowed(call.environ)
+        if origin is not None:
+            answer.headers.extend((("Access-Control-Allow-Origin", origin), ("Vary", "Origin"),
+                                   ("Access-Control-Expose-Headers", CORS_EXPOSED)))
+        return answer
 
 
 class Authenticate(Stage):
@@ -253,6 +326,8 @@ class Record(Stage):
         if operation is not None:
             operation_id = operation.operation_id
             violations = self.rules[operation_id].check(environ, call.args if query else None, call.params)
+        elif call.preflight:  # a CORS preflight the fake was told to allow: no operation, nothing broken
+            operation_id, violations = None, []
         else:
             operation_id = None
             violations = unrouted(method, path, call.allowed)
@@ -262,4 +337,5 @@ class Record(Stage):
         return answer
 
 
-__all__ = ["Authenticate", "FaultRules", "Operate", "Preference", "RateLimit", "Record", "Route", "ServerLatency"]
+__all__ = ["CORS_EXPOSED", "Authenticate", "Cors", "FaultRules", "Operate", "Preference", "RateLimit", "Record",
+           "Route", "ServerLatency"]
