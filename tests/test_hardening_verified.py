@@ -15,10 +15,14 @@ from mock_server.backend import generate
 from mock_server.handle import UserpilotMock
 from mock_server.times import iso_of
 
-from .conftest import KEY, NOW, OTHER_KEY, auth, error_item
+from .conftest import KEY, NOW, OTHER_KEY, SERVERS, auth, error_item
 
 DOUBLE_SLASHES = ["/v1/background_jobs//x", "//v1/background_jobs", "/v1//background_jobs", "//__admin/health",
-                  "/__admin//health", "/__admin//", "/__admin/jobs//x", "/__admin//spec/kit.yaml"]
+                  "/__admin//health", "/__admin//", "/__admin/jobs//x", "/__admin//spec/kit.yaml",
+                  # the operations the exports, bulk and real-time work added, and the export files
+                  "/api/v1/analytics/exports//jobs/", "/api/v1/analytics/exports/jobs//x", "//api/v1/analytics/exports",
+                  "/api//v1/analytics/exports/lookups/flows", "/v1//track", "/v1/users//bulk_identify",
+                  "//v1/identify", "//__files/appex/x.csv", "/__files//appex/x.csv"]
 
 
 @pytest.mark.parametrize("path", DOUBLE_SLASHES)
@@ -29,16 +33,19 @@ def test_a_double_slash_is_a_404_in_the_error_shape_never_a_redirect(client, pat
     error_item(response)
 
 
-def test_a_double_slash_over_a_socket_is_a_404_never_a_redirect():
-    with MockServer(seed=1) as server:
+@pytest.mark.parametrize("kind", SERVERS)
+def test_a_double_slash_over_a_socket_is_a_404_never_a_redirect(kind):
+    with MockServer(seed=1, server=kind) as server:
         for path in DOUBLE_SLASHES:
-            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-            conn.request("GET", path, headers={**auth(), "Host": "127.0.0.1"})
-            response = conn.getresponse()
-            body = response.read()
-            conn.close()
-            assert response.status == 404, (path, response.status)
-            assert response.getheader("Location") is None and body.startswith(b'{"errors":'), path
+            for method in ("GET", "POST"):
+                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+                conn.request(method, path, body=b"{}" if method == "POST" else None,
+                             headers={**auth(), "Host": "127.0.0.1", "Content-Type": "application/json"})
+                response = conn.getresponse()
+                body = response.read()
+                conn.close()
+                assert response.status == 404, (kind, method, path, response.status)
+                assert response.getheader("Location") is None and body.startswith(b'{"errors":'), (kind, path)
 
 
 @pytest.mark.parametrize("leap", ["2016-12-31T23:59:60Z", "2016-12-31 23:59:60.5", "2017-01-01T08:59:60+09:00"])

@@ -124,7 +124,7 @@ class Front:
             # `//__admin/...` (whose extra slash a server may strip) is no control or files path: the API answers 404
             path = "//"
         serve_files = self.files
-        files = serve_files is not None and path.startswith(FILES_PATH)
+        files = serve_files is not None and path.startswith(FILES_PATH) and "//" not in path  # no file has `//`
         static = () if files else self.static
 
         def start(status, headers, exc_info=None):
