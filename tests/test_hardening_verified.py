@@ -36,16 +36,18 @@ def test_a_double_slash_is_a_404_in_the_error_shape_never_a_redirect(client, pat
 @pytest.mark.parametrize("kind", SERVERS)
 def test_a_double_slash_over_a_socket_is_a_404_never_a_redirect(kind):
     with MockServer(seed=1, server=kind) as server:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
         for path in DOUBLE_SLASHES:
             for method in ("GET", "POST"):
-                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
                 conn.request(method, path, body=b"{}" if method == "POST" else None,
                              headers={**auth(), "Host": "127.0.0.1", "Content-Type": "application/json"})
                 response = conn.getresponse()
                 body = response.read()
-                conn.close()
+                if response.getheader("Connection", "").lower() == "close":
+                    conn.close()
                 assert response.status == 404, (kind, method, path, response.status)
                 assert response.getheader("Location") is None and body.startswith(b'{"errors":'), (kind, path)
+        conn.close()
 
 
 @pytest.mark.parametrize("leap", ["2016-12-31T23:59:60Z", "2016-12-31 23:59:60.5", "2017-01-01T08:59:60+09:00"])
