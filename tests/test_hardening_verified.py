@@ -33,6 +33,7 @@ def test_a_double_slash_is_a_404_in_the_error_shape_never_a_redirect(client, pat
     error_item(response)
 
 
+@pytest.mark.slow  # a server start each (the in-process test above holds the rule in the fast lane)
 @pytest.mark.parametrize("kind", SERVERS)
 def test_a_double_slash_over_a_socket_is_a_404_never_a_redirect(kind):
     with MockServer(seed=1, server=kind) as server:
