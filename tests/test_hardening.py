@@ -1,6 +1,7 @@
 """Regression tests for hostile input found by trying the fake as a new user."""
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 
@@ -88,7 +89,6 @@ def test_status_lines_are_written_as_cowboy_writes_them(client):
 
 
 def test_nan_in_an_ndjson_row_is_a_row_error(client):
-    import io
     row = (b'{"event_type": "track", "user_id": "u1", "event_name": "e", "source": "backend-http", '
            b'"inserted_at": "2024-07-28 08:55:35", "metadata": {"score": NaN}}\n')
     response = client.post("/v1/imports", headers=auth(), content_type="multipart/form-data",
@@ -105,7 +105,6 @@ def test_nan_in_an_ndjson_row_is_a_row_error(client):
 
 @pytest.mark.parametrize("media_type", ["Multipart/Form-Data", "MULTIPART/FORM-DATA"])
 def test_media_types_are_case_insensitive(client, media_type):
-    import io
     from werkzeug.test import EnvironBuilder
     built = EnvironBuilder(method="POST", data={"file": (io.BytesIO(b'{"event_type": "track", "user_id": "u", '
                                                                     b'"event_name": "e", "source": "backend-http", '
@@ -175,3 +174,36 @@ def test_the_access_log_escapes_control_characters_in_every_field(client, caplog
         assert not any(ord(c) < 32 or 0x7f <= ord(c) <= 0x9f or c in "\u2028\u2029" for c in message), message
     assert "\\x0d\\x0a2026-01-01" in messages[0] and "\\x1b[31m" in messages[0]
     assert "\\x0a\\u2028x\\x9b" in messages[1] and "GE\\x1bT" in messages[2]
+
+
+@pytest.mark.parametrize("end", [b"\r", b"\r\n", b"\n"])
+def test_a_bulk_ndjson_file_splits_rows_on_cr_crlf_and_lf_alike(client, end):
+    """The bulk identify file reads lines as the import does."""
+    rows = end.join(b'{"user_id": "u%d", "metadata": {"name": "n"}}' % i for i in range(3)) + end
+    response = client.post("/v1/users/bulk_identify", headers=auth(),
+                           data={"file": (io.BytesIO(rows), "users.ndjson")})
+    assert response.status_code == 202, response.get_json()
+    job = client.get(f"/__admin/jobs/{response.get_json()['job_id']}").get_json()
+    assert job["total_rows"] == 3
+
+
+@pytest.mark.parametrize("media_type", ["Multipart/Form-Data", "MULTIPART/FORM-DATA"])
+def test_bulk_multipart_media_types_are_case_insensitive(client, media_type):
+    from werkzeug.test import EnvironBuilder
+    environ = EnvironBuilder(method="POST", data={"file": (io.BytesIO(b'{"user_id": "u1", "metadata": {"n": 1}}\n'),
+                                                           "u.ndjson")}).get_environ()
+    body, content_type = environ["wsgi.input"].read(), environ["CONTENT_TYPE"]
+    response = client.post("/v1/users/bulk_identify", data=body, headers={
+        **auth(), "Content-Type": content_type.replace("multipart/form-data", media_type)})
+    assert response.status_code == 202, response.get_json()
+
+
+@pytest.mark.parametrize("media_type", ["Application/JSON", "APPLICATION/JSON; Charset=UTF-8"])
+def test_json_media_types_are_case_insensitive_on_every_operation(client, media_type):
+    headers = {**auth(), "Content-Type": media_type}
+    for path, body, status in (("/v1/companies/bulk_identify", b'{"companies": [{"company_id": "c"}]}', 202),
+                               ("/api/v1/analytics/exports", b"{}", 201),
+                               ("/v1/track", b'{"user_id": "u", "event_name": "e"}', 202)):
+        response = client.post(path, data=body, headers=headers)
+        assert response.status_code == status, (path, response.get_json())
+    assert all(e["violations"] == [] for e in client.get("/__admin/requests").get_json())

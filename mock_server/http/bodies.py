@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
+from werkzeug.http import parse_options_header
 from werkzeug.wsgi import get_content_length, get_input_stream
 
 from ..backend import jsonutil
@@ -25,6 +26,14 @@ class PayloadTooLarge(ApiError):
     status = 413
     error = "Payload Too Large"
     error_code = "payload_too_large"
+
+
+def media_type(environ: dict) -> tuple[str, dict[str, str]]:
+    """The request's media type, lower case (RFC 9110 section 8.3.1: type and
+    subtype are case-insensitive; ``""`` when none), and its parameters as
+    sent (a multipart ``boundary`` is case-sensitive)."""
+    mimetype, options = parse_options_header(environ.get("CONTENT_TYPE", ""))
+    return mimetype.lower(), options
 
 
 def too_large(limit: int, seen: int | None = None) -> PayloadTooLarge:
@@ -78,4 +87,4 @@ def json_body(environ: dict, limit: int, *, too_big=None):
     return parse_json(read_body(environ, limit, too_big=too_big))
 
 
-__all__ = ["NO_BODY", "PayloadTooLarge", "json_body", "parse_json", "read_body", "too_large"]
+__all__ = ["NO_BODY", "PayloadTooLarge", "json_body", "media_type", "parse_json", "read_body", "too_large"]

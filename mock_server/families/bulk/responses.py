@@ -13,10 +13,8 @@ spooled temporary file and read line by line, as imports are.
 """
 from __future__ import annotations
 
-from werkzeug.http import parse_options_header
-
 from ...backend.errors import BadRequest
-from ...http.bodies import NO_BODY, parse_json, read_body
+from ...http.bodies import NO_BODY, media_type, parse_json, read_body
 from ...http.render import Answer, json_answer
 from ..imports.models import MAX_FILE_BYTES
 from ..imports.responses import UploadParser, receive_upload
@@ -38,7 +36,7 @@ from .models import (
 def _bulk(call, kind) -> Answer:
     backend, app = call.backend, call.app
     check_no_running_bulk(backend, app)  # an early 409, before the body; checked again atomically
-    mimetype, _options = parse_options_header(call.environ.get("CONTENT_TYPE", ""))
+    mimetype, _options = media_type(call.environ)
     if mimetype == "multipart/form-data":
         parser = UploadParser(check_ndjson_name)
         try:

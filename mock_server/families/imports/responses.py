@@ -26,10 +26,10 @@ import tempfile
 
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.formparser import MultiPartParser
-from werkzeug.http import parse_options_header
 from werkzeug.wsgi import get_content_length, get_input_stream
 
 from ...backend.errors import BadRequest
+from ...http.bodies import media_type
 from ...http.render import Answer, job_fragment, json_answer
 from .models import MAX_FILE_BYTES, check_no_running_import, create_import, import_format, read_import, too_large
 
@@ -140,8 +140,7 @@ def receive_upload(parser: UploadParser, environ) -> tuple[str, _FileSink]:
     """Parse the request body of ``environ`` with ``parser``; returns the
     file name and its sink (rewound). Raises BadRequest, PayloadTooLarge,
     UnsupportedMediaType (see the module docstring)."""
-    mimetype, options = parse_options_header(environ.get("CONTENT_TYPE", ""))
-    mimetype = mimetype.lower()  # media types are case-insensitive (RFC 9110 section 8.3.1); the boundary is not
+    mimetype, options = media_type(environ)
     if mimetype != "multipart/form-data":
         raise BadRequest("The body must be multipart/form-data",
                          f"got Content-Type {mimetype or 'none'!r}; {_CURL_HINT}",
