@@ -147,7 +147,8 @@ def configure(schema, *, base_url: str, app=None, max_examples: int | None = Non
 
     ``app``: a WSGI app tested in-process (requests then go to it, not to
     ``base_url``); ``max_examples``: per operation and phase (None: the
-    configuration's); ``adaptive_rate_limit``: Schemathesis slows down on 429
+    configuration's; an ``[[operations]]`` table's smaller ``max-examples``
+    stays, a larger one comes down to it); ``adaptive_rate_limit``: Schemathesis slows down on 429
     and honours Retry-After (targets that are not fakes);
     ``excluded_checks``: check names switched off for this run;
     ``unexpected_methods``: whether the coverage phase may send methods the
@@ -157,6 +158,10 @@ def configure(schema, *, base_url: str, app=None, max_examples: int | None = Non
     project = schema.config
     if max_examples is not None:
         project.generation.update(max_examples=max_examples)
+        # an [[operations]] table's own max-examples (a cap) wins over the project's: lower it to the run's
+        for operation in project.operations.operations:
+            if operation.generation.max_examples is not None and operation.generation.max_examples > max_examples:
+                operation.generation.update(max_examples=max_examples)
     observe_transports()
     if app is not None:
         schema.app = app
