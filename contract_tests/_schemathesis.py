@@ -140,13 +140,14 @@ def load_config(path: Path | str, *, seed: int | None) -> SchemathesisConfig:
     return config
 
 
-def configure(schema, *, base_url: str, app=None, max_examples: int | None = None,
+def configure(schema, *, base_url: str | None, app=None, max_examples: int | None = None,
               adaptive_rate_limit: bool = False, excluded_checks: Sequence[str] = (),
               unexpected_methods: bool = True) -> int:
     """Point a loaded schema at its target and apply the run's settings.
 
-    ``app``: a WSGI app tested in-process (requests then go to it, not to
-    ``base_url``); ``max_examples``: per operation and phase (None: the
+    ``base_url``: where requests go (None: the document's servers, path-level
+    ones included); ``app``: a WSGI app tested in-process (requests then go
+    to it, not to ``base_url``); ``max_examples``: per operation and phase (None: the
     configuration's; an ``[[operations]]`` table's smaller ``max-examples``
     stays, a larger one comes down to it); ``adaptive_rate_limit``: Schemathesis slows down on 429
     and honours Retry-After (targets that are not fakes);
@@ -165,7 +166,8 @@ def configure(schema, *, base_url: str, app=None, max_examples: int | None = Non
     observe_transports()
     if app is not None:
         schema.app = app
-    project.update(base_url=base_url)
+    if base_url is not None:
+        project.update(base_url=base_url)
     if adaptive_rate_limit:
         project.update(rate_limit="auto")
     if excluded_checks:

@@ -228,11 +228,15 @@ def _schema(opts: ContractOptions, target: Target, selected: list[str], writes: 
     limited to the ``selected`` operations; examples per operation and phase."""
     config = _schemathesis.load_config(config_path(), seed=opts.seed)
     spec = specs.load(opts.spec)
-    if target.app is None and target.exports_url != target.base_url:  # the exports live on their own host
+    base_url: str | None = target.base_url
+    if target.app is None and target.exports_url != target.base_url:
+        # the exports live on their own host: path-level servers, which Schemathesis honours only when no base
+        # URL is configured, so the document's own servers say where the rest goes
         specs.with_exports_host(spec, target.exports_url, on_exports_host)
+        spec["servers"], base_url = [{"url": target.base_url}], None
     schema = schemathesis.openapi.from_dict(spec, config=config)
     max_examples = _schemathesis.configure(
-        schema, base_url=target.base_url, app=target.app, max_examples=opts.max_examples,
+        schema, base_url=base_url, app=target.app, max_examples=opts.max_examples,
         # not a fake: Schemathesis honours Retry-After; the run's Throttle keeps the pace
         adaptive_rate_limit=target.app is None and not target.is_fake,
         # read-only: no check or phase may send another method
