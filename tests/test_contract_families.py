@@ -295,3 +295,23 @@ def test_operation_selects_what_schemathesis_sends():
     assert report.exit_code == 0, report.render()
     assert {p for p in seen if not p.startswith("/__admin")} <= {
         "/api/v1/analytics/exports/lookups/flows", "/v1/background_jobs"}, seen
+
+
+@pytest.mark.slow
+def test_on_a_clock_the_suite_does_not_move_the_families_are_followed_in_real_time():
+    """--clock keep on a fake running 600 times faster than the wall clock:
+    the suite's bulk jobs and export are polled in real time (as on the real
+    API, within --max-wait) to the end, their files checked."""
+    from mock_server import create_app
+    app = create_app(seed=2, api_keys=[KEY], speed=600)
+    env = {"USERPILOT_API_KEY": KEY, "USERPILOT_BASE_URL": None, "USERPILOT_ENVIRONMENT": None,
+           "USERPILOT_EXPORTS_URL": None}
+    with drift.serve(app) as url:
+        result = CliRunner().invoke(main, ["contract", "--base-url", url, "--clock", "keep", "--poll-interval", "0.2",
+                                           "--max-wait", "60", "--max-examples", "2", "--seed", "2", "-q",
+                                           *[x for op in EXPORTS + BULK for x in ("--operation", op)]], env=env)
+    assert result.exit_code == 0, result.output
+    assert "had not ended" not in result.stdout and "not followed" not in result.stdout, result.stdout
+    ran = result.stdout[result.stdout.index("CHECKS RUN"):]
+    for check in ("bulk_rate_documented", "bulk_job_runs_to_the_end", "export_events_schema", "export_files_download"):
+        assert check in ran, check
