@@ -284,17 +284,22 @@ def test_pytest_pyargs_passes_the_families_against_the_fake(tmp_path):
 
 
 @pytest.mark.slow
-def test_operation_selects_what_schemathesis_sends():
-    seen = set()
+def test_operation_selects_what_schemathesis_sends_and_the_new_paths_get_the_key():
+    seen: dict[str, set[str]] = {}
     app = drift.fake(KEY)
 
     def counting(environ, start_response):
-        seen.add(environ["PATH_INFO"].split("/bulk:")[0])
-        return app(environ, start_response)
-    report = run(counting, operations=("lookupFlows",), max_examples=1)
+        def record(status, headers, exc_info=None):
+            seen.setdefault(environ["PATH_INFO"], set()).add(status[:3])
+            return start_response(status, headers, exc_info)
+        return app(environ, record)
+    report = run(counting, operations=("lookupFlows", "identifyUser"), max_examples=2)
     assert report.exit_code == 0, report.render()
     assert {p for p in seen if not p.startswith("/__admin")} <= {
-        "/api/v1/analytics/exports/lookups/flows", "/v1/background_jobs"}, seen
+        "/api/v1/analytics/exports/lookups/flows", "/v1/identify", "/v1/background_jobs"}, seen
+    # the kit's hook gives them the key (Schemathesis alone would get 401 only), and its probes take it away
+    assert {"200", "401"} <= seen["/api/v1/analytics/exports/lookups/flows"]
+    assert {"202", "400", "401"} <= seen["/v1/identify"]
 
 
 @pytest.mark.slow
