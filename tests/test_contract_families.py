@@ -102,6 +102,14 @@ def specs_is_exports(path: str) -> bool:
     return on_exports_host(path)
 
 
+def test_every_operation_is_named_by_the_kit_specs_id_in_both_specs():
+    from contract_tests.operations import OPERATIONS, label, operation_index
+    kit = operation_index("kit")
+    assert set(kit) == set(OPERATIONS.values()) and len(kit) == 23
+    assert set(operation_index("vendor")) <= set(kit)  # the vendor's documents have no ids: the kit's, by path
+    assert label("identifyUser", *kit["identifyUser"]) == "identifyUser (POST /v1/identify)"
+
+
 def test_every_export_code_belongs_to_a_check_of_the_catalogue():
     assert set(catalogue.CHECK_OF_EXPORT_CODE) == set(EXPORT_CODES)
     assert set(catalogue.CHECK_OF_EXPORT_CODE.values()) <= set(catalogue.OWN_CHECKS)
@@ -320,3 +328,27 @@ def test_on_a_clock_the_suite_does_not_move_the_families_are_followed_in_real_ti
     ran = result.stdout[result.stdout.index("CHECKS RUN"):]
     for check in ("bulk_rate_documented", "bulk_job_runs_to_the_end", "export_events_schema", "export_files_download"):
         assert check in ran, check
+
+
+@pytest.mark.slow
+def test_a_server_that_is_not_a_fake_gets_no_write_of_the_families():
+    """Read-only: no bulk identify, real-time call or trigger is sent (not by
+    Schemathesis, not by the lifecycle); the app's exports are read."""
+    methods = set()
+    inner = drift.Drift(drift.fake(KEY), hide_admin=True)
+
+    def recording(environ, start_response):
+        methods.add((environ["REQUEST_METHOD"], environ["PATH_INFO"]))
+        return inner(environ, start_response)
+    env = {"USERPILOT_API_KEY": KEY, "USERPILOT_BASE_URL": None, "USERPILOT_ENVIRONMENT": None,
+           "USERPILOT_EXPORTS_URL": None}
+    with drift.serve(recording) as url:
+        result = CliRunner().invoke(main, ["contract", "--base-url", url, "--max-examples", "1", "--seed", "1", "-q",
+                                           "--rate-limit", "0", "--poll-interval", "0.1",
+                                           *[x for op in FAMILIES for x in ("--operation", op)]], env=env)
+    assert result.exit_code == 0, result.output
+    assert {m for m, _ in methods} == {"GET"}, sorted(methods)
+    assert "read-only: triggerExport" in result.stdout or "read-only:" in result.stdout
+    for op in ("triggerExport", "bulkIdentifyUsers", "identifyUser"):
+        assert op in result.stdout.split("read-only:", 1)[1].split("\n", 1)[0]
+    assert "the app has no exports" in result.stdout
