@@ -22,8 +22,11 @@ from click.testing import CliRunner
 
 from contract_tests import catalogue, deviations, specs
 from contract_tests.events import event_problems, filter_problems
+from contract_tests.export_checks import CHECK_NAMES as EXPORT_CHECK_NAMES
+from contract_tests.operations import OPERATIONS, label, on_exports_host, operation_index
 from contract_tests.options import ContractOptions, UsageError
 from contract_tests.runner import run_contract
+from mock_server import create_app
 from mock_server.cli import main
 from mock_server.export_invariants import CODES as EXPORT_CODES
 from mock_server.spec import operations
@@ -98,12 +101,10 @@ def test_the_vendor_spec_joins_the_published_documents_as_they_are():
 
 
 def specs_is_exports(path: str) -> bool:
-    from contract_tests.operations import on_exports_host
     return on_exports_host(path)
 
 
 def test_every_operation_is_named_by_the_kit_specs_id_in_both_specs():
-    from contract_tests.operations import OPERATIONS, label, operation_index
     kit = operation_index("kit")
     assert set(kit) == set(OPERATIONS.values()) and len(kit) == 23
     assert set(operation_index("vendor")) <= set(kit)  # the vendor's documents have no ids: the kit's, by path
@@ -113,8 +114,7 @@ def test_every_operation_is_named_by_the_kit_specs_id_in_both_specs():
 def test_every_export_code_belongs_to_a_check_of_the_catalogue():
     assert set(catalogue.CHECK_OF_EXPORT_CODE) == set(EXPORT_CODES)
     assert set(catalogue.CHECK_OF_EXPORT_CODE.values()) <= set(catalogue.OWN_CHECKS)
-    from contract_tests.export_checks import CHECK_NAMES
-    assert set(CHECK_NAMES) <= set(catalogue.OWN_CHECKS)
+    assert set(EXPORT_CHECK_NAMES) <= set(catalogue.OWN_CHECKS)
 
 
 def _checks_named_in(path: Path) -> set[str]:
@@ -315,7 +315,6 @@ def test_on_a_clock_the_suite_does_not_move_the_families_are_followed_in_real_ti
     """--clock keep on a fake running 600 times faster than the wall clock:
     the suite's bulk jobs and export are polled in real time (as on the real
     API, within --max-wait) to the end, their files checked."""
-    from mock_server import create_app
     app = create_app(seed=2, api_keys=[KEY], speed=600)
     env = {"USERPILOT_API_KEY": KEY, "USERPILOT_BASE_URL": None, "USERPILOT_ENVIRONMENT": None,
            "USERPILOT_EXPORTS_URL": None}
