@@ -218,6 +218,9 @@ PYTEST_OPTIONS = (
      f"Contract tests: seconds between polls of a target whose clock the suite does not move "
      f"(default {DEFAULT_POLL_INTERVAL:g}; {KEEP_CLOCK_POLL_INTERVAL:g} for a fake under "
      "--userpilot-clock keep).", float, None),
+    ("max-wait", "userpilot_contract_max_wait",
+     f"Contract tests: seconds to follow each job the suite made on a target whose clock it does not move "
+     f"(default {DEFAULT_MAX_WAIT:g}).", float, None),
     ("clock", "userpilot_contract_clock",
      "Contract tests: move a fake's clock through the lifecycle checks (default; restored "
      "afterwards) or keep it as it is and poll in real time.", str, CLOCKS),
@@ -273,6 +276,9 @@ def options_from_pytest(config) -> ContractOptions:
     poll = get("userpilot_contract_poll_interval")
     if poll is not None:
         opts.poll_interval = poll
+    max_wait = get("userpilot_contract_max_wait")
+    if max_wait is not None:
+        opts.max_wait = max_wait
     key_file = get("userpilot_contract_api_key_file")
     if key_file:
         opts.api_key = read_key_file(key_file)
@@ -282,5 +288,5 @@ def options_from_pytest(config) -> ContractOptions:
 __all__ = [
     "ContractOptions", "UsageError", "TargetError", "MissingKey", "NoAnswer", "add_options",
     "options_from_pytest", "read_key_file", "missing_key_message", "MISSING_KEY_MESSAGE", "ENVIRONMENTS",
-    "SPECS", "ASSUMPTIONS", "CLOCKS", "DEFAULT_EXPORTS_URL", "ENV_EXPORTS_URL",
+    "SPECS", "ASSUMPTIONS", "CLOCKS", "DEFAULT_EXPORTS_URL", "ENV_EXPORTS_URL", "DEFAULT_MAX_WAIT",
 ]
