@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 
@@ -66,8 +69,8 @@ def _fault_setting(ctx, param, value):
               envvar=_env("PORT"), help="Port; 0 picks a free one.")
 @click.option("--seed", default=DEFAULT_SEED, show_default=True, type=int, envvar=_env("SEED"),
               help="Seed of all generated data.")
-@click.option("--jobs", default=DEFAULT_JOBS, show_default=True, type=int,
-              envvar=_env("JOBS"), help="Jobs in each new app's history.")
+@click.option("--jobs", default=None, type=int, envvar=_env("JOBS"),
+              help=f"Jobs in each new app's history. Default: the profile's list length, else {DEFAULT_JOBS}.")
 @click.option("--speed", default=1.0, show_default=True, type=float,
               envvar=_env("SPEED"), help="Clock speed: N runs it N times faster than real time.")
 @click.option("--now", default=None, envvar=_env("NOW"),
@@ -99,8 +102,17 @@ def _fault_setting(ctx, param, value):
                    "start. On a restart the file's seed, scenario, clock, apps, fault rules and journal win "
                    "over --seed, --now, --jobs, --scenario, --frozen and --speed, which apply again at the "
                    "next reset. One server per file. Default: memory only.")
+@click.option("--profile", default=None, envvar=_env("PROFILE"), metavar="FILE",
+              help="Follow a calibrated profile (userpilot-mock calibrate): new apps and new jobs take its "
+                   "timings, answers its forms. Default: the assumed defaults (docs/assumptions.md).")
+@click.option("--replay", default=None, envvar=_env("REPLAY"), metavar="CASSETTE",
+              help="Answer the requests a HAR cassette recorded with its recorded answers, on the fake's "
+                   "clock (the answers to one request in the order and at the offsets they were recorded).")
+@click.option("--strict", is_flag=True, envvar=_env("STRICT"),
+              help="With --replay: a request the cassette did not record gets 404 naming the nearest "
+                   "recorded one, instead of the fake's own answer.")
 def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_apps, threads, quiet,
-          latency, error_rate, rate_limit, scenario, journal_size, state):
+          latency, error_rate, rate_limit, scenario, journal_size, state, profile, replay, strict):
     """Serve the fake API (and its control API under /__admin/)."""
     # deferred: the fake's modules (Flask, Faker, waitress) load only for a command that serves
     from .backend.errors import ApiError
@@ -123,7 +135,8 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
                                   frozen=frozen, api_keys=api_keys, public_url=public_url,
                                   max_apps=max_apps, threads=threads, latency=latency,
                                   error_rate=error_rate, rate_limit=rate_limit, scenario=scenario,
-                                  journal_size=journal_size, store=store)
+                                  journal_size=journal_size, store=store, profile=profile, replay=replay,
+                                  replay_strict=strict)
     # Each refusal ends the process, which releases the state file's lock.
     except StoreError as exc:  # one line naming the file, exit 2 as for a usage error
         click.echo(f"userpilot-mock: {exc}", err=True)
@@ -131,7 +144,7 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
     except ApiError as exc:
         raise click.UsageError(exc.message) from None
     except SettingError as exc:
-        option = {"api_keys": "api-key"}.get(exc.setting, exc.setting.replace("_", "-"))
+        option = {"api_keys": "api-key", "replay_strict": "strict"}.get(exc.setting, exc.setting.replace("_", "-"))
         raise click.BadParameter(exc.message, param_hint=f"'--{option}'") from None
     except ValueError as exc:  # waitress refusing the host
         raise click.BadParameter(str(exc), param_hint="'--host'") from None
@@ -152,6 +165,16 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
                f"  clock:   {'frozen' if clock.frozen else f'speed {clock.speed:g}'}, seed {backend.seed}, "
                + (f"scenario {in_force.name} ({in_force.job_count} jobs per app)"
                   if in_force is not None else f"{backend.jobs_per_app} jobs per app") + ". Ctrl-C stops.")
+    in_profile = backend.profile
+    if in_profile.name is not None:
+        unapplied = in_profile.not_applied
+        click.echo(f"  profile: {in_profile.name} ({len(in_profile.measured)} parameters measured, the rest "
+                   f"assumed; GET {url}/__admin/health names it)"
+                   + (f"; measured but not served: {', '.join(unapplied)}" if unapplied else ""))
+    replaying = app.extensions["userpilot"].replay
+    if replaying is not None:
+        click.echo(f"  replay:  {replaying.describe()}" + (" (strict: unrecorded requests get 404)" if strict
+                                                            else " (unrecorded requests: the fake's own answers)"))
     if store is not None:
         resumed = (f"resumed: {store.app_count()} apps, clock {clock.state()['now']}" if store.resumed
                    else "new")
@@ -164,12 +187,7 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
     sys.stdout.flush()
 
     if not quiet:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-        log = logging.getLogger("userpilot_mock.access")
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-        log.propagate = False
+        _access_log("userpilot_mock.access", sys.stdout)
 
     try:
         run_server(server)
@@ -177,6 +195,91 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
         if store is not None:
             store.close()
     click.echo("userpilot-mock stopped")
+
+
+def _access_log(name: str, stream) -> None:
+    """One line per request on ``stream`` for the logger ``name``."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    logger = logging.getLogger(name)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+@main.command()
+@click.option("--environment", type=click.Choice(["analytex", "analytex-eu"]), default=None,
+              help="Record the real API in this environment (https://<environment>.userpilot.io).")
+@click.option("--target", default=None, metavar="URL", help="Record this server instead (e.g. a fake).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), metavar="DIR",
+              help="Folder of the cassette (created if missing): one HAR 1.2 file per recording.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the proxy binds.")
+@click.option("--port", default=8081, show_default=True, type=click.IntRange(*LIMITS["port"]),
+              help="Port of the proxy; 0 picks a free one.")
+@click.option("--allow-writes", is_flag=True,
+              help="Forward every method (POST /v1/imports...). Default: only GET; others get 403.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256), help="Proxy threads.")
+@click.option("--quiet", is_flag=True, help="No line per exchange.")
+def record(environment, target, out_dir, host, port, allow_writes, threads, quiet):
+    """Record a client's traffic with the real API (or any server) to a cassette.
+
+    Point the client at the proxy as it would point at the fake; every
+    exchange is forwarded, answered unchanged and appended to a HAR file,
+    without the API key (Authorization kept as a placeholder, cookies and
+    secret-like parameters and fields filtered). Ctrl-C stops and closes the file.
+    """
+    try:  # deferred: urllib3 and harfile (the evidence extra) load only for a recording
+        import harfile  # noqa: F401
+
+        from .evidence.har import CassetteWriter
+        from .evidence.record import RecordingProxy, target_url
+    except ImportError as exc:
+        click.echo(f"userpilot-mock record needs the evidence extra: pip install 'userpilot-mock[evidence]' "
+                   f"({exc.name})", err=True)
+        sys.exit(2)
+    from .server import make_app_server, run_server  # deferred: see above
+
+    try:
+        base = target_url(environment, target)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    folder = Path(out_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        label = environment or (urlsplit_host(base))
+        path = folder / f"{stamp}-{label}.har"
+        writer = CassetteWriter(path, comment=f"recorded from {base} by userpilot-mock record")
+    except OSError as exc:
+        click.echo(f"userpilot-mock: cannot write to {folder}: {exc.strerror or exc}", err=True)
+        sys.exit(2)
+    proxy = RecordingProxy(base, writer, allow_writes=allow_writes)
+    try:
+        server = make_app_server(proxy, host, port, threads)
+    except OSError as exc:
+        writer.close()
+        click.echo(f"userpilot-mock: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+        sys.exit(1)
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{server.effective_port}"
+    click.echo(f"userpilot-mock {__version__} recording {base} at {url}\n"
+               f"  point the client at {url} (as at the fake); cassette: {path}\n"
+               f"  {'every method forwarded (--allow-writes)' if allow_writes else 'read-only: only GET is forwarded'}"
+               ". Ctrl-C stops.")
+    sys.stdout.flush()
+    if not quiet:
+        _access_log("userpilot_mock.record", sys.stderr)
+    try:
+        run_server(server)
+    finally:
+        writer.close()
+    click.echo(f"userpilot-mock: recorded {proxy.count} exchange(s) to {path}"
+               + (f"; {proxy.refused} write(s) refused" if proxy.refused else ""))
+
+
+def urlsplit_host(url: str) -> str:
+    """``host`` or ``host-port`` of a URL, for a file name."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}-{parts.port}" if parts.port else str(parts.hostname)
 
 
 @main.command()

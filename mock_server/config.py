@@ -10,6 +10,7 @@ bounds are :data:`LIMITS`, here once.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field, fields, replace
 
 DEFAULT_SEED = 20250519  # the day the real responses were captured
@@ -49,7 +50,8 @@ def check_whole(name: str, value, low: int, high: int) -> int:
 class Settings:
     """Settings of a fake, final once checked (:meth:`build`).
 
-    seed: int, drives all generated data. jobs: jobs per new app (>= 0).
+    seed: int, drives all generated data. jobs: jobs per new app (>= 0;
+    None: the profile's ``jobs.list_length``, 25 by default).
     now: start instant of the clock (UTC epoch seconds; None = real now).
     speed: clock speed (> 0). frozen: clock stopped until advanced.
     api_keys: keys accepted (empty = any non-empty key). public_url: base of
@@ -60,10 +62,16 @@ class Settings:
     or ``(low_ms, high_ms)`` (None = none). error_rate: share (0..1) of API
     calls answered 503. rate_limit: per-app limit, ``"600/min"`` or
     ``(requests, window_seconds)`` (None = none). See mock_server.backend.faults.
+    profile: a calibrated profile (docs/evidence.md): a path to its YAML
+    file, a parsed document or a :class:`~mock_server.backend.profile.Profile`
+    (None = the assumed defaults); checked settings hold the Profile.
+    replay: a cassette (HAR file path) whose recorded answers the fake
+    serves for the requests it recorded; replay_strict: unrecorded
+    requests get a 404 instead of the fake's own answer.
     """
 
     seed: int = DEFAULT_SEED
-    jobs: int = DEFAULT_JOBS
+    jobs: int | None = None
     now: float | None = None
     speed: float = 1.0
     frozen: bool = False
@@ -77,6 +85,9 @@ class Settings:
     #: A bundled scenario name, a path to a scenario file, a parsed document or
     #: None (generated histories). Read once, when the backend starts.
     scenario: object = None
+    profile: object = None
+    replay: str | os.PathLike | None = None
+    replay_strict: bool = False
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -95,14 +106,28 @@ class Settings:
         return replace(base or cls(), **overrides).checked()
 
     def checked(self) -> Settings:
-        """These settings with ``now``, ``latency`` and ``rate_limit`` in their
-        parsed forms (epoch seconds, ``(low_ms, high_ms)``, ``(count,
-        seconds)``). Raises SettingError naming the setting."""
+        """These settings with ``now``, ``latency``, ``rate_limit`` and
+        ``profile`` in their parsed forms (epoch seconds, ``(low_ms,
+        high_ms)``, ``(count, seconds)``, a Profile or None) and ``jobs``
+        resolved. Raises SettingError naming the setting."""
         # deferred: the schemas and parsers load admin.yaml, not needed to import the settings
         from . import schemas
         from .backend.errors import ApiError
         from .backend.faults import check_error_rate, parse_latency, parse_rate_limit
+        from .backend.profile import ProfileError, load_profile
         from .times import parse_instant
+
+        try:
+            profile = load_profile(self.profile)
+        except ProfileError as exc:
+            raise SettingError("profile", str(exc)) from None
+        jobs = self.jobs
+        if jobs is None:
+            jobs = profile.value("jobs", "list_length") if profile is not None else DEFAULT_JOBS
+        if self.replay is not None and not isinstance(self.replay, (str, os.PathLike)):
+            raise SettingError("replay", f"must be the path of a HAR cassette, got {type(self.replay).__name__}")
+        if self.replay_strict and self.replay is None:
+            raise SettingError("replay_strict", "needs a cassette to replay (--replay CASSETTE)")
 
         now = self.now
         if now is not None:
@@ -110,7 +135,7 @@ class Settings:
                 now = parse_instant(now)
             except ApiError as exc:
                 raise SettingError("now", exc.message) from None
-        reset_like = {"seed": self.seed, "jobs": self.jobs, "frozen": self.frozen, "speed": self.speed}
+        reset_like = {"seed": self.seed, "jobs": jobs, "frozen": self.frozen, "speed": self.speed}
         for name, value in reset_like.items():
             if isinstance(value, float) and not math.isfinite(value):  # JSON has no NaN: no schema sees it
                 raise SettingError(name, f"must be a finite number, got {value!r}")
@@ -136,4 +161,5 @@ class Settings:
             error_rate = check_error_rate(self.error_rate)
         except ValueError as exc:
             raise SettingError("error_rate", str(exc)) from None
-        return replace(self, now=now, latency=latency, rate_limit=rate_limit, error_rate=error_rate)
+        return replace(self, now=now, latency=latency, rate_limit=rate_limit, error_rate=error_rate, jobs=jobs,
+                       profile=profile)

@@ -47,6 +47,9 @@ _OPTIONS = (
     ("port", "userpilot_port", "Port of the session's fake (default 0: a free one; under "
                                "xdist worker N uses port + N).", "int"),
     ("journal-size", "userpilot_journal_size", "Requests kept in the fake's journal.", "int"),
+    ("profile", "userpilot_profile", "A calibrated profile (userpilot-mock calibrate) the session's fakes "
+                                     "follow: a YAML file (relative: to the directory pytest was started in, "
+                                     "then the rootdir).", "str"),
 )
 
 
@@ -145,8 +148,9 @@ def userpilot_mock_port(pytestconfig) -> int:
 @pytest.fixture(scope="session")
 def userpilot_mock_settings(pytestconfig) -> dict:
     """Defaults of every reset (``seed``, ``jobs``, ``now``, ``frozen``,
-    ``speed``, ``scenario``) plus ``api_key`` and ``journal_size``, from the
-    options. Override to set them in code."""
+    ``speed``, ``scenario``) plus ``api_key``, ``journal_size`` and
+    ``profile`` (a path, as given), from the options. Override to set them
+    in code (``profile`` may then be a parsed document too)."""
     from .config import DEFAULT_SEED  # deferred: the plugin imports only the standard library until used
     from .handle import DEFAULT_API_KEY
     return {
@@ -159,7 +163,20 @@ def userpilot_mock_settings(pytestconfig) -> dict:
         "scenario": _option(pytestconfig, "userpilot_scenario"),
         "api_key": _option(pytestconfig, "userpilot_api_key") or DEFAULT_API_KEY,
         "journal_size": _option(pytestconfig, "userpilot_journal_size"),
+        "profile": _profile_path(pytestconfig, _option(pytestconfig, "userpilot_profile")),
     }
+
+
+def _profile_path(config, value):
+    """A relative profile path found from the directory pytest was started
+    in, then the rootdir (as given when in neither: the fake's error names it)."""
+    if not isinstance(value, str) or os.path.isabs(value):
+        return value
+    for base in (config.invocation_params.dir, config.rootpath):
+        candidate = os.path.join(str(base), value)
+        if os.path.exists(candidate):
+            return candidate
+    return value
 
 
 def _server_settings(settings: dict) -> dict:
@@ -168,6 +185,8 @@ def _server_settings(settings: dict) -> dict:
         out["journal_size"] = settings["journal_size"]
     if settings.get("seed") is not None:
         out["seed"] = settings["seed"]
+    if settings.get("profile") is not None:
+        out["profile"] = settings["profile"]
     return out
 
 

@@ -7,13 +7,15 @@ import signal
 import threading
 from typing import Any
 
+from .backend.profile import DEFAULT_FORMS
 from .backend.store import Store
 from .config import LIMITS, Settings, check_whole
 
 #: waitress sends ``Server: <ident>`` itself; the app then leaves it out
 #: (when the app sends one, waitress adds ``Via: waitress``, which the real
-#: API does not send).
-SERVER_IDENT = "Cowboy"
+#: API does not send). The default profile's ``server`` value; a fake under
+#: another profile sends its profile's.
+SERVER_IDENT = DEFAULT_FORMS.server or ""
 #: Above the 50 MiB import limit, so the app answers 413 itself.
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
@@ -40,9 +42,23 @@ def make_server(host: str = "127.0.0.1", port: int = 0, settings: Settings | Non
 
     check_port(port)
     app = create_app(settings, store=store, server_adds_server_header=True, **overrides)
-    server = create_server(app.wsgi_app, host=host, port=port, ident=SERVER_IDENT, threads=threads,
+    ident = app.extensions["userpilot"].backend.forms.server or ""  # the profile's (SERVER_IDENT by default)
+    server = create_server(app.wsgi_app, host=host, port=port, ident=ident, threads=threads,
                            max_request_body_size=MAX_BODY_BYTES, clear_untrusted_proxy_headers=True)
     return server, app
+
+
+def make_app_server(wsgi_app, host: str = "127.0.0.1", port: int = 0, threads: int = 8, ident: str = ""):
+    """Create (bind, not start) the same WSGI server as :func:`make_server`
+    for another WSGI app (the recording proxy): its settings, ``ident``
+    its ``Server`` header when the app sends none. The one other place the
+    server is chosen; :func:`run_server` and :func:`stop_server` run and
+    stop it. Raises OSError when the port is taken, SettingError for a bad port."""
+    from waitress.server import create_server  # deferred: only a served app needs waitress
+
+    check_port(port)
+    return create_server(wsgi_app, host=host, port=port, ident=ident, threads=threads,
+                         max_request_body_size=MAX_BODY_BYTES, clear_untrusted_proxy_headers=True)
 
 
 def _url_host(host: str) -> str:

@@ -17,7 +17,7 @@ T0 = parse_instant(NOW)
 
 
 def test_health_and_index(client):
-    assert client.get("/__admin/health").get_json() == {"status": "ok", "seed": 1}
+    assert client.get("/__admin/health").get_json() == {"status": "ok", "seed": 1, "profile": None}
     index = client.get("/__admin/").get_json()
     assert "POST /__admin/reset" in index["endpoints"]
 

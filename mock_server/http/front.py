@@ -15,7 +15,8 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-from .render import APP_TOKEN_KEY, BASE_HEADERS, SERVER_HEADER, STATUS_LINES, T0_KEY, request_id
+from ..backend.profile import DEFAULT_FORMS, Forms
+from .render import APP_TOKEN_KEY, STATUS_LINES, T0_KEY, request_id
 
 access_log = logging.getLogger("userpilot_mock.access")
 
@@ -32,22 +33,26 @@ def is_control_path(path: str) -> bool:
 class Front:
     """The WSGI app a server runs: ``api`` (the pipeline) and ``control``
     (the control API's WSGI app), both WSGI callables; ``add_server_header``:
-    send ``server: Cowboy`` (False when the WSGI server sends it)."""
+    send the ``server`` header (False when the WSGI server sends it);
+    ``forms``: the fixed headers and the request id length (the profile's,
+    :class:`~mock_server.backend.profile.Forms`)."""
 
-    def __init__(self, api: Callable, control: Callable, add_server_header: bool):
+    def __init__(self, api: Callable, control: Callable, add_server_header: bool, forms: Forms = DEFAULT_FORMS):
         self.api = api
         self.control = control
-        self.static = tuple(BASE_HEADERS) + ((SERVER_HEADER,) if add_server_header else ())
+        self.static = tuple((k, v) for k, v in forms.headers if k != "server" or add_server_header)
+        self.request_id_length = forms.request_id_length
 
     def __call__(self, environ: dict, start_response) -> Iterable[bytes]:
         t0 = environ[T0_KEY] = time.perf_counter()
         static = self.static
+        id_length = self.request_id_length
 
         def start(status, headers, exc_info=None):
             if not status.startswith("200"):
                 status = STATUS_LINES.get(int(status[:3]), status)
             headers.extend(static)
-            headers.append(("x-request-id", request_id()))
+            headers.append(("x-request-id", request_id(id_length)))
             if access_log.isEnabledFor(logging.INFO):
                 access_log.info("%s %s %s %s %s %.1fms", environ.get("REMOTE_ADDR") or "-",
                                 environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), status[:3],

@@ -20,9 +20,11 @@ def index():
 
 @control.get("/health")
 def health():
-    """``{"status": "ok", "seed"}``: the seed in force (app tokens derive
-    from it), so a handle that did not reset can still name its app."""
-    return reply({"status": "ok", "seed": fake().backend.seed})
+    """``{"status": "ok", "seed", "profile"}``: the seed in force (app
+    tokens derive from it), so a handle that did not reset can still name
+    its app, and the profile's name (null: the assumed defaults)."""
+    backend = fake().backend
+    return reply({"status": "ok", "seed": backend.seed, "profile": backend.profile.name})
 
 
 @control.post("/reset")
