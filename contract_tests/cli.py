@@ -40,8 +40,14 @@ from .options import ContractOptions, TargetError, UsageError, read_key_file
               help="Seconds between polls of a target whose clock the suite cannot drive.")
 @click.option("--operation", "operations", multiple=True, metavar="ID",
               help="Test only this operation (listJobs, getJob, createImport; repeatable). Default: all.")
+@click.option("--record", "record_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="Write the run's exchanges to DIR as a HAR cassette (no API key in it).")
+@click.option("--save", "save_path", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Save what the run observed (fields, types, formats, status codes, headers, timing).")
+@click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Compare the run with observations saved by --save: each difference is drift.")
 def contract(base_url, environment, spec_name, max_examples, seed, junit, allow_writes, assumptions,
-             api_key_file, api_key, rate_limit, poll_interval, operations):
+             api_key_file, api_key, rate_limit, poll_interval, operations, record_dir, save_path, baseline_path):
     """Check a server against the contract (default: a fake, in-process).
 
     Exit 0 when the target conforms, 1 when it does not, 2 on a usage error,
@@ -65,7 +71,7 @@ def contract(base_url, environment, spec_name, max_examples, seed, junit, allow_
             base_url=base_url, environment=environment, spec=spec_name, max_examples=max_examples,
             seed=seed, junit=junit, allow_writes=allow_writes, assumptions=assumptions,
             api_key=api_key, rate_limit=rate_limit, poll_interval=poll_interval,
-            operations=tuple(operations) or None))
+            operations=tuple(operations) or None, record=record_dir, save=save_path, baseline=baseline_path))
     except UsageError as exc:
         click.echo(f"userpilot-mock contract: {exc}", err=True)
         sys.exit(2)

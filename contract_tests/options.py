@@ -58,6 +58,10 @@ class ContractOptions:
     must wait in real time. operations: the operation ids (or ``METHOD
     /path``) to test, None for all. api_key never appears in a repr.
 
+    record: a folder the run's exchanges are written to as a HAR cassette;
+    save: a file the run's observations (shape and timing) are saved to;
+    baseline: a saved observation file the run is compared with (drift).
+
     Internal (tests): ``app``, a WSGI app tested as an in-process fake
     instead of a fresh one.
     """
@@ -75,6 +79,9 @@ class ContractOptions:
     poll_interval: float = DEFAULT_POLL_INTERVAL
     max_wait: float = DEFAULT_MAX_WAIT
     operations: tuple[str, ...] | None = None
+    record: str | None = None
+    save: str | None = None
+    baseline: str | None = None
     app: object = field(default=None, repr=False)
 
     def validated(self) -> ContractOptions:
@@ -156,6 +163,12 @@ PYTEST_OPTIONS = (
     ("poll-interval", "userpilot_contract_poll_interval",
      f"Contract tests: seconds between polls of a target that is not a fake "
      f"(default {DEFAULT_POLL_INTERVAL:g}).", float, None),
+    ("record", "userpilot_contract_record",
+     "Contract tests: write the run's exchanges to this folder as a HAR cassette.", str, None),
+    ("save", "userpilot_contract_save",
+     "Contract tests: save what the run observed (shape, timing) to this file.", str, None),
+    ("baseline", "userpilot_contract_baseline",
+     "Contract tests: compare the run with a file saved by --save: differences are drift.", str, None),
 )
 
 
@@ -197,6 +210,10 @@ def options_from_pytest(config) -> ContractOptions:
     operations = get("userpilot_contract_operations")
     if operations:
         opts.operations = tuple(operations)
+    for name in ("record", "save", "baseline"):
+        value = get(f"userpilot_contract_{name}")
+        if value:
+            setattr(opts, name, value)
     poll = get("userpilot_contract_poll_interval")
     if poll is not None:
         opts.poll_interval = poll

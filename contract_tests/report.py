@@ -60,6 +60,8 @@ class Report:
     requests: int = 0
     seconds: float = 0.0
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    #: differences from a baseline (``--baseline``): contract_tests.evidence.Drift values
+    drift: list = field(default_factory=list)
 
     # ------------------------------------------------------------ building
     def add(self, finding: Finding) -> None:
@@ -99,7 +101,7 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.counted or self.errors else 0
+        return 1 if self.counted or self.errors or self.drift else 0
 
     def for_operation(self, operation_id: str) -> list[Finding]:
         return [f for f in self.findings if f.operation.split(" ")[0] == operation_id]
@@ -139,6 +141,7 @@ class Report:
         if self.errors:
             lines += ["", "ERRORS (the run could not check everything)"]
             lines += [f"  - {e}" for e in self.errors]
+        lines += self._drift_lines()
         verdict = "PASS: the target conforms" if self.exit_code == 0 else "FAIL: the target does not conform"
         lines += ["", f"{verdict} ({len(self.failures)} failed, {len(self.contradicted)} assumption(s) "
                   f"contradicted, {len(self.known)} known deviation(s), {len(self.errors)} error(s))"]
@@ -176,6 +179,11 @@ class Report:
             if out:
                 ET.SubElement(case, "system-out").text = "\n\n".join(out)
             cases.append(case)
+        if self.drift:
+            case = ET.Element("testcase", classname="userpilot_contract", name="drift from the baseline")
+            failure = ET.SubElement(case, "failure", type="drift", message=f"{len(self.drift)} drift finding(s)")
+            failure.text = "\n".join(self._drift_lines()[2:])
+            cases.append(case)
         for error in self.errors:
             case = ET.Element("testcase", classname="userpilot_contract", name="run")
             ET.SubElement(case, "error", message="run error").text = error
@@ -187,6 +195,18 @@ class Report:
         suite.set("time", f"{self.seconds:.3f}")
         text = ET.tostring(suite, encoding="unicode")
         return self.redact('<?xml version="1.0" encoding="utf-8"?>\n' + text + "\n")
+
+
+    def _drift_lines(self) -> list[str]:
+        """The DRIFT section (``--baseline``), empty when there is none."""
+        if not self.drift:
+            return []
+        lines = ["", "DRIFT (the target differs from the baseline: shape or timing)"]
+        for i, d in enumerate(self.drift, 1):
+            lines.append(f"  {i}. [{d.kind}] {d.operation}: {d.what}")
+            lines.append(f"     baseline: {d.baseline}")
+            lines.append(f"     now:      {d.seen}")
+        return lines
 
 
 def _first_line(text: str) -> str:

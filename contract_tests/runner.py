@@ -19,7 +19,7 @@ from hypothesis.configuration import set_hypothesis_home_dir
 
 from mock_server.spec import load_spec
 
-from . import _schemathesis, checks, deviations, hooks, state
+from . import _schemathesis, checks, deviations, evidence, hooks, state
 from .catalogue import rule_for, tag_for
 from .lifecycle import Lifecycle
 from .operations import OPERATIONS, label, operation_index
@@ -86,8 +86,11 @@ def _run_contract(options: ContractOptions) -> Report:
         if unknown:
             raise UsageError(f"unknown operation(s) {', '.join(sorted(unknown))} in the {opts.spec} spec "
                              f"(known: {', '.join(index)})")
+    baseline = evidence.load_baseline(opts.baseline) if opts.baseline else None
     started = time.monotonic()
     target = open_target(opts)
+    kept = evidence.RunEvidence((target.api_key,)) if opts.record or opts.save or baseline else None
+    target.evidence = kept
     writes = target.is_fake or opts.allow_writes
     selected = [op for op, (method, path) in index.items()
                 if (wanted is None or op in wanted or f"{method} {path}" in wanted)
@@ -107,7 +110,8 @@ def _run_contract(options: ContractOptions) -> Report:
         run = state.RunState(api_key=target.api_key, read_only=not writes,
                              throttle=None if target.is_fake else target.throttle,
                              strict_fake=target.is_fake, frozen=target.is_fake,
-                             now=(lambda _response: now) if target.is_fake else checks.date_header_now)
+                             now=(lambda _response: now) if target.is_fake else checks.date_header_now,
+                             evidence=kept)
         with state.active(run):
             if selected:
                 report.max_examples = max_examples
@@ -121,6 +125,8 @@ def _run_contract(options: ContractOptions) -> Report:
         report.requests += target.requests_sent
         target.close()
     deviations.apply(report, known)
+    if kept is not None:
+        _keep_evidence(opts, kept, report, baseline, target.label)
     report.seconds = time.monotonic() - started
     if opts.junit:
         try:
@@ -128,6 +134,24 @@ def _run_contract(options: ContractOptions) -> Report:
         except OSError as exc:
             raise UsageError(f"cannot write the JUnit report {opts.junit}: {exc.strerror or exc}") from None
     return report
+
+
+def _keep_evidence(opts: ContractOptions, kept: evidence.RunEvidence, report: Report, baseline: dict | None,
+                   label: str) -> None:
+    """``--record``, ``--save``, ``--baseline`` (contract_tests.evidence): the
+    cassette, the observations, the drift in the report. Raises UsageError
+    for a file that cannot be written."""
+    if opts.record:
+        report.notes.append(f"recorded: {len(kept.exchanges)} exchange(s) to {kept.write(opts.record, label)}")
+    observed = kept.observed(label)
+    if opts.save:
+        evidence.save(opts.save, observed)
+        report.notes.append(f"saved: the run's observations to {opts.save}")
+    if baseline is not None:
+        report.drift.extend(evidence.drift(baseline, observed))
+        report.notes.extend(evidence.timing_notes(baseline, observed))
+        report.notes.append(f"baseline: {opts.baseline} ({baseline.get('target')}), "
+                            f"{len(report.drift)} drift finding(s)")
 
 
 def _schema(opts: ContractOptions, target: Target, selected: list[str], writes: bool):

@@ -58,6 +58,9 @@ class RunState:
     answer, or None when unknown; ``frozen``, every answer describes the same
     instant (a fake whose clock the run froze), so a job's list entry and its
     single-job answer must agree field by field.
+
+    For the evidence: ``evidence``, a :class:`contract_tests.evidence.RunEvidence`
+    keeping every exchange (None: the run keeps none).
     """
 
     api_key: str | None = None
@@ -66,6 +69,7 @@ class RunState:
     strict_fake: bool = False
     now: Callable[[object], float | None] | None = None
     frozen: bool = False
+    evidence: object = None
 
 
 _current = RunState()

@@ -14,6 +14,7 @@ import shlex
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import quote
 
 import requests
@@ -82,6 +83,8 @@ class Target:
         self.app = app
         self.throttle = Throttle(rate_limit)
         self.requests_sent = 0
+        #: a RunEvidence keeping every exchange (contract_tests.evidence), None: none kept
+        self.evidence: Any = None
         self._session: requests.Session | None = None
         self._client: Client | None = None
         self._clock_before: dict | None = None
@@ -101,8 +104,13 @@ class Target:
             all_headers["Authorization"] = f"Token {self.api_key}"
         for attempt in range(MAX_RETRIES + 1):
             self.throttle.wait()
+            started, t0 = time.time(), time.perf_counter()
             answer = self._send(method, path, all_headers, json_body, files)
             self.requests_sent += 1
+            if self.evidence is not None:
+                body = json.dumps(json_body).encode("utf-8") if json_body is not None else b""
+                self.evidence.add_answer(method, self.base_url + path, all_headers, body, answer, started,
+                                         time.perf_counter() - t0)
             if answer.status != 429 or attempt == MAX_RETRIES:
                 return answer
             delay = retry_after_seconds(answer.headers.get("retry-after"))

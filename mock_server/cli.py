@@ -276,6 +276,76 @@ def record(environment, target, out_dir, host, port, allow_writes, threads, quie
                + (f"; {proxy.refused} write(s) refused" if proxy.refused else ""))
 
 
+@main.command()
+@click.argument("cassettes", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), metavar="FILE",
+              help="Where to write the profile (YAML).")
+@click.option("--name", default=None, help="The profile's name (default: the file's stem).")
+def calibrate(cassettes, out_path, name):
+    """Fit the fake's model to recorded cassettes: write a profile.
+
+    Every job followed over several polls gives its phase durations and
+    processing rate; the answers give the failure share, list length, job
+    types, bytes per row and the forms of the fields. A parameter seen too
+    few times keeps its assumed default and says so. Serve the result with
+    `userpilot-mock serve --profile FILE`.
+    """
+    from .evidence.calibrate import calibrate as fit  # deferred: only this command reads cassettes
+    from .evidence.calibrate import profile_yaml
+    from .evidence.har import CassetteError, read_cassettes
+
+    try:
+        exchanges = read_cassettes(cassettes)
+    except CassetteError as exc:
+        click.echo(f"userpilot-mock calibrate: {exc}", err=True)
+        sys.exit(2)
+    profile = fit(exchanges, name=name or Path(out_path).stem, sources=[Path(c).name for c in cassettes])
+    try:
+        Path(out_path).write_text(profile_yaml(profile), encoding="utf-8")
+    except OSError as exc:
+        click.echo(f"userpilot-mock calibrate: cannot write {out_path}: {exc.strerror or exc}", err=True)
+        sys.exit(2)
+    measured = profile.measured
+    click.echo(f"userpilot-mock calibrate: {len(exchanges)} exchange(s), {profile.source['jobs_followed']} job(s) "
+               f"followed; {len(measured)} parameter(s) measured, the others keep their defaults; wrote {out_path}")
+    for section, params in profile.sections.items():
+        for pname, param in params.items():
+            if param.basis != "measured" and param.observations:
+                click.echo(f"  {section}.{pname}: {param.basis}")
+
+
+@main.command()
+@click.argument("cassettes", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--base-url", default=None, metavar="URL",
+              help="Send the requests to the fake at URL (default: a fresh fake, in-process).")
+@click.option("--profile", default=None, metavar="FILE", help="The in-process fake follows this profile.")
+def diff(cassettes, base_url, profile):
+    """Where the fake's answers differ in shape from recorded ones.
+
+    Sends the cassettes' requests to the fake and compares status codes,
+    fields, types, formats and headers; values that always vary (ids,
+    times, request ids) never count. Exit 0: no difference, 1: differences,
+    2: a cassette or profile that cannot be read, 3: --base-url unreachable.
+    """
+    from .config import SettingError  # deferred: only this command reads cassettes
+    from .evidence.diff import run_diff
+    from .evidence.har import CassetteError, read_cassettes
+
+    if base_url is not None and profile is not None:
+        raise click.UsageError("--profile is for the in-process fake; a fake at --base-url has its own")
+    try:
+        exchanges = read_cassettes(cassettes)
+        report = run_diff(exchanges, base_url=base_url, profile=profile)
+    except (CassetteError, SettingError) as exc:
+        click.echo(f"userpilot-mock diff: {exc}", err=True)
+        sys.exit(2)
+    except OSError as exc:
+        click.echo(f"userpilot-mock diff: cannot reach {base_url}: {exc}", err=True)
+        sys.exit(3)
+    click.echo(report.render(), nl=False)
+    sys.exit(report.exit_code)
+
+
 def urlsplit_host(url: str) -> str:
     """``host`` or ``host-port`` of a URL, for a file name."""
     parts = urlsplit(url)

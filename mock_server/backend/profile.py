@@ -193,12 +193,12 @@ class Profile:
 
 def default_profile() -> Profile:
     """Every parameter at its assumed default."""
-    return Profile(None, {section: {spec.name: Parameter(_checked(spec, spec.default, "defaults"))
+    return Profile(None, {section: {spec.name: Parameter(check_value(spec, spec.default, "defaults"))
                                     for spec in specs}
                           for section, specs in SECTIONS.items()})
 
 
-def _checked(spec: ParameterSpec, value, where: str):
+def check_value(spec: ParameterSpec, value, where: str):
     """``value`` in its canonical form (tuples for ranges), or ProfileError."""
     def bad(expected: str):
         raise ProfileError(where, f"{spec.name}: expected {expected}, got {value!r}")
@@ -311,7 +311,7 @@ def _parameter(spec: ParameterSpec, entry, where: str) -> Parameter:
     basis = entry.get("basis", MEASURED)
     if not isinstance(basis, str):
         raise ProfileError(where, f"{spec.name}.basis: expected a text")
-    return Parameter(_checked(spec, entry["value"], where), entry.get("estimate"), observations,
+    return Parameter(check_value(spec, entry["value"], where), entry.get("estimate"), observations,
                      tuple(interval) if interval is not None else None, basis)
 
 
@@ -409,5 +409,6 @@ DEFAULT_FORMS = Forms.of(DEFAULT_PROFILE)
 
 
 __all__ = ["DEFAULT_FORMS", "DEFAULT_MODEL", "DEFAULT_PROFILE", "FORMS", "Forms", "JOBS", "JobModel", "MEASURED",
-           "PROFILE_FORMAT", "Parameter", "ParameterSpec", "Profile", "ProfileError", "SECTIONS", "default_profile",
+           "PROFILE_FORMAT", "Parameter", "ParameterSpec", "Profile", "ProfileError", "SECTIONS", "check_value",
+           "default_profile",
            "load_profile", "pick", "profile_from_document", "spec_of"]

@@ -13,6 +13,7 @@ same server as the fake (:func:`mock_server.server.make_app_server`).
 """
 from __future__ import annotations
 
+import io
 import logging
 import threading
 import time
@@ -181,6 +182,61 @@ class RecordingProxy:
                  recorded.status, elapsed)
 
 
+class RecordingMiddleware:
+    """A WSGI middleware keeping every exchange of ``app`` (an in-process
+    target: the contract kit's in-process fake, tests) in ``sink`` (anything
+    with ``add(exchange)``: a :class:`~.har.CassetteWriter`, a
+    :class:`~.har.Recorded`), redacted; ``base_url`` names the target in
+    the exchanges' URLs. ``secrets``: values masked wherever they appear.
+    The control API (``/__admin/``) is passed through unrecorded unless
+    ``record_admin``."""
+
+    def __init__(self, app, sink, *, base_url: str = "http://localhost", secrets: tuple[str, ...] = (),
+                 record_admin: bool = False):
+        self.app = app
+        self.sink = sink
+        self.base_url = base_url.rstrip("/")
+        self.secrets = secrets
+        self.record_admin = record_admin
+
+    def __call__(self, environ: dict, start_response):
+        if not self.record_admin and (environ.get("PATH_INFO") or "").startswith("/__admin"):
+            return self.app(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        request_body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(request_body)
+        sent = tuple((key[5:].replace("_", "-").title(), value) for key, value in environ.items()
+                     if key.startswith("HTTP_"))
+        if environ.get("CONTENT_TYPE"):
+            sent += (("Content-Type", environ["CONTENT_TYPE"]),)
+        captured: dict = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, list(headers)
+            return lambda data: None
+
+        started, t0 = time.time(), time.perf_counter()
+        result = self.app(environ, capture)
+        try:
+            body = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        status = captured.get("status", "500 Internal Server Error")
+        path = quote(raw_path(environ).encode("latin-1", "replace"), safe="/:@!$&'()*+,;=-._~%")
+        query = environ.get("QUERY_STRING") or ""
+        exchange = Exchange(method=environ.get("REQUEST_METHOD", "GET"),
+                            url=self.base_url + path + (f"?{query}" if query else ""), path=path,
+                            query=tuple(parse_qsl(query, keep_blank_values=True)), request_headers=sent,
+                            request_body=request_body, status=int(status[:3]), reason=status[4:],
+                            response_headers=tuple(captured.get("headers", ())), body=body, started=started,
+                            elapsed_ms=(time.perf_counter() - t0) * 1000)
+        self.sink.add(redact(exchange, self.secrets))
+        start_response(status, captured.get("headers", []))
+        return [body]
+
+
 def _query_text(exchange: Exchange) -> str:
     return urlencode(exchange.query)
 
@@ -226,4 +282,4 @@ class RecordingServer:
         self.stop()
 
 
-__all__ = ["ENVIRONMENTS", "HOP_BY_HOP", "RecordingProxy", "RecordingServer", "target_url"]
+__all__ = ["ENVIRONMENTS", "HOP_BY_HOP", "RecordingMiddleware", "RecordingProxy", "RecordingServer", "target_url"]
