@@ -27,9 +27,10 @@ from ..ids import is_app_token, is_job_id
 from .har import Exchange
 from .observe import operation_of
 
-#: Headers whose presence depends on the connection or the transport, never compared.
+#: Headers whose presence depends on the connection or the WSGI server (``date``: any HTTP
+#: server adds it; an in-process fake has none), never compared.
 TRANSPORT_HEADERS = frozenset({"connection", "keep-alive", "transfer-encoding", "via", "content-encoding",
-                               "vary", "content-length"})
+                               "vary", "content-length", "date"})
 #: Headers whose value differs from answer to answer by nature: their form is compared, not their value.
 VARYING_VALUES = frozenset({"date", "x-request-id", "retry-after", "etag", "last-modified", "age", "expires"})
 #: Fields whose values are enumerations: a value seen on one side only is a difference of drift.
