@@ -261,7 +261,7 @@ def record(environment, target, out_dir, host, port, allow_writes, threads, quie
         click.echo(f"userpilot-mock: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
         sys.exit(1)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{server.effective_port}"
-    click.echo(f"userpilot-mock {__version__} recording {base} at {url}\n"
+    click.echo(f"userpilot-mock {__version__} recording at {url} (forwarding to {base})\n"
                f"  point the client at {url} (as at the fake); cassette: {path}\n"
                f"  {'every method forwarded (--allow-writes)' if allow_writes else 'read-only: only GET is forwarded'}"
                ". Ctrl-C stops.")

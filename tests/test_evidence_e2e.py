@@ -35,7 +35,7 @@ def _start(*args):
     process = subprocess.Popen([sys.executable, "-m", "mock_server", *args], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     first = process.stdout.readline()
-    url = first.split(" at ")[1].strip()
+    url = first.split(" at ")[1].split()[0]
     return process, url, first
 
 
