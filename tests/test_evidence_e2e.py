@@ -123,8 +123,12 @@ def test_record_calibrate_serve_diff_and_drift_against_a_standin(tmp_path):
     section = drifted.stdout.split("DRIFT", 1)[1]
     for planted_difference in ("6 fraction digits", "no-store", "nginx", "32 characters"):
         assert planted_difference in section
-    cases = {case.get("name"): case for case in ET.parse(junit).getroot()}
-    assert cases["drift from the baseline"].find("failure") is not None
+    drift_cases = [case for case in ET.parse(junit).getroot().iter("testcase")
+                   if case.get("classname") == "userpilot_contract.drift"]
+    assert drift_cases and all(case.find("failure") is not None for case in drift_cases)
+    junit_text = " ".join(case.get("name", "") + (case.find("failure").text or "") for case in drift_cases)
+    for planted_difference in ("6 fraction digits", "no-store", "nginx", "32 characters"):
+        assert planted_difference in junit_text
 
     written = [p for p in out.rglob("*") if p.is_file()]
     assert {p.suffix for p in written} >= {".har", ".yaml", ".json", ".xml"}

@@ -18,6 +18,7 @@ from functools import lru_cache
 from itertools import accumulate
 
 from ..times import format_day
+from .jobtypes import rows_per_minute
 from .lifecycle import PHASES, processing_seconds
 from .profile import DEFAULT_MODEL, JobModel, pick
 
@@ -32,8 +33,9 @@ HISTORY_TYPES = tuple(DEFAULT_MODEL.job_types[0])
 FORMATS = dict(DEFAULT_MODEL.row_bytes)
 #: Bytes of a CSV file's header line.
 CSV_HEADER_BYTES = 64
-#: Extensions a job's file name may have (``.jsonl`` is NDJSON too).
-FILENAME_EXTENSIONS = (".csv", ".ndjson", ".jsonl")
+#: Extensions a job's file name may have (``.jsonl`` is NDJSON too; exports
+#: may also be ``.parquet`` or ``.avro``, their formats' extensions).
+FILENAME_EXTENSIONS = (".csv", ".ndjson", ".jsonl", ".parquet", ".avro")
 
 HISTORY_SECONDS = 14 * 24 * 3600
 #: Row counts of generated jobs (the vendor's bulk limit is 10,000 rows).
@@ -129,22 +131,28 @@ def _faker_words(seed: int) -> tuple[str, str]:
     return company, noun
 
 
-def default_durations(total_rows: int, rng: random.Random, model: JobModel = DEFAULT_MODEL) -> dict[str, int]:
+def default_durations(total_rows: int, rng: random.Random, model: JobModel = DEFAULT_MODEL,
+                      rows_per_minute: float | None = None) -> dict[str, int]:
     """Phase -> whole seconds: the short phases drawn from the model's
     ranges (by default seconds to minutes; validating 1 s longer per 2,000
-    rows), processing ``total_rows`` at the model's rate (1,200 rows/minute)."""
+    rows), processing ``total_rows`` at ``rows_per_minute`` (default the
+    model's: 1,200 rows/minute)."""
+    rate = model.rows_per_minute if rows_per_minute is None else rows_per_minute
     return {
         "queued": rng.randint(*model.queued),
         "validating": rng.randint(*model.validating) + total_rows // 2000,
-        "processing": processing_seconds(total_rows, model.rows_per_minute),
+        "processing": processing_seconds(total_rows, rate),
         "pending_refresh": rng.randint(*model.pending_refresh),
     }
 
 
-def failing_processing_seconds(total_rows: int, rng: random.Random, model: JobModel = DEFAULT_MODEL) -> int:
+def failing_processing_seconds(total_rows: int, rng: random.Random, model: JobModel = DEFAULT_MODEL,
+                               rows_per_minute: float | None = None) -> int:
     """How long a job that fails while processing runs before it fails:
-    a fraction of the time processing would take, at least 1 second."""
-    return max(1, int(processing_seconds(total_rows, model.rows_per_minute) * rng.uniform(0.1, 0.9)))
+    a fraction of the time processing would take (at ``rows_per_minute``,
+    default the model's), at least 1 second."""
+    rate = model.rows_per_minute if rows_per_minute is None else rows_per_minute
+    return max(1, int(processing_seconds(total_rows, rate) * rng.uniform(0.1, 0.9)))
 
 
 def generated_rows(rng: random.Random, low: int = 20, high: int = MAX_GENERATED_ROWS) -> int:
@@ -190,6 +198,13 @@ def history_plan(count: int, first_seen: int, rng: random.Random, model: JobMode
         phases = PHASES[: PHASES.index(fail_at) + 1] if fail_at else PHASES
         total = sum(durations[p] for p in phases)
         start = first_seen - total - rng.randint(60, HISTORY_SECONDS - total)
-        plans.append({"type": pick(rng, *model.job_types), "total_rows": rows, "start": start,
+        job_type = pick(rng, *model.job_types)
+        rate = rows_per_minute(job_type, model.rows_per_minute)
+        if rate != model.rows_per_minute and fail_at != "validating":  # a type of a documented rate
+            was = durations["processing"]
+            durations["processing"] = (processing_seconds(rows, rate) if fail_at is None
+                                       else failing_processing_seconds(rows, rng, model, rate))
+            start -= durations["processing"] - was  # it still ends where it was drawn to
+        plans.append({"type": job_type, "total_rows": rows, "start": start,
                       "durations": durations, "outcome": outcome, "fail_at": fail_at})
     return plans
