@@ -12,6 +12,12 @@ cassette (the run's key masked wherever it appears). At the end:
   formats, enumeration values, status codes per operation, header names and
   fixed values) and the timing profile (the ``jobs`` parameters
   ``userpilot-mock calibrate`` measures);
+- on a fake (whose clock the run drives), a *timing probe* first: a few
+  jobs made for the purpose through the control API (:data:`PROBE_ROWS`),
+  each read every :data:`PROBE_STEP` seconds of the fake's clock until it
+  settles, so that the timing profile has each phase of several jobs; the
+  real API is only polled as the lifecycle polls it, and its timings are
+  measured from what those polls saw;
 - ``--baseline FILE``: the same observations are compared with a saved
   file; each difference is a :class:`Drift` in the report and in JUnit.
   Shapes: a new or vanished field, a type, format or presence change, a new
@@ -20,7 +26,7 @@ cassette (the run's key masked wherever it appears). At the end:
   the baseline's interval (widened by :data:`TIMING_MARGIN` for noise).
   Values that always vary (ids, times, request ids) are never drift.
 
-Standard library and :mod:`mock_server.evidence` only.
+Uses :mod:`mock_server.evidence` and the run's target, not Schemathesis.
 """
 from __future__ import annotations
 
@@ -31,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
-from mock_server.evidence.calibrate import calibrate
+from mock_server.evidence.calibrate import DURATION_TOLERANCE, calibrate
 from mock_server.evidence.har import Exchange, write_cassette
 from mock_server.evidence.observe import operation_of
 from mock_server.evidence.redact import redact
@@ -39,13 +45,22 @@ from mock_server.evidence.shapes import Shape, differences
 from mock_server.times import format_ms
 
 from .options import UsageError
+from .target import job_path
 
 #: The ``baseline:`` version of a saved observation file.
 BASELINE_FORMAT = 1
 #: A timing estimate this share beyond its baseline interval's bounds is drift.
 TIMING_MARGIN = 0.05
+#: Jobs the timing probe follows on a fake (their total_rows), the clock step between
+#: its reads (seconds) and the most fake time it waits for them to settle.
+PROBE_ROWS = (600, 1200, 1800, 2400, 3000, 3600)
+PROBE_STEP = 5.0
+PROBE_MAX_SECONDS = 4 * 3600.0
 #: The timing parameters compared (the ``jobs`` section's, as calibrate measures them).
 TIMING = ("queued_seconds", "validating_seconds", "pending_refresh_seconds", "rows_per_minute", "failure_share")
+#: Those whose interval is the range of the measurements (a share's is a confidence interval):
+#: a measurement of the run outside the baseline's interval is drift, not only its estimate.
+SPREAD = ("queued_seconds", "validating_seconds", "pending_refresh_seconds", "rows_per_minute")
 
 
 @dataclass(frozen=True)
@@ -138,6 +153,35 @@ class RunEvidence:
                 "exchanges": len(jobs), "shape": Shape.of(jobs).document(), "timing": timing}
 
 
+def follow_timing(target) -> int:
+    """The timing probe (see the module docstring) on a fake ``target`` (a
+    :class:`~contract_tests.target.Target` whose clock is frozen); its
+    requests are kept like any other of the run. Returns how many jobs it
+    followed to the end."""
+    made = []
+    for rows in PROBE_ROWS:
+        answer = target.request("POST", "/__admin/jobs", auth=False, json_body={
+            "api_key": target.api_key, "type": "export", "total_rows": rows,
+            "filename": f"contract-timing-probe-{rows}.csv"})
+        if answer.status in (200, 201):
+            made.append(answer.json()["job_id"])
+    running = list(made)
+    waited = 0.0
+    while running and waited <= PROBE_MAX_SECONDS:
+        for job_id in list(running):
+            answer = target.request("GET", job_path(job_id))
+            try:
+                status = answer.json().get("status") if answer.status == 200 else "gone"
+            except (ValueError, AttributeError):
+                status = "gone"
+            if status in ("completed", "failed", "gone"):
+                running.remove(job_id)
+        if running:
+            target.advance(PROBE_STEP)
+            waited += PROBE_STEP
+    return len(made) - len(running)
+
+
 def _plain(value):
     return list(value) if isinstance(value, tuple) else value
 
@@ -187,10 +231,17 @@ def drift(baseline: dict, observed: dict) -> list[Drift]:
             continue
         low, high = interval
         margin = TIMING_MARGIN * max(abs(low), abs(high))
-        if not low - margin <= estimate <= high + margin:
+        if name.endswith("_seconds"):  # a duration's bounds are as wide as the polls that saw it
+            margin = max(margin, DURATION_TOLERANCE)
+        seen = now.get("interval") if name in SPREAD else None
+        outside = not low - margin <= estimate <= high + margin
+        if seen and not outside:  # a duration or a rate: every measurement of the run, not only its median
+            outside = seen[0] < low - margin or seen[1] > high + margin
+        if outside:
             out.append(Drift("timing", "jobs", name, f"{base.get('estimate')} within [{low}, {high}] "
                                                      f"({base.get('observations')} observations)",
-                             f"{estimate} ({now.get('observations')} observations)"))
+                             f"{estimate}" + (f" within [{seen[0]}, {seen[1]}]" if seen else "")
+                             + f" ({now.get('observations')} observations)"))
     return out
 
 
@@ -206,4 +257,5 @@ def timing_notes(baseline: dict, observed: dict) -> list[str]:
     return notes
 
 
-__all__ = ["BASELINE_FORMAT", "Drift", "RunEvidence", "TIMING", "drift", "load_baseline", "save", "timing_notes"]
+__all__ = ["BASELINE_FORMAT", "Drift", "PROBE_ROWS", "RunEvidence", "TIMING", "drift", "follow_timing", "load_baseline",
+           "save", "timing_notes"]

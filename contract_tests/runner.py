@@ -158,6 +158,13 @@ def _run(opts: ContractOptions, known, index, labels, wanted, progress: Progress
                             step()
                         except NoAnswer as exc:
                             dying.no_answer(exc.error, reached=exc.reached, why=exc.why, phase="lifecycle")
+                if kept is not None and moves_clock:  # the evidence's timing probe, on the fake's clock
+                    progress.phase("timing probe")
+                    try:
+                        report.notes.append(f"timing: {evidence.follow_timing(target)} job(s) made through the "
+                                            "control API followed to the end, for the timing profile")
+                    except NoAnswer as exc:
+                        dying.no_answer(exc.error, reached=exc.reached, why=exc.why, phase="lifecycle")
             except _Stopped:
                 pass
     finally:

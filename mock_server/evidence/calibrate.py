@@ -13,7 +13,7 @@ How each is measured (docs/evidence.md, "Calibrate"):
   phase started lies between the last view before it and the first view in
   it (``start_time`` and ``end_time`` are exact; the processing phase's ends
   are refined from ``completed_rows`` over time); a duration counts when it
-  is known to within 10 s or a quarter of itself. The fake draws from the
+  is known to within 10 s (two polls 5 s apart). The fake draws from the
   range of these jobs' durations; the interval holds every job's bounds;
 - rows per minute: the slope of ``completed_rows`` over time while a job
   processes (two single-job views or more);
@@ -41,7 +41,7 @@ from ..times import format_ms, parse_iso8601
 from .har import Exchange
 from .observe import Followed, app_token_of, follow, instants, list_answers, operation_of
 
-#: A duration counts when known to within this many seconds (or a quarter of itself).
+#: A duration counts when known to within this many seconds (two polls 5 s apart).
 DURATION_TOLERANCE = 10.0
 #: Answer headers that are never a fixed value (per answer, per body, per connection).
 VARYING_HEADERS = frozenset({"date", "content-length", "content-type", "x-request-id", "connection", "keep-alive",
@@ -132,11 +132,16 @@ def _phase_bounds(followed: Followed, rate: float | None) -> dict:
         reached = list(PHASES)
     elif (outcome == "failed" and reached) or reached:
         reached = list(PHASES[: order[reached[-1]] + 1])
+    # bounds from views whose instant is exact (a settled job's view placed by the wall clock may
+    # be wrong by the clock's jumps on a fake); the end is end_time, exactly
+    timed = [(v.at, v.job.get("status")) for v in followed.views if v.exact]
     out: dict[str, tuple[float, float]] = {"queued": (start, start)}
     for phase in reached[1:]:
         i = order[phase]
-        before = [t for t, s, _j in views if s in order and order[s] < i]
-        after = [t for t, s, _j in views if (s in order and order[s] >= i) or s in TERMINAL]
+        before = [t for t, s in timed if s in order and order[s] < i]
+        after = [t for t, s in timed if (s in order and order[s] >= i) or s in TERMINAL]
+        if end is not None and outcome is not None:
+            after.append(end)
         low = max([start, *before])
         high = min(after) if after else math.inf
         out[phase] = (low, high)
@@ -183,7 +188,7 @@ def _durations(evidence: Evidence, phase: str) -> list[tuple[float, float, float
             continue
         low, high = max(0.0, b_low - a_high), max(0.0, b_high - a_low)
         mid = (low + high) / 2
-        if high - low <= max(DURATION_TOLERANCE, mid / 4):
+        if high - low <= DURATION_TOLERANCE:
             seconds = mid
             if phase == "validating":  # the fake adds 1 s per 2,000 rows itself
                 seconds -= (evidence.jobs[job_id].last.get("total_rows") or 0) // 2000

@@ -94,12 +94,15 @@ def instants(exchanges: Sequence[Exchange]) -> list[float]:
 class Seen:
     """One view of one job: ``at`` (the answer's instant), ``job`` (the
     object as answered), ``detail`` (a single-job answer, with
-    ``completed_rows``), ``exchange`` (its index in the cassette)."""
+    ``completed_rows``), ``exchange`` (its index in the cassette),
+    ``exact`` (the instant was read from the answer's own running jobs, not
+    placed by the wall clock: always so for a view of a running job)."""
 
     at: float
     job: dict
     detail: bool
     exchange: int
+    exact: bool = True
 
 
 @dataclass
@@ -132,9 +135,11 @@ def follow(exchanges: Sequence[Exchange], at: Sequence[float] | None = None) -> 
         operation = operation_of(exchange)
         if operation is None:
             continue
-        for job in jobs_in(exchange):
+        jobs = jobs_in(exchange)
+        exact = running_instant(jobs) is not None
+        for job in jobs:
             followed = out.setdefault(job["job_id"], Followed(job["job_id"]))
-            followed.views.append(Seen(at[i], job, operation != "listJobs", i))
+            followed.views.append(Seen(at[i], job, operation != "listJobs", i, exact))
     for followed in out.values():
         followed.views.sort(key=lambda v: (v.at, v.exchange))
     return out
