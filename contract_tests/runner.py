@@ -143,7 +143,7 @@ def _run(opts: ContractOptions, known, index, labels, wanted, progress: Progress
                              throttle=None if target.is_fake else target.throttle,
                              strict_fake=target.is_fake, frozen=frozen, traffic=traffic,
                              now=(lambda _response: now) if target.is_fake else checks.date_header_now,
-                             evidence=kept)
+                             evidence=kept, forms=target.forms)
         with state.active(run):
             try:
                 if selected:

@@ -28,6 +28,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import Client
 
 from mock_server import create_app
+from mock_server.backend.profile import DEFAULT_FORMS, Forms, ProfileError
 from mock_server.config import DEFAULT_SEED
 from mock_server.times import format_instant, parse_instant
 
@@ -225,10 +226,12 @@ class Target:
     (``http://localhost`` in-process); ``app``: the WSGI app in-process;
     ``label``: how reports name it (masked). ``api_key`` is never printed.
     ``traffic``: the run's, counting every request; ``clock_move``: what
-    the run did to a fake's clock (None until it froze it)."""
+    the run did to a fake's clock (None until it froze it); ``forms``: the
+    forms a fake's profile gives its answers' bodies (its health says;
+    the defaults for any other server)."""
 
     def __init__(self, kind: str, base_url: str, label: str, api_key: str, *, app=None,
-                 rate_limit: float | None = None, traffic: Traffic | None = None):
+                 rate_limit: float | None = None, traffic: Traffic | None = None, forms: Forms = DEFAULT_FORMS):
         self.kind = kind
         self.base_url = base_url
         self.label = label
@@ -237,6 +240,7 @@ class Target:
         self.throttle = Throttle(rate_limit)
         self.traffic = traffic if traffic is not None else Traffic()
         self.clock_move: ClockMove | None = None
+        self.forms = forms
         #: a RunEvidence keeping every exchange (contract_tests.evidence), None: none kept
         self.evidence: Any = None
         self._session: requests.Session | None = None
@@ -391,7 +395,7 @@ def open_target(opts: ContractOptions, *, traffic: Traffic | None = None) -> Tar
             app = create_app(seed=opts.seed if opts.seed is not None else DEFAULT_SEED,
                              now="2026-11-29T12:00:00Z", frozen=True, api_keys=[in_process_key])
         return Target("in-process", "http://localhost", "the fake, in-process", in_process_key, app=app,
-                      traffic=traffic)
+                      traffic=traffic, forms=app.extensions["userpilot"].backend.forms)  # type: ignore[attr-defined]
 
     mask = KeyMask([opts.api_key, (opts.api_key or "") + OTHER_APP_SUFFIX])
     if opts.base_url is not None:
@@ -403,6 +407,7 @@ def open_target(opts: ContractOptions, *, traffic: Traffic | None = None) -> Tar
         raise MissingKey(missing_key_message())
     probe = Target("real", url, label, opts.api_key or "", rate_limit=opts.rate_limit, traffic=traffic)
     is_fake = False
+    forms = DEFAULT_FORMS
     try:
         if opts.base_url is not None:
             try:
@@ -411,13 +416,18 @@ def open_target(opts: ContractOptions, *, traffic: Traffic | None = None) -> Tar
                     and health.json().get("status") == "ok"
             except (ValueError, AttributeError):
                 is_fake = False
+            if is_fake:  # a fake says the forms its profile gives its answers (an older one: the defaults)
+                try:
+                    forms = Forms.of_body_forms(health.json().get("forms") or {})
+                except ProfileError:
+                    forms = DEFAULT_FORMS
         key: str | None = opts.api_key
         if not is_fake and not key:
             raise MissingKey(missing_key_message(label))
         rate = opts.rate_limit if opts.rate_limit is not None else (None if is_fake else DEFAULT_RATE_LIMIT)
         target = Target("fake" if is_fake else "real", url,
                         f"the fake at {label}" if is_fake else label,
-                        key or IN_PROCESS_KEY, rate_limit=rate or None, traffic=traffic)
+                        key or IN_PROCESS_KEY, rate_limit=rate or None, traffic=traffic, forms=forms)
         answer = target.request("GET", "/v1/background_jobs")
     except NoAnswer as exc:
         raise TargetError(f"cannot reach {label}: {exc.why}"

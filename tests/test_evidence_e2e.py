@@ -84,6 +84,7 @@ def test_record_calibrate_serve_diff_and_drift_against_a_standin(tmp_path):
                    "--save", str(baseline), env={"USERPILOT_API_KEY": SENTINEL})
         printed += [run.stdout, run.stderr]
         assert baseline.exists() and len(list(out.glob("contract-*.har"))) == 1, run.stdout + run.stderr
+        assert run.returncode == 0, run.stdout  # the kit expects the forms the stand-in's health names
 
     profile = out / "standin.yaml"
     calibrated = _cli("calibrate", str(cassette), "--out", str(profile))

@@ -402,13 +402,33 @@ class Forms:
         """The ``server`` header value, None when the profile sends none."""
         return next((v for k, v in self.headers if k == "server"), None)
 
+    def body_forms(self) -> dict:
+        """The forms of the answers' bodies as the ``forms`` parameters name
+        them (:data:`BODY_FORMS`: what a job's invariants depend on), for
+        ``GET /__admin/health``: a client checking a fake reads them there."""
+        return {"time_fraction_digits": self.fraction_digits, "time_zone": self.zone,
+                "end_time_while_running": "absent" if self.end_time_absent else "null",
+                "list_order": "oldest_first" if self.oldest_first else "newest_first"}
+
+    @classmethod
+    def of_body_forms(cls, document) -> Forms:
+        """The Forms a :meth:`body_forms` document describes (the rest at
+        the defaults). Raises :class:`ProfileError` for a value that is not one."""
+        if not isinstance(document, dict) or set(document) - set(BODY_FORMS):
+            raise ProfileError("forms", f"expected a mapping of {', '.join(BODY_FORMS)}")
+        return cls.of(profile_from_document({"profile": PROFILE_FORMAT, "forms": {
+            name: {"value": value} for name, value in document.items()}}, "forms"))
+
+
+#: The ``forms`` parameters a job's invariants depend on (:meth:`Forms.body_forms`).
+BODY_FORMS = ("time_fraction_digits", "time_zone", "end_time_while_running", "list_order")
+
 
 DEFAULT_PROFILE = default_profile()
 DEFAULT_MODEL = JobModel.of(DEFAULT_PROFILE)
 DEFAULT_FORMS = Forms.of(DEFAULT_PROFILE)
 
 
-__all__ = ["DEFAULT_FORMS", "DEFAULT_MODEL", "DEFAULT_PROFILE", "FORMS", "Forms", "JOBS", "JobModel", "MEASURED",
-           "PROFILE_FORMAT", "Parameter", "ParameterSpec", "Profile", "ProfileError", "SECTIONS", "check_value",
-           "default_profile",
-           "load_profile", "pick", "profile_from_document", "spec_of"]
+__all__ = ["BODY_FORMS", "DEFAULT_FORMS", "DEFAULT_MODEL", "DEFAULT_PROFILE", "FORMS", "Forms", "JOBS", "JobModel",
+           "MEASURED", "PROFILE_FORMAT", "Parameter", "ParameterSpec", "Profile", "ProfileError", "SECTIONS",
+           "check_value", "default_profile", "load_profile", "pick", "profile_from_document", "spec_of"]
