@@ -39,9 +39,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from mock_server.evidence.calibrate import DURATION_TOLERANCE, calibrate
 from mock_server.evidence.har import Exchange, write_cassette
-from mock_server.evidence.observe import operation_of
+from mock_server.evidence.observe import operation_name, operation_of
 from mock_server.evidence.redact import redact
-from mock_server.evidence.shapes import Shape, differences
+from mock_server.evidence.shapes import Shape, differences, folded
 from mock_server.times import format_ms
 
 from .options import UsageError
@@ -139,7 +139,9 @@ class RunEvidence:
 
     def observed(self, label: str) -> dict:
         """What the run observed, as a baseline file holds it."""
-        jobs = [e for e in sorted(self.exchanges, key=lambda e: e.started) if operation_of(e) is not None]
+        ordered = sorted(self.exchanges, key=lambda e: e.started)
+        jobs = [e for e in ordered if operation_of(e) is not None]
+        answers = [e for e in ordered if operation_name(e) is not None]  # every family's operations
         profile = calibrate(jobs, name="contract run")
         timing = {}
         for name in TIMING:
@@ -147,10 +149,10 @@ class RunEvidence:
             timing[name] = {"estimate": _plain(parameter.estimate), "observations": parameter.observations,
                             "interval": list(parameter.interval) if parameter.interval is not None else None,
                             "basis": parameter.basis}
-        starts = [e.started for e in jobs]
+        starts = [e.started for e in answers]
         return {"baseline": BASELINE_FORMAT, "target": label,
                 "recorded": [format_ms(min(starts)), format_ms(max(starts))] if starts else None,
-                "exchanges": len(jobs), "shape": Shape.of(jobs).document(), "timing": timing}
+                "exchanges": len(answers), "shape": Shape.of(answers).document(), "timing": timing}
 
 
 def follow_timing(target) -> int:
@@ -218,9 +220,10 @@ def drift(baseline: dict, observed: dict) -> list[Drift]:
     out: list[Drift] = []
     reference = Shape.from_document(baseline["shape"])
     run = Shape.from_document(observed["shape"])
-    for d in differences(reference, run, enums=True):
-        if d.kind == "status code" and d.seen.startswith("never"):
-            continue  # a status code this run did not happen to provoke is not drift; a new one is
+    found = [d for d in differences(reference, run, enums=True)
+             # a status code this run did not happen to provoke is not drift; a new one is
+             if not (d.kind == "status code" and d.seen.startswith("never"))]
+    for d in folded(found):
         out.append(Drift("shape", d.operation, f"{d.kind} {d.where}", d.expected, d.seen))
     for name in TIMING:
         base = (baseline.get("timing") or {}).get(name) or {}

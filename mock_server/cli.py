@@ -219,6 +219,9 @@ def _access_log(name: str, stream) -> None:
 @click.option("--environment", type=click.Choice(["analytex", "analytex-eu"]), default=None,
               help="Record the real API in this environment (https://<environment>.userpilot.io).")
 @click.option("--target", default=None, metavar="URL", help="Record this server instead (e.g. a fake).")
+@click.option("--exports-target", default=None, metavar="URL",
+              help="Forward the exports and lookups paths (/api/v1/analytics/exports...) here. Default: "
+                   "https://appex.userpilot.io with --environment, the --target itself with --target.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), metavar="DIR",
               help="Folder of the cassette (created if missing): one HAR 1.2 file per recording.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address the proxy binds.")
@@ -228,7 +231,7 @@ def _access_log(name: str, stream) -> None:
               help="Forward every method (POST /v1/imports...). Default: only GET; others get 403.")
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256), help="Proxy threads.")
 @click.option("--quiet", is_flag=True, help="No line per exchange.")
-def record(environment, target, out_dir, host, port, allow_writes, threads, quiet):
+def record(environment, target, exports_target, out_dir, host, port, allow_writes, threads, quiet):
     """Record a client's traffic with the real API (or any server) to a cassette.
 
     Point the client at the proxy as it would point at the fake; every
@@ -240,7 +243,7 @@ def record(environment, target, out_dir, host, port, allow_writes, threads, quie
         import harfile  # noqa: F401
 
         from .evidence.har import CassetteWriter
-        from .evidence.record import RecordingProxy, target_url
+        from .evidence.record import RecordingProxy, routes_for, target_url
     except ImportError as exc:
         click.echo(f"userpilot-mock record needs the evidence extra: pip install 'userpilot-mock[evidence]' "
                    f"({exc.name})", err=True)
@@ -249,6 +252,7 @@ def record(environment, target, out_dir, host, port, allow_writes, threads, quie
 
     try:
         base = target_url(environment, target)
+        routes = routes_for(environment, exports_target)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     folder = Path(out_dir)
@@ -261,7 +265,7 @@ def record(environment, target, out_dir, host, port, allow_writes, threads, quie
     except OSError as exc:
         click.echo(f"userpilot-mock: cannot write to {folder}: {exc.strerror or exc}", err=True)
         sys.exit(2)
-    proxy = RecordingProxy(base, writer, allow_writes=allow_writes)
+    proxy = RecordingProxy(base, writer, allow_writes=allow_writes, routes=routes)
     try:
         server = make_app_server(proxy, host, port, threads)
     except OSError as exc:
@@ -269,7 +273,8 @@ def record(environment, target, out_dir, host, port, allow_writes, threads, quie
         click.echo(f"userpilot-mock: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
         sys.exit(1)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{server.effective_port}"
-    click.echo(f"userpilot-mock {__version__} recording at {url} (forwarding to {base})\n"
+    forwarding = base + "".join(f"; {prefix}/... to {where}" for prefix, where in routes)
+    click.echo(f"userpilot-mock {__version__} recording at {url} (forwarding to {forwarding})\n"
                f"  point the client at {url} (as at the fake); cassette: {path}\n"
                f"  {'every method forwarded (--allow-writes)' if allow_writes else 'read-only: only GET is forwarded'}"
                ". Ctrl-C stops.")

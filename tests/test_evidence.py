@@ -390,3 +390,150 @@ def test_drift_is_a_new_value_or_a_timing_outside_the_baseline_interval():
     kinds = {(d.kind, d.what) for d in found}
     assert ("timing", "rows_per_minute") in kinds and ("shape", "value status") in kinds
     assert drift(baseline, _observed(status=("queued",))) == []  # a value not seen again is not drift
+
+
+def test_values_that_always_vary_never_drift():
+    from contract_tests.evidence import drift
+
+    def observed(job_id: str, start: str, request_id: str) -> dict:
+        exchange = Exchange(method="GET", url="http://x/v1/background_jobs/" + job_id,
+                            path="/v1/background_jobs/" + job_id, query=(), request_headers=(), request_body=b"",
+                            status=200, reason="OK", response_headers=(("x-request-id", request_id),
+                                                                       ("date", "Sun, 29 Nov 2026 12:00:00 GMT")),
+                            body=json.dumps({"job_id": job_id, "status": "completed", "start_time": start,
+                                             "elapsed_time": 7}).encode(), started=0.0, elapsed_ms=1.0)
+        from mock_server.evidence.shapes import Shape
+
+        return {"baseline": 1, "shape": Shape.of([exchange]).document(), "timing": {}}
+
+    baseline = observed("bulk:jobs:NX-ac54070e:c6f91301-54c1-4df7-a077-b34715c38875", "2026-11-29T12:00:00Z",
+                        "F2x9kQ0aB7cD1eF3gH5i")
+    other = observed("bulk:jobs:NX-0badf00d:0f3b6a1e-2c4d-4e5f-8a9b-0c1d2e3f4a5b", "2025-01-02T03:04:05Z",
+                     "Zz0Yy1Xx2Ww3Vv4Uu5Tt")
+    assert drift(baseline, other) == []
+
+
+def test_the_same_drift_on_several_operations_is_one_finding_naming_them():
+    from contract_tests.evidence import drift
+    from mock_server.evidence.shapes import Shape
+
+    def observed(server: str) -> dict:
+        exchanges = [Exchange(method="GET", url="http://x" + path, path=path, query=(), request_headers=(),
+                              request_body=b"", status=200, reason="OK", response_headers=(("server", server),),
+                              body=b"[]", started=0.0, elapsed_ms=1.0)
+                     for path in ("/v1/background_jobs", "/api/v1/analytics/exports/jobs/") for _ in range(2)]
+        return {"baseline": 1, "shape": Shape.of(exchanges).document(), "timing": {}}
+
+    (found,) = drift(observed("nginx"), observed("Cowboy"))
+    assert found.operation == "listExportJobs, listJobs" and found.what == "header value server"
+    assert (found.baseline, found.seen) == ("nginx", "Cowboy")
+
+
+# ----------------------------------------------------- the other families
+
+def _get(url: str, key: str | None = SENTINEL, method: str = "GET", body: bytes | None = None):
+    import urllib.request
+
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Token {key}"} if key else {})}
+    with urllib.request.urlopen(urllib.request.Request(url, data=body, method=method, headers=headers),
+                                timeout=30) as answer:
+        return answer.status, json.loads(answer.read() or b"null")
+
+
+def test_the_recorder_sends_the_exports_paths_to_their_host_and_filters_presigned_signatures(tmp_path):
+    from mock_server.evidence.record import RecordingServer, routes_for
+    from mock_server.server import MockServer
+
+    cassette = tmp_path / "two-hosts.har"
+    with MockServer(now=standin.NOW, frozen=True, server="waitress") as analytex, \
+            MockServer(now=standin.NOW, frozen=True, server="waitress") as appex:
+        _status, made = _get(appex.url + "/api/v1/analytics/exports", method="POST", body=b'{"from": "2026-11-01"}')
+        _get(appex.url + "/__admin/clock", key=None, method="POST", body=b'{"advance_seconds": 3600}')
+        _status, settled = _get(appex.url + "/api/v1/analytics/exports/jobs/" + made["job_id"])
+        signature = settled["presigned_urls"][0]["url"].rsplit("X-Amz-Signature=", 1)[1]
+        with RecordingServer(analytex.url, cassette, routes=routes_for(None, appex.url)) as recorder:
+            assert _get(recorder.url + "/v1/background_jobs")[0] == 200
+            assert _get(recorder.url + "/api/v1/analytics/exports/jobs/")[0] == 200
+            assert _get(recorder.url + "/api/v1/analytics/exports/jobs/" + made["job_id"])[0] == 200
+    text = cassette.read_text(encoding="utf-8")
+    assert SENTINEL not in text and signature not in text
+    exchanges = read_cassette(cassette)
+    assert [e.url.split("/", 3)[2] for e in exchanges] == [analytex.url.split("/")[2]] + [appex.url.split("/")[2]] * 2
+    (url,) = [u["url"] for u in exchanges[-1].json()["presigned_urls"]]
+    assert "X-Amz-Signature=%5BFiltered%5D" in url and "/__files/userpilot-exports/" in url
+    assert routes_for("analytex", None) == (("/api/v1/analytics/exports", "https://appex.userpilot.io"),)
+
+
+def _families_session():
+    """Every family's GETs recorded against a default fake: the jobs, the
+    exports API (a running and a settled export), lookups (a second page by
+    its cursor), and a bulk identify and a real-time call."""
+    sink = Recorded()
+    app = create_app(now=standin.NOW, frozen=True)
+    client = Client(RecordingMiddleware(app, sink))
+    auth = {"Authorization": "Token families-key"}
+    for spec in ({"total_rows": 600_000}, {"total_rows": 1200, "started_ago": 86_400}):
+        Client(app).post("/__admin/jobs", json={"api_key": "families-key", "type": "export", **spec})
+    # a real-time call whose properties make the events_properties lookup two pages long
+    client.post("/v1/track", json={"user_id": "u1", "event_name": "e", "metadata": {f"k{i}": i for i in range(60)}},
+                headers=auth)
+    exports = client.get("/api/v1/analytics/exports/jobs/", headers=auth).get_json()
+    for job in exports:
+        client.get("/api/v1/analytics/exports/jobs/" + job["job_id"], headers=auth)
+    first = client.get("/api/v1/analytics/exports/lookups/events_properties", headers=auth).get_json()
+    cursor = first["metadata"]["cursor"]["after"]
+    assert cursor  # more than one page: the diff must send the fake's own cursor for the second
+    client.get("/api/v1/analytics/exports/lookups/events_properties", query_string={"after_cursor": cursor},
+               headers=auth)
+    client.get("/api/v1/analytics/exports/lookups/segments", headers=auth)
+    client.get("/v1/background_jobs", headers=auth)
+    return sink.exchanges
+
+
+def test_diff_covers_every_family_and_a_recording_of_the_fake_diffs_clean():
+    exchanges = _families_session()
+    report = run_diff(exchanges)
+    assert report.differences == [] and report.notes == [], report.render()
+    assert report.sent >= 6
+    shaped = {op for op in ("listExportJobs", "getExportJob", "lookupSegments", "trackEvent", "listJobs")}
+    from mock_server.evidence.shapes import Shape
+
+    assert shaped <= set(Shape.of(exchanges).operations)
+    other = run_diff(exchanges, profile=standin.PROFILE)
+    assert {("getExportJob", "header value", "server"), ("lookupSegments", "header value", "server"),
+            ("trackEvent", "header form", "x-request-id")} <= _kinds(other)
+
+
+# ------------------------------------------------------ rates and the kit
+
+def test_a_calibrated_rate_replaces_the_assumed_throughputs_and_keeps_the_documented_ones():
+    app = create_app(now=standin.NOW, frozen=True, profile={"profile": 1, "jobs": {"rows_per_minute": {"value": 600}}})
+    backend = app.extensions["userpilot"].backend
+    assert backend.rows_per_minute("import") == backend.rows_per_minute("export") == 600
+    assert backend.rows_per_minute("bulk_identify_users") == 1200
+    assert backend.rows_per_minute("bulk_identify_companies") == 1800
+    for job_type, rate in (("import", 600), ("bulk_identify_companies", 1800)):
+        answer = Client(app).post("/__admin/jobs", json={"api_key": f"k-{job_type}", "type": job_type,
+                                                         "total_rows": 1800})
+        timeline = answer.get_json()["timeline"]
+        seconds = parse_iso8601(timeline["pending_refresh"]) - parse_iso8601(timeline["processing"])
+        assert seconds == 1800 * 60 / rate
+
+
+def test_the_contract_kit_expects_the_forms_a_fakes_health_names():
+    from contract_tests.options import ContractOptions
+    from contract_tests.target import open_target
+    from mock_server.server import MockServer
+
+    with MockServer(profile=standin.PROFILE, now=standin.NOW, frozen=True, server="waitress") as fake:
+        assert _get(fake.url + "/__admin/health", key=None)[1]["forms"]["time_fraction_digits"] == 6
+        target = open_target(ContractOptions(base_url=fake.url, api_key="k").validated())
+        try:
+            assert target.is_fake and target.forms.fraction_digits == 6
+            from contract_tests.checks import body_problems
+
+            answer = target.request("GET", "/v1/background_jobs")
+            assert body_problems("listJobs", answer.json(), None, True, target.forms) == []
+            assert body_problems("listJobs", answer.json(), None, True) != []  # the default forms would fail it
+        finally:
+            target.close()

@@ -1,12 +1,17 @@
 """``userpilot-mock diff CASSETTE``: the recorded requests sent to the fake,
 and where its answers differ in shape from the recorded ones.
 
-Each distinct recorded request is sent once, to a fresh fake in-process
-(frozen, with ``--profile`` when given) or to the fake at ``--base-url``,
-with a key of its own (a request recorded without a key is sent without
-one). A job the cassette saw is a job the fake does not have: each recorded
-job id in a path is replaced by one of the fake's jobs of the same status
-(running or settled) where it has one. Then the recorded answers' shape and
+Each distinct recorded request of an operation of the kit spec (every
+family: jobs, imports, exports and lookups, bulk identify, real-time calls)
+is sent once, to a fresh fake in-process (frozen, with ``--profile`` when
+given) or to the fake at ``--base-url``, with a key of its own (a request
+recorded without a key is sent without one). A job the cassette saw is a
+job the fake does not have: each recorded job id in a path (``getJob``,
+``getExportJob``) is replaced by one of the fake's jobs of the same status
+(running or settled) where it has one; for exports, the diff first gives
+its app a running and a settled export through the control API. A lookup's
+page cursor becomes the fake's cursor of the same page (the one the fake
+gave where the recording gave it), or is left out when the fake has none. Then the recorded answers' shape and
 the fake's are compared (:func:`~.shapes.differences`): status codes,
 fields, types, formats, headers; values that always vary (ids, times,
 request ids, dates) never count.
@@ -22,12 +27,14 @@ from urllib.parse import quote, urlencode
 
 from ..backend.lifecycle import TERMINAL
 from .har import Exchange
-from .observe import JOB_PATH, jobs_in, operation_of
+from .observe import jobs_in, operation_name
 from .replay import request_key
-from .shapes import Difference, Shape, differences
+from .shapes import Difference, Shape, differences, folded
 
 #: The key the diff's requests carry (an app of its own in the fake).
 DIFF_KEY = "userpilot-mock-diff"
+#: The exports API's list of jobs (and, with an id after it, one job).
+EXPORT_JOB_PATH = "/api/v1/analytics/exports/jobs/"
 #: When the in-process fake's clock stands (any instant works: only shapes are compared).
 DIFF_NOW = "2026-11-29T12:00:00Z"
 
@@ -54,8 +61,10 @@ class DiffReport:
         if not self.differences:
             lines.append("\nNO DIFFERENCE: the fake's answers have the recorded shape")
         else:
-            lines.append(f"\nDIFFERENCES ({len(self.differences)}): expected = recorded, seen = the fake")
-            for i, d in enumerate(self.differences, 1):
+            shown = folded(self.differences)  # the same difference on several operations: one line
+            lines.append(f"\nDIFFERENCES ({len(self.differences)}, {len(shown)} distinct): expected = recorded, "
+                         "seen = the fake")
+            for i, d in enumerate(shown, 1):
                 lines.append(f"  {i}. {d.operation}: {d.kind} {d.where}")
                 lines.append(f"     recorded: {d.expected}")
                 lines.append(f"     fake:     {d.seen}")
@@ -88,24 +97,78 @@ class _OverHttp:
             return answer.code, answer.reason, list(answer.headers.items()), answer.read()
 
 
-def _fake_jobs(target, key: str) -> tuple[list[str], list[str]]:
-    """(running, settled) job ids of the diff key's app in the fake."""
-    status, _reason, _headers, body = target.send("GET", "/v1/background_jobs", (),
-                                                  {"Authorization": f"Token {key}"}, b"")
+def _fake_jobs(target, key: str, list_path: str = "/v1/background_jobs") -> tuple[list[str], list[str]]:
+    """(running, settled) job ids of the diff key's app in the fake (List
+    Jobs, or ``list_path``: the exports API's list)."""
+    status, _reason, _headers, body = target.send("GET", list_path, (), {"Authorization": f"Token {key}"}, b"")
     try:
         jobs = json.loads(body) if status == 200 else []
     except ValueError:
         jobs = []
+    jobs = jobs if isinstance(jobs, list) else []
     running = [j["job_id"] for j in jobs if isinstance(j, dict) and j.get("status") not in TERMINAL]
     settled = [j["job_id"] for j in jobs if isinstance(j, dict) and j.get("status") in TERMINAL]
     return running, settled
 
 
+def _make_exports(target, key: str) -> None:
+    """Give the diff key's app one running and one settled export (through
+    the control API: no clock moves), so that recorded export jobs have
+    fake ones of their status to be compared with."""
+    for spec in ({"total_rows": 600_000}, {"total_rows": 1200, "started_ago": 86_400}):
+        body = json.dumps({"api_key": key, "type": "export", **spec}).encode("utf-8")
+        target.send("POST", "/__admin/jobs", (), {"Content-Type": "application/json"}, body)
+
+
+class _Ids:
+    """Recorded job ids -> the fake's jobs of the same status (running or
+    settled), one pool per kind of job (``jobs``: List Jobs, ``exports``:
+    the exports API's list)."""
+
+    def __init__(self, seen_running: dict[str, bool]):
+        self.seen_running = seen_running
+        self.pools: dict[str, tuple[list[str], list[str]]] = {}
+        self.mapping: dict[str, str] = {}
+        self.counters: dict[tuple[str, bool], int] = {}
+
+    def fake_id(self, kind: str, recorded: str) -> str:
+        if recorded not in self.mapping:
+            was_running = self.seen_running.get(recorded)
+            running, settled = self.pools.get(kind, ([], []))
+            pool = (running if was_running else settled) or running or settled
+            if was_running is None or not pool:
+                self.mapping[recorded] = recorded  # an id no answer showed: sent as it is
+            else:
+                at = self.counters.get((kind, bool(was_running)), 0)
+                self.mapping[recorded] = pool[at % len(pool)]
+                self.counters[(kind, bool(was_running))] = at + 1
+        return self.mapping[recorded]
+
+
+#: Operations whose path names a job, and the pool its fake id comes from.
+_JOB_IN_PATH = {"getJob": ("jobs", "/v1/background_jobs/"), "getExportJob": ("exports", EXPORT_JOB_PATH)}
+#: Query parameters that only mean something to the server that gave them (a lookup's page cursor):
+#: a recorded one is replaced by the fake's cursor of the same page, or left out when there is none.
+FOREIGN_PARAMETERS = frozenset({"after_cursor"})
+
+
+def _page_cursors(body) -> dict[str, str]:
+    """``{"after": ..., "before": ...}`` of a lookup page's ``metadata.cursor`` (the strings only)."""
+    metadata = body.get("metadata") if isinstance(body, dict) else None
+    cursor = metadata.get("cursor") if isinstance(metadata, dict) else None
+    if not isinstance(cursor, dict):
+        return {}
+    return {k: v for k, v in cursor.items() if k in ("after", "before") and isinstance(v, str)}
+
+
 def run_diff(exchanges: Sequence[Exchange], *, app=None, base_url: str | None = None, profile=None,
              key: str = DIFF_KEY) -> DiffReport:
-    """Send the recorded requests of ``exchanges`` to a fake (``app``, a WSGI
-    app; else the server at ``base_url``; else a fresh in-process fake with
-    ``profile``) and compare shapes. Raises OSError when ``base_url``
+    """Send the recorded requests of ``exchanges`` (those of an operation
+    of the kit spec, every family's) to a fake (``app``, a WSGI app; else
+    the server at ``base_url``; else a fresh in-process fake with
+    ``profile``) and compare shapes. Recorded job ids in paths become the
+    fake's jobs of the same status; a lookup's recorded page cursor the
+    fake's cursor of the same page. Raises OSError when ``base_url``
     cannot be reached, SettingError for a profile the fake refuses."""
     if app is None and base_url is None:
         from ..http.app import create_app  # deferred: Flask loads only for an in-process diff
@@ -116,55 +179,67 @@ def run_diff(exchanges: Sequence[Exchange], *, app=None, base_url: str | None = 
     else:
         label = str(base_url) if app is None else "the given app"
     target = _InProcess(app) if app is not None else _OverHttp(str(base_url))
-    running, settled = _fake_jobs(target, key)
+    named = [(e, operation_name(e)) for e in exchanges]
+    named = [(e, op) for e, op in named if op is not None]  # a health probe, a file download: not the API's
     seen_running: dict[str, bool] = {}
-    for exchange in exchanges:
+    for exchange, _op in named:
         for job in jobs_in(exchange):
             seen_running.setdefault(job["job_id"], job.get("status") not in TERMINAL)
-    mapping: dict[str, str] = {}
-    counters = {True: 0, False: 0}
-
-    def fake_id(recorded: str) -> str:
-        if recorded not in mapping:
-            was_running = seen_running.get(recorded)
-            pool = (running if was_running else settled) or running or settled
-            if was_running is None or not pool:
-                mapping[recorded] = recorded  # an id no answer showed: sent as it is
-            else:
-                mapping[recorded] = pool[counters[bool(was_running)] % len(pool)]
-                counters[bool(was_running)] += 1
-        return mapping[recorded]
+    ids = _Ids(seen_running)
+    ids.pools["jobs"] = _fake_jobs(target, key)
+    if any(op in ("getExportJob", "listExportJobs") for _e, op in named):
+        _make_exports(target, key)
+        ids.pools["jobs"] = _fake_jobs(target, key)
+        ids.pools["exports"] = _fake_jobs(target, key, EXPORT_JOB_PATH)
 
     recorded_shape = Shape()
     fake_shape = Shape()
     sent_keys: set = set()
     notes: list[str] = []
-    for exchange in exchanges:
-        operation = operation_of(exchange)
-        if operation is None:
-            continue  # the jobs operations only (a recording may hold a health probe)
-        recorded_shape.add(exchange)
+    dropped: set[str] = set()
+    cursors: dict[str, str] = {}  # a recorded page cursor -> the fake's of the same page
+    for exchange, operation in named:
+        recorded_shape.add(exchange, operation)
         authorized = exchange.header("authorization", response=False) is not None
         request = request_key(exchange.method, exchange.path, exchange.query, authorized)
         if request in sent_keys:
             continue
         sent_keys.add(request)
         path = exchange.decoded_path
-        match = JOB_PATH.match(path.rstrip("/"))
-        if match:
-            path = "/v1/background_jobs/" + fake_id(match.group(1))
+        if operation in _JOB_IN_PATH:
+            kind, prefix = _JOB_IN_PATH[operation]
+            path = prefix.rstrip("/") + "/" + ids.fake_id(kind, path.rstrip("/").rsplit("/", 1)[1])
+        query = []
+        for k, v in exchange.query:
+            if k not in FOREIGN_PARAMETERS:
+                query.append((k, v))
+            elif v in cursors:
+                query.append((k, cursors[v]))
+            else:
+                dropped.add(k)
         headers = {k: v for k, v in exchange.request_headers
-                   if k.lower() in ("content-type", "accept", "prefer")}
+                   if k.lower() in ("content-type", "accept", "prefer", "x-api-version")}
         if authorized:
             headers["Authorization"] = f"Token {key}"
-        status, reason, answer_headers, body = target.send(exchange.method, path, exchange.query, headers,
+        status, reason, answer_headers, body = target.send(exchange.method, path, query, headers,
                                                            exchange.request_body)
-        fake_shape.add(Exchange(method=exchange.method, url=path, path=path, query=exchange.query,
+        try:
+            fake_body = json.loads(body) if body[:1] == b"{" else None
+        except ValueError:
+            fake_body = None
+        fakes = _page_cursors(fake_body)
+        for which, recorded in _page_cursors(exchange.json()).items():
+            if which in fakes:
+                cursors[recorded] = fakes[which]
+        fake_shape.add(Exchange(method=exchange.method, url=path, path=path, query=tuple(query),
                                 request_headers=tuple(headers.items()), request_body=exchange.request_body,
                                 status=status, reason=reason, response_headers=tuple(answer_headers), body=body,
                                 started=0.0, elapsed_ms=0.0), operation)
+    if dropped:
+        notes.append(f"left out of some requests sent: {', '.join(sorted(dropped))} (a page cursor of the "
+                     "recorded server with no page of the fake's to stand for; its first page answered instead)")
     if not sent_keys:
-        notes.append("the cassette holds no request of the jobs operations (listJobs, getJob, createImport)")
+        notes.append("the cassette holds no request of an operation of the kit spec")
     return DiffReport(differences(recorded_shape, fake_shape), len(sent_keys), len(exchanges), label, notes)
 
 

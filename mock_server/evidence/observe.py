@@ -19,9 +19,11 @@ import re
 import statistics
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from ..backend.lifecycle import STATUSES, TERMINAL
+from ..spec import load_spec, operations
 from ..times import parse_iso8601
 from .har import Exchange
 
@@ -54,6 +56,30 @@ def operation_of(exchange: Exchange) -> str | None:
         return "getJob"
     if exchange.method == "POST" and path == IMPORT_PATH:
         return "createImport"
+    return None
+
+
+@cache
+def _spec_operations() -> tuple[tuple[str, re.Pattern, str], ...]:
+    """``(METHOD, path pattern, operationId)`` of every operation of the kit
+    spec, literal paths before templated ones."""
+    out = []
+    for path, method, op in operations(load_spec("kit")):
+        template = path.rstrip("/") or "/"
+        pattern = re.compile("^" + re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(template)) + "/?$")
+        out.append((template.count("{"), method.upper(), pattern, op.get("operationId") or f"{method.upper()} {path}"))
+    return tuple((m, p, name) for _params, m, p, name in sorted(out, key=lambda o: o[0]))
+
+
+def operation_name(exchange: Exchange) -> str | None:
+    """The kit spec's operationId of an exchange of any family
+    (``listJobs``, ``getExportJob``, ``bulkIdentifyUsers``...), None for a
+    request of no operation (a health probe, a file download)."""
+    path = exchange.decoded_path
+    method = exchange.method.upper()
+    for op_method, pattern, name in _spec_operations():
+        if op_method == method and pattern.match(path):
+            return name
     return None
 
 
@@ -160,5 +186,5 @@ def app_token_of(job_id: str) -> str | None:
     return parts[2] if len(parts) == 4 and parts[0] == "bulk" and parts[1] == "jobs" else None
 
 
-__all__ = ["Followed", "Seen", "app_token_of", "follow", "instants", "jobs_in", "list_answers", "operation_of",
-           "running_instant"]
+__all__ = ["Followed", "Seen", "app_token_of", "follow", "instants", "jobs_in", "list_answers", "operation_name",
+           "operation_of", "running_instant"]

@@ -3,6 +3,17 @@ they would at the fake; it forwards each request to the target, streams the
 target's answer back unchanged, and appends the exchange, redacted
 (:mod:`.redact`), to a cassette (:mod:`.har`).
 
+The real API lives on two hosts (the kit spec's ``servers``, docs/domain.md):
+``<environment>.userpilot.io`` for the jobs, imports, bulk identify and
+real-time calls, ``appex.userpilot.io`` for the exports and their lookups
+(the paths under :data:`EXPORTS_PREFIX`; no EU variant is documented). The
+fake answers both on one port, so the proxy does too: it forwards each
+request by its path (:func:`routes_for`), and the cassette's URLs name the
+host that answered. The files of an export are not recorded: their
+presigned URLs point at the storage host, which a client reaches directly
+(the URLs in a recorded answer keep their host and path, their signature
+filtered: :mod:`.redact`).
+
 Read-only unless told otherwise: only GET is forwarded; any other method is
 answered 403 in the error shape naming ``--allow-writes``, and not sent.
 Upstream requests go through one ``urllib3`` pool (keep-alive, no retries,
@@ -32,6 +43,9 @@ from .redact import masked_path, redact
 
 #: The real API's hosts (docs/domain.md, "The surface").
 ENVIRONMENTS = {"analytex": "https://analytex.userpilot.io", "analytex-eu": "https://analytex-eu.userpilot.io"}
+#: The exports host and the paths it serves (the kit spec's second server; one host for every environment).
+EXPORTS_HOST = "https://appex.userpilot.io"
+EXPORTS_PREFIX = "/api/v1/analytics/exports"
 #: Headers that belong to one connection, never forwarded (RFC 9110 section 7.6.1).
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
                         "transfer-encoding", "upgrade", "proxy-connection"})
@@ -54,10 +68,27 @@ def target_url(environment: str | None, target: str | None) -> str:
             raise ValueError(f"--environment must be one of {', '.join(ENVIRONMENTS)}, not {environment!r}")
         return ENVIRONMENTS[environment]
     assert target is not None
-    parts = urlsplit(target)
+    return _checked_url(target, "--target")
+
+
+def routes_for(environment: str | None, exports_target: str | None) -> tuple[tuple[str, str], ...]:
+    """The ``(path prefix, base URL)`` routes of a recording besides its
+    target: the exports paths to ``exports_target`` when given (an http(s)
+    URL, checked as ``--target`` is), else to :data:`EXPORTS_HOST` when
+    recording the real API (``environment``), else none (a single server,
+    such as a fake, answers every path). Raises ValueError."""
+    if exports_target is not None:
+        return ((EXPORTS_PREFIX, _checked_url(exports_target, "--exports-target")),)
+    if environment is not None:
+        return ((EXPORTS_PREFIX, EXPORTS_HOST),)
+    return ()
+
+
+def _checked_url(url: str, option: str) -> str:
+    parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        raise ValueError(f"--target must be an http(s) URL such as http://127.0.0.1:8080, not {target!r}")
-    return target.rstrip("/")
+        raise ValueError(f"{option} must be an http(s) URL such as http://127.0.0.1:8080, not {url!r}")
+    return url.rstrip("/")
 
 
 def _error(status: int, error: str, code: str, message: str, details: str = "") -> tuple[str, list, bytes]:
@@ -82,13 +113,18 @@ def _decoded(data: bytes, encoding: str | None) -> bytes:
 
 
 class RecordingProxy:
-    """The proxy as a WSGI app: forwards to ``target`` (a base URL), writes
-    each exchange to ``writer`` (a :class:`~.har.CassetteWriter`).
-    ``allow_writes``: forward every method, not only GET. ``timeout``:
-    seconds to wait for the target. ``count``: exchanges recorded."""
+    """The proxy as a WSGI app: forwards to ``target`` (a base URL), or for
+    a path under one of ``routes``' prefixes to that route's base URL
+    (:func:`routes_for`), and writes each exchange to ``writer`` (a
+    :class:`~.har.CassetteWriter`). ``allow_writes``: forward every method,
+    not only GET. ``timeout``: seconds to wait for the target. ``count``:
+    exchanges recorded."""
 
-    def __init__(self, target: str, writer: CassetteWriter, *, allow_writes: bool = False, timeout: float = 30.0):
+    def __init__(self, target: str, writer: CassetteWriter, *, allow_writes: bool = False, timeout: float = 30.0,
+                 routes: tuple[tuple[str, str], ...] = ()):
         self.target = target.rstrip("/")
+        self.routes = tuple(sorted(((prefix.rstrip("/"), base.rstrip("/")) for prefix, base in routes),
+                                   key=lambda route: len(route[0]), reverse=True))
         self.writer = writer
         self.allow_writes = allow_writes
         self.pool = urllib3.PoolManager(num_pools=4, maxsize=16, retries=False,
@@ -125,16 +161,17 @@ class RecordingProxy:
             start_response(status, out_headers)
             return [body]
         request_body = environ["wsgi.input"].read(length) if length else b""
-        url = self.target + path + (f"?{query}" if query else "")
+        base = self.base_for(path)
+        url = base + path + (f"?{query}" if query else "")
         started_wall, t0 = time.time(), time.perf_counter()
         try:
             upstream = self.pool.request(method, url, body=request_body or None, headers=sent,
                                          preload_content=False, decode_content=False, redirect=False)
         except urllib3.exceptions.HTTPError as exc:
-            log.warning("%s %s: cannot reach %s: %s", method, masked_path(path, query), self.target,
+            log.warning("%s %s: cannot reach %s: %s", method, masked_path(path, query), base,
                         type(exc).__name__)
             status, out_headers, body = _error(502, "Bad Gateway", "target_unreachable",
-                                               f"The recorder cannot reach {self.target}", type(exc).__name__)
+                                               f"The recorder cannot reach {base}", type(exc).__name__)
             start_response(status, out_headers)
             return [body]
         response_headers = [(k, v) for k, v in upstream.headers.items()]
@@ -149,6 +186,13 @@ class RecordingProxy:
             self._keep(exchange, b"", t0)
             return [b""]
         return self._stream(upstream, exchange, t0)
+
+    def base_for(self, path: str) -> str:
+        """The base URL a request for ``path`` goes to (the longest route prefix it is under, else the target)."""
+        for prefix, base in self.routes:
+            if path == prefix or path.startswith(prefix + "/"):
+                return base
+        return self.target
 
     def _stream(self, upstream, exchange: dict, t0: float) -> Iterator[bytes]:
         kept: list[bytes] = []
@@ -244,13 +288,13 @@ def _query_text(exchange: Exchange) -> str:
 class RecordingServer:
     """A recording proxy served on ``host``:``port`` (0: a free port) in a
     background thread, writing ``cassette``. ``url`` once started;
-    ``proxy`` the :class:`RecordingProxy`. Use as a context manager; leaving
-    it closes the cassette."""
+    ``proxy`` the :class:`RecordingProxy` (``routes``: see there). Use as a
+    context manager; leaving it closes the cassette."""
 
     def __init__(self, target: str, cassette, *, host: str = "127.0.0.1", port: int = 0, allow_writes: bool = False,
-                 threads: int = 8, comment: str = ""):
+                 threads: int = 8, comment: str = "", routes: tuple[tuple[str, str], ...] = ()):
         self.writer = CassetteWriter(cassette, comment=comment or f"recorded from {target} by userpilot-mock record")
-        self.proxy = RecordingProxy(target, self.writer, allow_writes=allow_writes)
+        self.proxy = RecordingProxy(target, self.writer, allow_writes=allow_writes, routes=routes)
         self.server = make_app_server(self.proxy, host, port, threads)
         self._thread: threading.Thread | None = None
         self.host = host
@@ -282,4 +326,5 @@ class RecordingServer:
         self.stop()
 
 
-__all__ = ["ENVIRONMENTS", "HOP_BY_HOP", "RecordingMiddleware", "RecordingProxy", "RecordingServer", "target_url"]
+__all__ = ["ENVIRONMENTS", "EXPORTS_HOST", "EXPORTS_PREFIX", "HOP_BY_HOP", "RecordingMiddleware", "RecordingProxy",
+           "RecordingServer", "routes_for", "target_url"]

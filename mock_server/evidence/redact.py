@@ -7,7 +7,10 @@ a name with key, token, secret, password, passwd, auth or signature in it):
   so a cassette still shows that the request carried a key;
 - cookies are dropped (``Cookie``, ``Set-Cookie``);
 - other headers, query parameters and JSON fields (at any depth, request
-  and answer) with a secret-like name read ``[Filtered]``;
+  and answer) with a secret-like name read ``[Filtered]``; so do the
+  secret-like query parameters of a URL a JSON string holds (an export's
+  presigned URLs: ``X-Amz-Signature``, ``X-Amz-Security-Token``), the rest
+  of the URL kept;
 - app tokens are kept: a field named ``app_token`` (or ``..._app_token``),
   or whose value has the app token shape, is not a secret (it names the
   app, and the shapes need it);
@@ -45,6 +48,26 @@ def secret_name(name: str) -> bool:
     return bool(SECRET_NAME.search(name)) and not _APP_TOKEN_NAME.search(name)
 
 
+def _filter_url(text: str, found: set[str]) -> str:
+    """A URL with its secret-like query parameters filtered (their values
+    added to ``found``); any other text as it is."""
+    if "?" not in text or not text.startswith(("http://", "https://")):
+        return text
+    parts = urlsplit(text)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    if not any(secret_name(name) for name, _value in pairs):
+        return text
+    kept = []
+    for name, value in pairs:
+        if secret_name(name):
+            if value:
+                found.add(value)
+            kept.append((name, FILTERED))
+        else:
+            kept.append((name, value))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(kept), parts.fragment))
+
+
 def _filter_json(value, found: set[str]):
     if isinstance(value, dict):
         out = {}
@@ -58,6 +81,8 @@ def _filter_json(value, found: set[str]):
         return out
     if isinstance(value, list):
         return [_filter_json(item, found) for item in value]
+    if isinstance(value, str):
+        return _filter_url(value, found)
     return value
 
 

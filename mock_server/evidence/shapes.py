@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from ..backend.lifecycle import STATUSES, TERMINAL
 from ..ids import is_app_token, is_job_id
 from .har import Exchange
-from .observe import operation_of
+from .observe import operation_name
 
 #: Headers whose presence depends on the connection or the WSGI server (``date``: any HTTP
 #: server adds it; an in-process fake has none), never compared.
@@ -164,8 +164,8 @@ class Shape:
 
     def add(self, exchange: Exchange, operation: str | None = None) -> None:
         """Add one exchange's answer (``operation``: its name, default the
-        jobs operation it is, else ``METHOD path``)."""
-        name = operation or operation_of(exchange) or f"{exchange.method} {exchange.decoded_path}"
+        kit spec's operationId of it, else ``METHOD path``)."""
+        name = operation or operation_name(exchange) or f"{exchange.method} {exchange.decoded_path}"
         op = self.operations.setdefault(name, OperationShape())
         op.answers += 1
         op.statuses[exchange.status] = op.statuses.get(exchange.status, 0) + 1
@@ -348,5 +348,29 @@ def differences(reference: Shape, other: Shape, *, enums: bool = False) -> list[
     return out
 
 
+#: At most this many operations are named in a folded difference (the rest counted).
+NAMED_OPERATIONS = 4
+
+
+def folded(found: list[Difference]) -> list[Difference]:
+    """``found`` with the differences that are the same on several
+    operations (a header every answer carries, say) as one, whose
+    ``operation`` names them (``listJobs, getJob``; beyond
+    :data:`NAMED_OPERATIONS`: ``24 operations: listJobs, getJob, ...``),
+    in the order first found."""
+    groups: dict[tuple[str, str, str, str], list[str]] = {}
+    for d in found:
+        groups.setdefault((d.kind, d.where, d.expected, d.seen), []).append(d.operation)
+    out = []
+    for (kind, where, expected, seen), names in groups.items():
+        names = list(dict.fromkeys(names))
+        if len(names) > NAMED_OPERATIONS:
+            label = f"{len(names)} operations: {', '.join(names[:NAMED_OPERATIONS])}, ..."
+        else:
+            label = ", ".join(names)
+        out.append(Difference(label, kind, where, expected, seen))
+    return out
+
+
 __all__ = ["Difference", "ENUM_FIELDS", "FieldShape", "HeaderShape", "OperationShape", "Shape", "differences",
-           "header_form", "json_type", "string_format"]
+           "folded", "header_form", "json_type", "string_format"]
