@@ -323,8 +323,9 @@ def calibrate(cassettes, out_path, name):
                f"followed; {len(measured)} parameter(s) measured, the others keep their defaults; wrote {out_path}")
     for section, params in profile.sections.items():
         for pname, param in params.items():
-            if param.basis != "measured" and param.observations:
-                click.echo(f"  {section}.{pname}: {param.basis}")
+            if param.basis != "measured":  # too few observations, or none: the assumed default is kept
+                click.echo(f"  kept the default: {section}.{pname} ({param.observations} observation(s)): "
+                           f"{param.basis}")
 
 
 @main.command()
