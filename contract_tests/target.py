@@ -395,7 +395,7 @@ def open_target(opts: ContractOptions, *, traffic: Traffic | None = None) -> Tar
             app = create_app(seed=opts.seed if opts.seed is not None else DEFAULT_SEED,
                              now="2026-11-29T12:00:00Z", frozen=True, api_keys=[in_process_key])
         return Target("in-process", "http://localhost", "the fake, in-process", in_process_key, app=app,
-                      traffic=traffic, forms=app.extensions["userpilot"].backend.forms)  # type: ignore[attr-defined]
+                      traffic=traffic, forms=_health_forms(Client(app).get("/__admin/health")))  # type: ignore[arg-type]
 
     mask = KeyMask([opts.api_key, (opts.api_key or "") + OTHER_APP_SUFFIX])
     if opts.base_url is not None:
@@ -416,11 +416,8 @@ def open_target(opts: ContractOptions, *, traffic: Traffic | None = None) -> Tar
                     and health.json().get("status") == "ok"
             except (ValueError, AttributeError):
                 is_fake = False
-            if is_fake:  # a fake says the forms its profile gives its answers (an older one: the defaults)
-                try:
-                    forms = Forms.of_body_forms(health.json().get("forms") or {})
-                except ProfileError:
-                    forms = DEFAULT_FORMS
+            if is_fake:
+                forms = _health_forms(health)
         key: str | None = opts.api_key
         if not is_fake and not key:
             raise MissingKey(missing_key_message(label))
@@ -436,6 +433,21 @@ def open_target(opts: ContractOptions, *, traffic: Traffic | None = None) -> Tar
         target.close()
         raise TargetError(f"{target.label} refused the API key (401): check {ENV_API_KEY}; nothing was tested")
     return target
+
+
+def _health_forms(health) -> Forms:
+    """The forms a fake's profile gives its answers, as its ``GET
+    /__admin/health`` answer (an :class:`Answer` or a werkzeug response)
+    names them; the defaults when it names none (an older fake, a server
+    hiding its control API)."""
+    try:
+        status = getattr(health, "status_code", None) or health.status
+        document = health.get_json(silent=True) if hasattr(health, "get_json") else health.json()
+        if status != 200 or not isinstance(document, dict) or document.get("forms") is None:
+            return DEFAULT_FORMS
+        return Forms.of_body_forms(document["forms"])
+    except (ProfileError, ValueError, AttributeError, TypeError):
+        return DEFAULT_FORMS
 
 
 def job_path(job_id: str) -> str:

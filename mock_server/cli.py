@@ -261,7 +261,8 @@ def record(environment, target, exports_target, out_dir, host, port, allow_write
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         label = environment or (urlsplit_host(base))
         path = folder / f"{stamp}-{label}.har"
-        writer = CassetteWriter(path, comment=f"recorded from {base} by userpilot-mock record")
+        forwarding = base + "".join(f"; {prefix}/... to {where}" for prefix, where in routes)
+        writer = CassetteWriter(path, comment=f"recorded from {forwarding} by userpilot-mock record")
     except OSError as exc:
         click.echo(f"userpilot-mock: cannot write to {folder}: {exc.strerror or exc}", err=True)
         sys.exit(2)
@@ -273,7 +274,6 @@ def record(environment, target, exports_target, out_dir, host, port, allow_write
         click.echo(f"userpilot-mock: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
         sys.exit(1)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{server.effective_port}"
-    forwarding = base + "".join(f"; {prefix}/... to {where}" for prefix, where in routes)
     click.echo(f"userpilot-mock {__version__} recording at {url} (forwarding to {forwarding})\n"
                f"  point the client at {url} (as at the fake); cassette: {path}\n"
                f"  {'every method forwarded (--allow-writes)' if allow_writes else 'read-only: only GET is forwarded'}"

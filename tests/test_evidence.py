@@ -235,6 +235,35 @@ def test_a_parameter_seen_too_few_times_keeps_its_default_and_says_so(session):
     assert "too few observations" in text or "not seen" in text
 
 
+def test_calibration_reads_the_other_forms_failures_types_and_sizes():
+    """A second stand-in whose other forms differ (end_time absent while
+    running, oldest first, ``+00:00``), whose in-flight jobs fail while
+    validating and whose history is mostly imports: calibration finds each."""
+    other = {"profile": 1, "name": "other stand-in",
+             "jobs": {"job_types": {"value": {"import": 0.8, "export": 0.2}}, "list_length": {"value": 40},
+                      "row_bytes": {"value": {".csv": [100, 100], ".ndjson": [300, 300]}}},
+             "forms": {"end_time_while_running": {"value": "absent"}, "list_order": {"value": "oldest_first"},
+                       "time_zone": {"value": "+00:00"}}}
+    scenario = {"name": "failing session", "history": 40,
+                "jobs": [{"type": "import", "total_rows": 600 * (i + 1), "started_ago": i, "outcome": "failed",
+                          "fail_at": "validating", "filename": f"failing-{i}.csv"} for i in range(4)]}
+    sink = Recorded()
+    app = create_app(profile=other, now=standin.NOW, frozen=True, scenario=scenario)
+    standin.wsgi_session(RecordingMiddleware(app, sink), steps=30)
+    profile = calibrate(sink.exchanges)
+    value = profile.value
+    assert value("forms", "end_time_while_running") == "absent" and value("forms", "list_order") == "oldest_first"
+    assert value("forms", "time_zone") == "+00:00"
+    assert value("jobs", "fail_at") == {"validating": 1.0, "processing": 0.0}
+    assert profile.parameter("jobs", "fail_at").observations == 4
+    assert value("jobs", "list_length") == 44
+    types = value("jobs", "job_types")
+    assert types["import"] > types["export"] and profile.parameter("jobs", "job_types").observations == 44
+    assert value("jobs", "row_bytes")[".csv"] == (100, 100)
+    share = profile.parameter("jobs", "failure_share")
+    assert share.basis == "measured" and share.interval[0] <= share.estimate <= share.interval[1]
+
+
 def _poll_invariants(app, key: str, forms: Forms, steps: int = 60, step: float = 10) -> list:
     client = Client(app)
     headers = {"Authorization": f"Token {key}"}

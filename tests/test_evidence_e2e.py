@@ -137,3 +137,30 @@ def test_record_calibrate_serve_diff_and_drift_against_a_standin(tmp_path):
         assert SENTINEL not in path.read_text(encoding="utf-8", errors="replace"), path
     for text in printed:
         assert SENTINEL not in (text or "")
+
+
+@pytest.mark.parametrize("kind, found", [
+    ("unknown_status", "value status"),
+    ("counter_as_string", "type 200 []{settled}.file_size"),
+    ("non_iso_time", "format 200 []{settled}.start_time"),
+])
+def test_a_baseline_of_the_fake_finds_the_drift_servers_drift(tmp_path, kind, found):
+    """The drift servers of tests/drift.py against a baseline taken on the
+    fake they wrap: each one's change is a drift finding (and values that
+    always vary are not)."""
+    from contract_tests.options import ContractOptions
+    from contract_tests.runner import run_contract
+
+    from . import drift as drifts
+
+    baseline = tmp_path / "fake.json"
+    common = {"api_key": SENTINEL, "max_examples": 2, "seed": 5, "operations": ("listJobs", "getJob")}
+    with drifts.serve(drifts.fake(SENTINEL)) as url:
+        saved = run_contract(ContractOptions(base_url=url, save=str(baseline), **common))
+    assert saved.exit_code == 0 and saved.drift == [], saved.render()
+    with drifts.serve(drifts.broken(kind, SENTINEL)) as url:
+        report = run_contract(ContractOptions(base_url=url, baseline=str(baseline), **common))
+    what = {d.what for d in report.drift}
+    assert found in what, report.render()
+    assert not any(word in text for text in what for word in ("job_id", "request", "elapsed_time", "date"))
+    assert SENTINEL not in report.render() + report.junit() + baseline.read_text(encoding="utf-8")
