@@ -55,9 +55,16 @@ from .options import CLOCKS, DEFAULT_MAX_WAIT, ContractOptions, TargetError, Usa
               help="Where the exports operations (/api/v1/analytics/exports...) go (env USERPILOT_EXPORTS_URL). "
                    "Default: the base URL (one fake serves both hosts); https://appex.userpilot.io with "
                    "--environment.")
+@click.option("--record", "record_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="Write the run's exchanges to DIR as a HAR cassette (no API key in it).")
+@click.option("--save", "save_path", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Save what the run observed (fields, types, formats, status codes, headers, timing).")
+@click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Compare the run with observations saved by --save: each difference is drift.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr (phase, requests sent).")
 def contract(base_url, environment, spec_name, max_examples, seed, junit, allow_writes, assumptions,
-             api_key_file, api_key, rate_limit, poll_interval, max_wait, clock, operations, exports_url, quiet):
+             api_key_file, api_key, rate_limit, poll_interval, max_wait, clock, operations, exports_url, record_dir,
+             save_path, baseline_path, quiet):
     """Check a server against the contract (default: a fake, in-process).
 
     Exit 0 when the target conforms, 1 when it does not (a target that
@@ -83,8 +90,8 @@ def contract(base_url, environment, spec_name, max_examples, seed, junit, allow_
             base_url=base_url, environment=environment, spec=spec_name, max_examples=max_examples,
             seed=seed, junit=junit, allow_writes=allow_writes, assumptions=assumptions,
             api_key=api_key, rate_limit=rate_limit, poll_interval=poll_interval, max_wait=max_wait, clock=clock,
-            quiet=quiet,
-            operations=tuple(operations) or None, exports_url=exports_url))
+            quiet=quiet, operations=tuple(operations) or None, exports_url=exports_url, record=record_dir,
+            save=save_path, baseline=baseline_path))
     except UsageError as exc:
         click.echo(f"userpilot-mock contract: {exc}", err=True)
         sys.exit(2)

@@ -102,6 +102,10 @@ class ContractOptions:
     or any server (one fake serves both hosts), ``https://appex.userpilot.io``
     for ``environment``. api_key never appears in a repr.
 
+    record: a folder the run's exchanges are written to as a HAR cassette;
+    save: a file the run's observations (shape and timing) are saved to;
+    baseline: a saved observation file the run is compared with (drift).
+
     Internal: ``app``, a WSGI app tested as an in-process fake instead of
     a fresh one (tests); ``progress_stream``, where progress goes instead
     of stderr (the pytest path, tests).
@@ -120,6 +124,9 @@ class ContractOptions:
     poll_interval: float | None = None
     max_wait: float = DEFAULT_MAX_WAIT
     operations: tuple[str, ...] | None = None
+    record: str | None = None
+    save: str | None = None
+    baseline: str | None = None
     clock: str = "move"
     quiet: bool = False
     exports_url: str | None = None
@@ -229,6 +236,12 @@ PYTEST_OPTIONS = (
     ("exports-url", "userpilot_contract_exports_url",
      f"Contract tests: where the exports operations go (env {ENV_EXPORTS_URL}; default: the base URL, "
      f"{DEFAULT_EXPORTS_URL} for the real API).", str, None),
+    ("record", "userpilot_contract_record",
+     "Contract tests: write the run's exchanges to this folder as a HAR cassette.", str, None),
+    ("save", "userpilot_contract_save",
+     "Contract tests: save what the run observed (shape, timing) to this file.", str, None),
+    ("baseline", "userpilot_contract_baseline",
+     "Contract tests: compare the run with a file saved by --save: differences are drift.", str, None),
 )
 
 
@@ -273,6 +286,10 @@ def options_from_pytest(config) -> ContractOptions:
     operations = get("userpilot_contract_operations")
     if operations:
         opts.operations = tuple(operations)
+    for name in ("record", "save", "baseline"):
+        value = get(f"userpilot_contract_{name}")
+        if value:
+            setattr(opts, name, value)
     poll = get("userpilot_contract_poll_interval")
     if poll is not None:
         opts.poll_interval = poll

@@ -50,6 +50,9 @@ _OPTIONS = (
     ("admin-token", "userpilot_admin_token", "Start the session's fake requiring this control API token (sent "
                                              "by the fixtures' handle; default: env USERPILOT_MOCK_ADMIN_TOKEN, "
                                              "else none).", "str"),
+    ("profile", "userpilot_profile", "A calibrated profile (userpilot-mock calibrate) the session's fakes "
+                                     "follow: a YAML file (relative: to the directory pytest was started in, "
+                                     "then the rootdir).", "str"),
 )
 
 
@@ -222,7 +225,9 @@ def userpilot_mock_port(pytestconfig) -> int:
 def userpilot_mock_settings(pytestconfig) -> dict:
     """Defaults of every reset (``seed``, ``jobs``, ``now``, ``frozen``,
     ``speed``, ``scenario``) plus ``api_key``, ``journal_size`` and
-    ``admin_token``, from the options. Override to set them in code."""
+    ``admin_token``, ``profile`` (a path, as given), from the options.
+    Override to set them in code (``profile`` may then be a parsed document
+    too)."""
     from .config import DEFAULT_SEED  # deferred: the plugin imports only the standard library until used
     from .handle import DEFAULT_API_KEY
     return {
@@ -236,7 +241,20 @@ def userpilot_mock_settings(pytestconfig) -> dict:
         "api_key": _option(pytestconfig, "userpilot_api_key") or DEFAULT_API_KEY,
         "journal_size": _option(pytestconfig, "userpilot_journal_size"),
         "admin_token": _option(pytestconfig, "userpilot_admin_token") or os.environ.get(ADMIN_TOKEN_ENV) or None,
+        "profile": _profile_path(pytestconfig, _option(pytestconfig, "userpilot_profile")),
     }
+
+
+def _profile_path(config, value):
+    """A relative profile path found from the directory pytest was started
+    in, then the rootdir (as given when in neither: the fake's error names it)."""
+    if not isinstance(value, str) or os.path.isabs(value):
+        return value
+    for base in (config.invocation_params.dir, config.rootpath):
+        candidate = os.path.join(str(base), value)
+        if os.path.exists(candidate):
+            return candidate
+    return value
 
 
 def _server_settings(settings: dict) -> dict:
@@ -246,6 +264,8 @@ def _server_settings(settings: dict) -> dict:
             out[name] = settings[name]
     if settings.get("seed") is not None:
         out["seed"] = settings["seed"]
+    if settings.get("profile") is not None:
+        out["profile"] = settings["profile"]
     return out
 
 

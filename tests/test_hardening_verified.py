@@ -117,11 +117,11 @@ def test_building_one_apps_history_never_blocks_another_apps_requests(monkeypatc
     inside, release = threading.Event(), threading.Event()
     real_plan = generate.history_plan
 
-    def plan(count, first_seen, rng):
+    def plan(count, first_seen, rng, *model):
         if threading.current_thread().name == "build-a":
             inside.set()
             assert release.wait(30)
-        return real_plan(count, first_seen, rng)
+        return real_plan(count, first_seen, rng, *model)
 
     monkeypatch.setattr(generate, "history_plan", plan)
     statuses = []

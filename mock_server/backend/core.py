@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from .. import schemas
-from ..config import SettingError, Settings
+from ..config import DEFAULT_JOBS, SettingError, Settings
 from ..ids import app_token_for, is_job_id, new_job_id
 from ..times import parse_instant
 from . import activity, generate, jobtypes, scenarios
@@ -32,6 +32,7 @@ from .faults import Faults
 from .journal import Journal
 from .lifecycle import Timeline
 from .models import IMPORT_TYPE, App, Job
+from .profile import DEFAULT_PROFILE, Forms, JobModel, Profile
 from .store import MemoryStore, Store
 
 #: ``links`` base when no request named one (the Python API, in-process).
@@ -48,12 +49,22 @@ class Backend:
     operations declare (applied while rate limiting is on). A store that already holds a
     generation (a restarted fake) is resumed as it is: its seed, history
     size, scenario, clock, apps, fault rules and journal.
+
+    ``profile``: the :class:`~.profile.Profile` in force (``settings.profile``,
+    or the defaults), read as ``model`` (:class:`~.profile.JobModel`: how new
+    apps' histories and new jobs are made) and ``forms``
+    (:class:`~.profile.Forms`: how answers look). A profile is a setting of
+    the server, not of its state: a restart on a state file uses the
+    profile it is given.
     """
 
     def __init__(self, settings: Settings | None = None, *, store: Store | None = None,
                  operations: dict[str, tuple[str, str]] | None = None,
                  operation_limits: dict[str, tuple[str, int, float]] | None = None):
-        self.settings = settings = settings or Settings()
+        self.settings = settings = settings or Settings().checked()
+        self.profile: Profile = settings.profile if isinstance(settings.profile, Profile) else DEFAULT_PROFILE
+        self.model = JobModel.of(self.profile)
+        self.forms = Forms.of(self.profile)
         self.store = store if store is not None else MemoryStore(settings.max_apps, settings.max_jobs)
         self.store.rebuild = self._rebuild
         #: The scenario every reset falls back to (``Settings.scenario``: a
@@ -68,7 +79,7 @@ class Backend:
         self._builds_lock = threading.Lock()
         saved = self.store.generation()
         if saved is None:
-            jobs = settings.jobs if self.default_scenario is None else self.default_scenario.history
+            jobs = self._default_jobs() if self.default_scenario is None else self.default_scenario.history
             self._begin(settings.seed, jobs, self.default_scenario, 1)
             self._new_clock(settings.now, settings.frozen, settings.speed)
         else:
@@ -101,6 +112,12 @@ class Backend:
         self.generation: int = generation["number"]
         self.scenario = scenario
 
+    def _default_jobs(self) -> int:
+        """Jobs per new app when a reset names none: the settings' (checked
+        settings always say; else the profile's list length)."""
+        jobs = self.settings.jobs
+        return jobs if jobs is not None else int(self.profile.value("jobs", "list_length") or DEFAULT_JOBS)
+
     def _new_clock(self, now, frozen: bool, speed: float) -> None:
         self.clock = Clock(now=now, frozen=frozen, speed=speed, on_change=self.store.save_clock)
         self.store.save_clock(self.clock.snapshot())
@@ -120,7 +137,7 @@ class Backend:
             schemas.check("ResetRequest", body, "reset body")
             scenario = self.default_scenario
         s = self.settings
-        jobs = body.get("jobs", s.jobs if scenario is None else scenario.history)
+        jobs = body.get("jobs", self._default_jobs() if scenario is None else scenario.history)
         self._check_fits(jobs, scenario)
         now = parse_instant(body["now"]) if "now" in body else s.now
         with self.store.atomic():
@@ -249,7 +266,7 @@ class Backend:
         out before ``first_seen`` (not yet in the store)."""
         app = App(app_token, first_seen, links_base)
         rng = random.Random(f"{self.seed}:{app_token}")
-        for plan in generate.history_plan(self.jobs_per_app, first_seen, rng):
+        for plan in generate.history_plan(self.jobs_per_app, first_seen, rng, self.model):
             app.add(self._job(app, rng, plan["type"], None, plan["total_rows"], None, plan["start"],
                               plan["durations"], plan["outcome"], plan["fail_at"]))
         if self.scenario is not None:
@@ -270,16 +287,24 @@ class Backend:
     def _job(self, app: App, rng: random.Random, job_type: str, filename: str | None, total_rows: int,
              file_size: int | None, start: int, durations: dict[str, int], outcome: str,
              fail_at: str | None, extra: dict | None = None) -> Job:
+        model = self.model
         if filename is None:
-            filename = generate.make_filename(job_type, start, rng)
+            filename = generate.make_filename(job_type, start, rng, model)
         if file_size is None:
-            file_size = generate.plausible_file_size(total_rows, filename, rng)
+            file_size = generate.plausible_file_size(total_rows, filename, rng, model)
         job_id = new_job_id(app.app_token, rng.getrandbits(128))
         while job_id in app.by_id:  # vanishingly rare
             job_id = new_job_id(app.app_token, rng.getrandbits(128))
         return Job(job_id, app.app_token, job_type, filename, file_size, total_rows,
-                   Timeline.build(start, durations, outcome, fail_at, total_rows), len(app.jobs) + 1,
+                   Timeline.build(start, durations, outcome, fail_at, total_rows, self.rows_per_minute(job_type)),
+                   len(app.jobs) + 1,
                    f"{app.links_base}/v1/background_jobs/{job_id}", extra)
+
+    def rows_per_minute(self, job_type: str) -> float:
+        """The processing throughput of a new job of ``job_type`` (rows per
+        minute): the profile's ``jobs.rows_per_minute`` for the types whose
+        rate is assumed, the documented rate for the others (:mod:`.jobtypes`)."""
+        return jobtypes.rows_per_minute(job_type, self.model.rows_per_minute)
 
     def _made_rng(self, app: App) -> random.Random:
         """The generator of the next job made in ``app`` (an import, the
@@ -320,10 +345,10 @@ class Backend:
         if total_rows is None:
             total_rows = generate.generated_rows(rng)
         job_type = spec.get("type", IMPORT_TYPE)
-        rate = jobtypes.rows_per_minute(job_type)
-        durations = generate.default_durations(total_rows, rng, rate)
+        rate = self.rows_per_minute(job_type)
+        durations = generate.default_durations(total_rows, rng, self.model, rate)
         if outcome == "failed" and fail_at == "processing":
-            durations["processing"] = generate.failing_processing_seconds(total_rows, rng, rate)
+            durations["processing"] = generate.failing_processing_seconds(total_rows, rng, self.model, rate)
         for phase, seconds in (spec.get("durations") or {}).items():
             durations[phase] = round(seconds)
         start = math.floor(now - (spec.get("started_ago") or 0))
@@ -369,10 +394,10 @@ class Backend:
         inside :meth:`atomic`."""
         with self.store.atomic():
             rng = self._made_rng(app)
-            rate = jobtypes.rows_per_minute(job_type)
-            drawn = generate.default_durations(total_rows, rng, rate)
+            rate = self.rows_per_minute(job_type)
+            drawn = generate.default_durations(total_rows, rng, self.model, rate)
             if outcome == "failed" and fail_at == "processing":
-                drawn["processing"] = generate.failing_processing_seconds(total_rows, rng, rate)
+                drawn["processing"] = generate.failing_processing_seconds(total_rows, rng, self.model, rate)
             drawn.update(durations or {})
             job = self._job(app, rng, job_type, filename, total_rows, file_size, self.now(), drawn,
                             outcome, fail_at, extra)

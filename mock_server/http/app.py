@@ -21,7 +21,18 @@ from .fake import Fake
 from .files import Files
 from .front import Front
 from .pipeline import Pipeline
-from .stages import Authenticate, Cors, FaultRules, Operate, Preference, RateLimit, Record, Route, ServerLatency
+from .stages import (
+    Authenticate,
+    Cors,
+    FaultRules,
+    Operate,
+    Preference,
+    RateLimit,
+    Record,
+    Replay,
+    Route,
+    ServerLatency,
+)
 
 
 def create_app(settings: Settings | None = None, *, spec: dict | str | Path | None = None,
@@ -33,7 +44,9 @@ def create_app(settings: Settings | None = None, *, spec: dict | str | Path | No
     overrides (``seed``, ``jobs``, ``now``, ``speed``, ``frozen``,
     ``api_keys``, ``public_url``, ``max_apps``, ...) configure it, final once
     it returns; ``spec`` replaces the bundled kit spec (a dict or a path) and
-    every operation in it is served; ``store`` is where its state lives
+    every operation in it is served; ``profile`` (a setting: a path, a
+    document or a Profile) the calibrated profile it follows; ``replay`` (a
+    setting: a cassette path) recorded answers it serves; ``store`` is where its state lives
     (default: memory; :func:`mock_server.backend.sqlite_store.open_store` for a
     file). ``server_adds_server_header``: the WSGI server sends ``server:
     Cowboy`` itself, so the app must not. ``api_slots``: API requests
@@ -64,6 +77,8 @@ def create_app(settings: Settings | None = None, *, spec: dict | str | Path | No
         RateLimit(backend.faults),                # 429 past --rate-limit
         Preference(fake.answers),                 # Prefer / __code / __example
         FaultRules(backend.faults, fake.answers),  # fault rules, --error-rate
+        *([Replay(fake.replay, settings.replay_strict, tuple(k for k, _v in backend.forms.headers))]  # --replay
+          if fake.replay is not None else []),
         Operate(),                                # the operation
         Record(backend.journal, fake.request_rules),  # the request journal
     ])
@@ -74,7 +89,7 @@ def create_app(settings: Settings | None = None, *, spec: dict | str | Path | No
     app.extensions["userpilot"] = fake
     register_control_api(app)
     app.wsgi_app = Front(api, app.wsgi_app, fake.add_server_header,  # type: ignore[method-assign]
-                         api_slots, Files(fake))
+                         api_slots, Files(fake), backend.forms)
     return app
 
 

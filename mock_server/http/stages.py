@@ -5,7 +5,8 @@ In the order ``create_app`` declares them: :class:`ServerLatency`
 (``--cors``: preflights answered, CORS headers added), :class:`Route`
 (404 / 405), :class:`Authenticate` (401), :class:`RateLimit` (429),
 :class:`Preference` (``Prefer`` / ``__code`` / ``__example``),
-:class:`FaultRules` (fault rules and ``--error-rate``), :class:`Operate` (the
+:class:`FaultRules` (fault rules and ``--error-rate``), :class:`Replay`
+(recorded answers, with ``--replay`` only), :class:`Operate` (the
 operation) and :class:`Record` (the request journal). Each holds what it
 needs, given at start-up; none holds business rules (those are the backend's).
 """
@@ -20,6 +21,7 @@ from werkzeug.routing import Map, RequestRedirect, Rule
 from ..backend.errors import ApiError
 from ..backend.faults import Faults
 from ..backend.journal import Journal
+from ..evidence.replay import ReplayBook, describe_key, request_key
 from .answers import (
     METHOD_NOT_ALLOWED,
     PIPELINE_CODES,
@@ -287,6 +289,40 @@ class FaultRules(Stage):
         return answer
 
 
+class Replay(Stage):
+    """``--replay CASSETTE``: a request the cassette recorded gets its
+    recorded answer on the fake's clock (:mod:`mock_server.evidence.replay`);
+    any other gets the fake's own answer, or with ``strict`` a 404 naming
+    the nearest recorded request. After the fault rules, so ``Prefer`` and
+    injected faults still apply over a replay."""
+
+    name = "replay"
+
+    def __init__(self, book: ReplayBook, strict: bool = False, fixed_headers: tuple[str, ...] = ()):
+        self.book = book
+        self.strict = strict
+        #: headers every answer gets from the front door (the profile's fixed ones): not sent twice
+        self.fixed = frozenset(name.lower() for name in fixed_headers) | {"server"}
+
+    def before(self, call: Call) -> Answer | None:
+        environ = call.environ
+        key = request_key(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO") or "/",
+                          call.args.items(multi=True) if environ.get("QUERY_STRING") else (),
+                          bool(environ.get("HTTP_AUTHORIZATION")))
+        backend = call.backend
+        recorded = self.book.answer(key, backend.clock.now(), backend.generation)
+        if recorded is not None:
+            call.injected = f"replay of {self.book.source}"
+            return Answer(recorded.status, recorded.body,
+                          [(k, v) for k, v in recorded.headers if k.lower() not in self.fixed])
+        if not self.strict:
+            return None
+        raise ApiError(f"No recorded answer for {describe_key(key)}",
+                       f"the cassette {self.book.source} did not record this request (--strict); nearest recorded "
+                       f"request: {self.book.nearest(key)}", status=404, error="Not Found",
+                       error_code="not_recorded")
+
+
 class Operate(Stage):
     """The operation itself: its family's handler, or, for an operation of
     the spec no family handles, its schema-valid generic answer."""
@@ -338,4 +374,4 @@ class Record(Stage):
 
 
 __all__ = ["CORS_EXPOSED", "Authenticate", "Cors", "FaultRules", "Operate", "Preference", "RateLimit", "Record",
-           "Route", "ServerLatency"]
+           "Replay", "Route", "ServerLatency"]

@@ -192,4 +192,4 @@ def create_import_handler(call) -> Answer:
     finally:
         parser.close()
     job = create_import(backend, app, filename, size, report)
-    return json_answer(job_fragment(job, backend.now(), detail=True))
+    return json_answer(job_fragment(job, backend.now(), True, backend.forms))
