@@ -72,35 +72,54 @@ class Journal:
     def __len__(self) -> int:
         return self.store.journal_len()
 
-    def entries(self, method: str | None = None, path: str | None = None,
-                since: float | None = None) -> list[dict]:
+    def entries(self, method: str | None = None, path: str | None = None, since: float | None = None,
+                app_token: str | None = None, operation: str | None = None) -> list[dict]:
         """Entries as dicts (docs/journal.md), oldest first, filtered by
         ``method`` (any case), ``path`` (compared after percent-decoding
-        both) and ``since`` (received at or after, UTC epoch seconds)."""
+        both), ``since`` (received at or after, UTC epoch seconds),
+        ``app_token`` and ``operation`` (an operationId)."""
         method = method.upper() if method else None
         wanted = unquote(path) if path else None
         out = []
-        for (m, raw_path, query, status, received, clock_now, app_token, elapsed, operation,
-             violations) in self.store.journal_entries():
-            if method and m != method:
+        for entry in self.store.journal_entries():
+            if method and entry[0] != method:
                 continue
-            if wanted is not None and unquote(raw_path) != wanted:
+            if wanted is not None and unquote(entry[1]) != wanted:
                 continue
-            if since is not None and received < since:
+            if since is not None and entry[4] < since:
                 continue
-            out.append({
-                "method": m,
-                "path": raw_path,
-                "query": masked_query(query) if query else {},
-                "status": status,
-                "received_at": format_ms(received),
-                "clock_now": format_instant(clock_now),
-                "app_token": app_token,
-                "duration_ms": round(elapsed * 1000, 3),
-                "operation": operation,
-                "violations": [dict(v) for v in violations],
-            })
+            if app_token is not None and entry[6] != app_token:
+                continue
+            if operation is not None and entry[8] != operation:
+                continue
+            out.append(_document(entry))
         return out
+
+    def last_by_app(self) -> dict[str, dict]:
+        """App token -> the newest entry of that app the journal holds (a
+        dict as :meth:`entries` gives)."""
+        last: dict[str, tuple] = {}
+        for entry in self.store.journal_entries():
+            if entry[6] is not None:
+                last[entry[6]] = entry
+        return {token: _document(entry) for token, entry in last.items()}
+
+
+def _document(entry: tuple) -> dict:
+    """A kept entry tuple as the document ``GET /__admin/requests`` shows."""
+    (m, raw_path, query, status, received, clock_now, app_token, elapsed, operation, violations) = entry
+    return {
+        "method": m,
+        "path": raw_path,
+        "query": masked_query(query) if query else {},
+        "status": status,
+        "received_at": format_ms(received),
+        "clock_now": format_instant(clock_now),
+        "app_token": app_token,
+        "duration_ms": round(elapsed * 1000, 3),
+        "operation": operation,
+        "violations": [dict(v) for v in violations],
+    }
 
 
 __all__ = ["FIELDS", "FILTERED", "Journal", "SECRET_NAME", "masked_query"]

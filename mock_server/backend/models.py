@@ -9,7 +9,7 @@ its token and its jobs. Both turn into plain records (``to_record`` /
 from __future__ import annotations
 
 from ..times import format_instant
-from .lifecycle import Timeline
+from .lifecycle import STATUSES, Timeline
 
 #: The job type of an import (the createImport operation); the others are
 #: listed in :data:`mock_server.backend.generate.JOB_TYPES`.
@@ -133,6 +133,14 @@ class App:
             if job.type in job_types and not job.timeline.is_terminal(t):
                 return job
         return None
+
+    def status_counts(self, t: int) -> dict[str, int]:
+        """Status -> how many of the app's jobs are in it at instant ``t``
+        (statuses no job is in left out), in lifecycle order."""
+        counts = dict.fromkeys(STATUSES, 0)
+        for job in self.jobs:
+            counts[job.timeline.status(t)] += 1
+        return {status: n for status, n in counts.items() if n}
 
     def __len__(self) -> int:
         return len(self.jobs)

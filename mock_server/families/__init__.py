@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from ..backend.generate import HISTORY_TYPES
 from .imports import responses as imports
 from .jobs import responses as jobs
 
@@ -48,4 +49,11 @@ def handlers() -> dict[str, Handler]:
     return out
 
 
-__all__ = ["FAMILIES", "Family", "Handler", "handlers"]
+def job_types() -> tuple[str, ...]:
+    """Every job type a client can meet: the families' (in their order), then
+    the other types of the generated histories."""
+    types = [t for family in FAMILIES for t in family.job_types]
+    return tuple(dict.fromkeys([*types, *HISTORY_TYPES]))
+
+
+__all__ = ["FAMILIES", "Family", "Handler", "handlers", "job_types"]

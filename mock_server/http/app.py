@@ -14,13 +14,13 @@ from flask import Flask
 
 from ..backend.store import Store
 from ..config import Settings
-from ..families import handlers
+from ..families import handlers, job_types
 from ..spec import load_spec, load_spec_file
 from .control import register_control_api
 from .fake import Fake
 from .front import Front
 from .pipeline import Pipeline
-from .stages import Authenticate, FaultRules, Operate, Preference, RateLimit, Record, Route, ServerLatency
+from .stages import Authenticate, FaultRules, Observe, Operate, Preference, RateLimit, Record, Route, ServerLatency
 
 
 def create_app(settings: Settings | None = None, *, spec: dict | str | Path | None = None,
@@ -46,7 +46,8 @@ def create_app(settings: Settings | None = None, *, spec: dict | str | Path | No
         spec_doc = spec
     else:
         spec_doc = load_spec_file(spec)
-    fake = Fake.build(settings, spec_doc, handlers(), store=store, add_server_header=not server_adds_server_header)
+    fake = Fake.build(settings, spec_doc, handlers(), store=store, add_server_header=not server_adds_server_header,
+                      job_types=job_types())
     backend = fake.backend
 
     api = Pipeline(fake, [
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, *, spec: dict | str | Path | No
         FaultRules(backend.faults, fake.answers),  # fault rules, --error-rate
         Operate(),                                # the operation
         Record(backend.journal, fake.request_rules),  # the request journal
+        Observe(backend.coverage),                # what the client got, for the coverage of its tests
     ])
 
     app = Flask("mock_server")

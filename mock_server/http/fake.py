@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .. import coverage
 from ..backend.core import Backend
 from ..config import Settings
 from ..spec import api_key_scheme, operations
@@ -46,7 +47,8 @@ class Fake:
     statuses and examples, from the spec. ``request_rules``: operationId ->
     what the spec allows of a request (the journal's violations).
     ``add_server_header``: answers carry ``server: Cowboy`` (False when the
-    WSGI server sends it itself).
+    WSGI server sends it itself). ``coverage_universe``: what the coverage
+    of a client's tests is counted over (:func:`mock_server.coverage.universe`).
     """
 
     settings: Settings
@@ -56,15 +58,17 @@ class Fake:
     answers: Answers
     request_rules: dict[str, RequestRules]
     add_server_header: bool
+    coverage_universe: dict
 
     @classmethod
     def build(cls, settings: Settings, spec: dict, handlers: dict[str, Callable], *, store=None,
-              add_server_header: bool = True) -> Fake:
+              add_server_header: bool = True, job_types: tuple[str, ...] = ()) -> Fake:
         """A fake serving every operation of ``spec``, with ``handlers``
         (operationId -> handler) for those that have business behind them and
         a generic schema-valid answer for the rest. ``store``: where its state
-        lives (default: memory). Raises ValueError for bad settings, and what
-        the store raises."""
+        lives (default: memory). ``job_types``: the types of the jobs its
+        families and histories make. Raises ValueError for bad settings, and
+        what the store raises."""
         ops: dict[str, Operation] = {}
         for path, method, op in operations(spec):
             operation_id = op.get("operationId") or f"{method.upper()} {path}"
@@ -75,7 +79,8 @@ class Fake:
         backend = Backend(settings, store=store,
                           operations={op_id: (op.method, op.path) for op_id, op in ops.items()})
         rules = {op_id: RequestRules(spec, op.path, op.method, op.spec, op.secured) for op_id, op in ops.items()}
-        return cls(settings, spec, backend, ops, Answers(spec, ops), rules, add_server_header)
+        return cls(settings, spec, backend, ops, Answers(spec, ops), rules, add_server_header,
+                   coverage.universe(spec, job_types))
 
 
 __all__ = ["Fake", "Operation"]

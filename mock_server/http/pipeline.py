@@ -44,11 +44,16 @@ class Call:
     needs no key); ``fault``: a body fault to apply to the answer (a fault
     rule's name) or None; ``allowed``: for a path that exists with other
     methods, those methods (a 405); ``injected``: what injected the answer
-    (``Prefer``, a fault rule), None for the operation's own.
+    (``Prefer``, a fault rule, ``--error-rate``, ``--rate-limit``, a body
+    fault), None for the operation's own; ``delayed``: an injected latency
+    held the answer; ``shown``: the jobs the operation's answer shows, for
+    the coverage of a client's tests, set by its handler: ``(t, None)`` for
+    the whole list of ``app`` at instant ``t`` (whole UTC epoch seconds),
+    ``(t, jobs)`` for those jobs (a sequence), None for none.
     """
 
     __slots__ = ("environ", "fake", "backend", "operation", "params", "app", "fault", "allowed", "injected",
-                 "_request")
+                 "delayed", "shown", "_request")
 
     def __init__(self, environ: dict, fake):
         self.environ = environ
@@ -60,6 +65,8 @@ class Call:
         self.fault: str | None = None
         self.allowed: list[str] | None = None
         self.injected: str | None = None
+        self.delayed = False
+        self.shown: tuple | None = None
         self._request: Request | None = None
 
     @property

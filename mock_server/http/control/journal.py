@@ -10,10 +10,12 @@ from .base import control, fake, reply
 
 @control.get("/requests")
 def list_requests():
-    """adminListRequests: entries, oldest first, filtered by method, path, since."""
+    """adminListRequests: entries, oldest first, filtered by method, path,
+    since, app_token and operation."""
     query = schemas.check_query("adminListRequests", request.args)
     since = parse_instant(query["since"], "since") if "since" in query else None
-    return reply(fake().backend.journal.entries(query.get("method"), query.get("path"), since))
+    return reply(fake().backend.journal.entries(query.get("method"), query.get("path"), since,
+                                                query.get("app_token"), query.get("operation")))
 
 
 @control.delete("/requests")
