@@ -245,7 +245,7 @@ def text(document: dict) -> list[str]:
         lines.append(f"  {job_type}: statuses {_counts(_ordered(statuses, space['statuses']))}")
         transitions = (observed.get("transitions") or {}).get(job_type) or {}
         steps = _ordered({k: v for k, v in transitions.items() if k in space["transitions"]}, space["transitions"])
-        jumps = {k: v for k, v in transitions.items() if k not in space["transitions"]}
+        jumps = {k: v for k, v in sorted(transitions.items()) if k not in space["transitions"]}
         lines.append(f"  {' ' * len(job_type)}  transitions {_counts(steps) or 'none'}"
                      + (f"; across phases between two reads: {_counts(jumps)}" if jumps else ""))
         outcomes = _ordered((observed.get("outcomes") or {}).get(job_type) or {}, space["outcomes"])

@@ -174,7 +174,7 @@ def start_cli(*args, env=None):
     process = subprocess.Popen([sys.executable, "-m", "mock_server", "serve", "--port", "0", *args],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, **(env or {})})
-    banner = [process.stdout.readline() for _ in range(4)]
+    banner = [process.stdout.readline() for _ in range(5)]
     process.banner = "".join(banner)
     url = banner[0].split(" at ")[1].strip()
     return process, url

@@ -13,7 +13,6 @@
   const APP_LIMIT = 200;
   const PHASES = ["queued", "validating", "processing", "pending_refresh"];
   const TERMINAL = ["completed", "failed"];
-  const SPANS = [600, 3600, 21600, 86400, 604800, 2592000];
 
   const state = {
     app: null, apps: [], clock: null, clockAt: 0, jobs: [], faults: [], requests: [], coverage: null,
@@ -128,7 +127,7 @@
 
   function spanText(total) {
     return total >= 86400 ? `${Math.round(total / 86400)} d` : total >= 3600 ? `${Math.round(total / 3600)} h`
-      : `${Math.round(total / 60)} min`;
+      : total >= 60 ? `${Math.round(total / 60)} min` : `${Math.round(total)} s`;
   }
 
   function ago(iso) {
@@ -179,20 +178,19 @@
   }
 
   function axis() {
+    // "auto": from the earliest start to the latest planned end of the jobs in flight (now inside), with a
+    // margin; with none in flight, the ten minutes before now. Otherwise a fixed span, three quarters before now.
     const now = seconds(state.clock.now);
-    let span = Number($("span-select").value) || 0;
-    if (!span) {
-      const flying = state.jobs.filter((j) => !TERMINAL.includes(j.status));
-      span = SPANS[SPANS.length - 1];
-      for (const candidate of SPANS) {
-        const from = now - candidate * 0.75, to = now + candidate * 0.25;
-        const fits = flying.length
-          ? flying.every((j) => seconds(j.start_time) >= from && ends(j) <= to)
-          : state.jobs.length === 0 || seconds(state.jobs[0].start_time) >= from;
-        if (fits) { span = candidate; break; }
-      }
+    const span = Number($("span-select").value) || 0;
+    if (span) return { from: now - span * 0.75, to: now + span * 0.25, now };
+    const flying = state.jobs.filter((j) => !TERMINAL.includes(j.status));
+    let from = now - 600, to = now + 60;
+    if (flying.length) {
+      from = Math.min(now, ...flying.map((j) => seconds(j.start_time)));
+      to = Math.max(now, ...flying.map(ends));
     }
-    return { from: now - span * 0.75, to: now + span * 0.25, now, span };
+    const margin = Math.max((to - from) * 0.05, 5);
+    return { from: from - margin, to: to + margin, now };
   }
 
   function ends(job) {
@@ -249,7 +247,7 @@
     $("jobs-count").textContent = total > state.jobs.length
       ? `The newest ${number(state.jobs.length)} of ${number(total)} jobs.` : `${number(total)} jobs, newest first.`;
     const ax = axis();
-    $("axis").textContent = `(−${spanText(ax.span * 0.75)} … now … +${spanText(ax.span * 0.25)})`;
+    $("axis").textContent = `(−${spanText(ax.now - ax.from)} … now … +${spanText(ax.to - ax.now)})`;
     fill(body, state.jobs.map((job) => h("tr", { "data-job-id": job.job_id, "data-status": job.status },
       h("td", {}, statusBadge(job.status)),
       h("td", { class: "opt", text: job.type }),
