@@ -2,7 +2,7 @@
 
 Writes a multipart body holding an NDJSON (or CSV) import file of about
 ``--size-mib`` MiB (default: just under the 50 MiB limit) to a temporary
-folder, then, in a fresh subprocess, starts a :class:`MockServer` (waitress),
+folder, then, in a fresh subprocess, starts a :class:`MockServer` (the default server),
 warms the upload path up with a 1 MiB file, reads the RSS, uploads the big
 file (streamed from disk with ``http.client``) and reads the peak RSS
 (``VmHWM`` after resetting it on Linux, else ``ru_maxrss``: see

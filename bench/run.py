@@ -2,8 +2,8 @@
 ``bench/results/latest.json`` and ``latest.md``.
 
 Sections (``--only`` picks some): ``throughput`` (wrk against the fake,
-its baselines and Prism), ``startup``, ``memory``, ``pertest``,
-``contract``. ``--quick`` is a short smoke run (1 s loads, one round, small
+its baselines and Prism), ``startup``, ``idle`` (1,000 idle connections),
+``memory``, ``pertest``, ``contract``. ``--quick`` is a short smoke run (1 s loads, one round, small
 memory test) written to ``quick.json``/``quick.md`` instead.
 """
 from __future__ import annotations
@@ -13,26 +13,28 @@ import sys
 import time
 from pathlib import Path
 
-from . import contract, memory, pertest, prism, report, startup, throughput, wrk
+from . import contract, idle, memory, pertest, prism, report, startup, throughput, wrk
 from .procs import ROOT
 
-SECTIONS = ("throughput", "startup", "memory", "pertest", "contract")
+SECTIONS = ("throughput", "startup", "idle", "memory", "pertest", "contract")
 
 ANALYSIS = """\
-Measured with cProfile and call counts on the WSGI app in-process, instruction counts under
-valgrind (callgrind: repeatable on a busy machine), strace on a server under wrk, and
-`python -X importtime` for start-up. The fake's own work per cached List Jobs is a few tens of
-µs (in-process ~20% more instructions than the one-route app: authentication ~4%, the
-after-request hook ~7%, the rest not separated: the before-request timer, `g`, a larger URL
-map); under waitress that is 10-15% of a request. Fixed while building this bench: the single-job answer of an in-flight job
-is encoded once per clock second instead of on every request; `x-request-id` no longer calls
-`os.urandom`, which released the GIL mid-request (strace: ~7 more futex calls per request than
-the baseline; now the same); the app token of an API key is memoised; the history's file names
-come from a two-provider Faker generator with precomputed weights instead of `Faker("en_US")`
-(same names for the same seed; 10,000 jobs 7.5 s -> 1 s, 100,000 jobs ~70 s -> ~12 s). Start-up
-is imports: flask + jinja2 + werkzeug, click, PyYAML and waitress before the first answer, then
-`import faker` (it scans and imports all its providers and locales) on the first List Jobs:
-0.05-0.2 s depending on the load (measured against a stub generator, 7 launches each)."""
+Measured with `python -m bench.profile_gap` (the WSGI callables called in-process, no server,
+best of 5 runs of 5,000 requests, then cProfile of the fake) and the server process's CPU time
+per request under wrk (the `cpu µs/req` column). In-process, on this run's loaded machine (load
+average 7-13 from other work), a List Jobs of 25 costs the fake ~95 µs, the one-route Flask app
+~450 µs and a bare WSGI callable ~4 µs: the fake's API pipeline bypasses Flask, so it does less
+Python work per request than the one-route Flask app. Its own work, by cProfile's own time:
+Werkzeug's router (~11%), Front's start_response (headers, request id, access-log check, ~6%),
+the journal's Record stage and its request-rule check (~13%), authentication (~3%), the
+pipeline loop and Answer.send (~7%); the list body itself is cached. Under Granian the server's
+part is the rest of `cpu µs/req` beside the bare WSGI callable's (~60 µs: hyper, the environ,
+the GIL hand-offs between the tokio thread and the Python threads). So the remaining gap to the
+one-route app on the same server is not the fake's code: where the fake answers fewer requests
+per second than Flask on Granian while using less CPU per request, the time is spent waiting
+(GIL hand-offs between its 8 Python threads), not computing. Start-up is imports (flask,
+jinja2, werkzeug, click, PyYAML, granian) then faker on the first List Jobs; on this run's
+loaded machine every launch was 4-5 times slower than on a quiet one (Prism's too)."""
 
 
 def parse_args(argv):
@@ -83,6 +85,8 @@ def main(argv=None) -> int:
                                                        with_prism=not args.no_prism, log=log)
             elif section == "startup":
                 results["startup"] = startup.run(args.startup_runs, with_prism=not args.no_prism, log=log)
+            elif section == "idle":
+                results["idle"] = idle.run(requests=50 if args.quick else idle.REQUESTS, log=log)
             elif section == "memory":
                 results["memory"] = memory.run(args.memory_jobs, log=log)
             elif section == "pertest":

@@ -30,9 +30,17 @@ def fake(name: str, *args: str) -> ServerProcess:
     return ServerProcess(name, fake_command() + ["serve", "--port", "0", "--quiet", *args])
 
 
-def baseline(name: str, kind: str, path: str, body_file: Path) -> ServerProcess:
+#: The one-route baselines: (key suffix, label, server, threads). The issue's
+#: reference is the one-route Flask app on waitress with 4 threads; the same
+#: app on Granian is the fake's own server with the fake's own settings.
+BASELINE_SERVERS = (("w4", "waitress, 4 threads", "waitress", 4), ("gr", "Granian", "granian", 8))
+
+
+def baseline(name: str, kind: str, path: str, body_file: Path, server: str = "waitress",
+             threads: int = 8) -> ServerProcess:
     return ServerProcess(name, [sys.executable, "-m", "bench.baseline_server", "--kind", kind,
-                                "--path", path, "--body", str(body_file)])
+                                "--path", path, "--body", str(body_file), "--server", server,
+                                "--threads", str(threads)])
 
 
 def _get(url: str) -> bytes:
@@ -111,32 +119,40 @@ def run(*, duration: float = 5.0, rounds: int = 3, connections: int = 8, threads
             bodies[name] = workdir / f"{name}.json"
             bodies[name].write_bytes(body)
 
-        log("starting the baselines (one-route Flask app, bare WSGI callable; same waitress settings)...")
-        flask25 = started(baseline("flask 25", "flask", LIST, bodies["list25"]))
-        wsgi25 = started(baseline("wsgi 25", "wsgi", LIST, bodies["list25"]))
-        flask1 = started(baseline("flask single", "flask", SINGLE_RULE, bodies["single"]))
-        wsgi1 = started(baseline("wsgi single", "wsgi", SINGLE_RULE, bodies["single"]))
-        flask10k = started(baseline("flask 10k", "flask", LIST, bodies["list10k"]))
-        wsgi10k = started(baseline("wsgi 10k", "wsgi", LIST, bodies["list10k"]))
-        for server, body in ((flask25, list25), (wsgi25, list25), (flask10k, list10k), (wsgi10k, list10k)):
-            if _get(server.url + LIST) != body:
+        log("starting the baselines (one-route Flask app on waitress with 4 threads and on Granian; bare WSGI "
+            "callable on Granian)...")
+        baselines = {}
+        for suffix, _label, kind_server, kind_threads in BASELINE_SERVERS:
+            for name, path, body in (("25", LIST, "list25"), ("single", SINGLE_RULE, "single"),
+                                     ("10k", LIST, "list10k")):
+                baselines[f"flask_{name}_{suffix}"] = started(baseline(
+                    f"flask {name} {suffix}", "flask", path, bodies[body], kind_server, kind_threads))
+        wsgi25 = started(baseline("wsgi 25 gr", "wsgi", LIST, bodies["list25"], "granian", 8))
+        fake_waitress = started(fake("fake waitress", "--frozen", "--now", NOW, "--server", "waitress"))
+        for key, server in baselines.items():
+            path = single_path if "_single_" in key else LIST
+            expected = single if "_single_" in key else (list10k if "_10k_" in key else list25)
+            if _get(server.url + path) != expected:
                 raise RuntimeError(f"{server.name} does not answer the fake's bytes")
-        for server in (flask1, wsgi1):
-            if _get(server.url + single_path) != single:
-                raise RuntimeError(f"{server.name} does not answer the fake's bytes")
+        if _get(wsgi25.url + LIST) != list25:
+            raise RuntimeError("the bare WSGI baseline does not answer the fake's bytes")
 
         targets = [
-            Target("wsgi_list25", "bare WSGI, List Jobs 25", wsgi25, LIST),
-            Target("flask_list25", "Flask baseline, List Jobs 25", flask25, LIST),
-            Target("fake_list25_frozen", "fake, List Jobs 25, frozen clock", fake_frozen, LIST),
-            Target("fake_list25_running", "fake, List Jobs 25, running clock", fake_running, LIST,
+            Target("wsgi_list25", "bare WSGI on Granian, List Jobs 25", wsgi25, LIST),
+            Target("flask_list25_w4", "Flask on waitress 4 threads, List Jobs 25", baselines["flask_25_w4"], LIST),
+            Target("flask_list25_gr", "Flask on Granian, List Jobs 25", baselines["flask_25_gr"], LIST),
+            Target("fake_list25_frozen", "fake (serve defaults), List Jobs 25, frozen clock", fake_frozen, LIST),
+            Target("fake_list25_running", "fake (serve defaults), List Jobs 25, running clock", fake_running, LIST,
                    before=_restart_running),
-            Target("wsgi_single", "bare WSGI, single job", wsgi1, single_path),
-            Target("flask_single", "Flask baseline, single job", flask1, single_path),
-            Target("fake_single_frozen", "fake, single job, frozen clock", fake_frozen, single_path),
-            Target("wsgi_list10k", "bare WSGI, List Jobs 10,000", wsgi10k, LIST),
-            Target("flask_list10k", "Flask baseline, List Jobs 10,000", flask10k, LIST),
-            Target("fake_list10k_frozen", "fake, List Jobs 10,000, frozen clock", fake_10k, LIST),
+            Target("fake_list25_waitress", "fake on waitress, List Jobs 25, frozen clock", fake_waitress, LIST),
+            Target("flask_single_w4", "Flask on waitress 4 threads, single job", baselines["flask_single_w4"],
+                   single_path),
+            Target("flask_single_gr", "Flask on Granian, single job", baselines["flask_single_gr"], single_path),
+            Target("fake_single_frozen", "fake (serve defaults), single job, frozen clock", fake_frozen, single_path),
+            Target("flask_list10k_w4", "Flask on waitress 4 threads, List Jobs 10,000", baselines["flask_10k_w4"],
+                   LIST),
+            Target("flask_list10k_gr", "Flask on Granian, List Jobs 10,000", baselines["flask_10k_gr"], LIST),
+            Target("fake_list10k_frozen", "fake (serve defaults), List Jobs 10,000, frozen clock", fake_10k, LIST),
         ]
 
         if with_prism:
@@ -206,18 +222,21 @@ def run(*, duration: float = 5.0, rounds: int = 3, connections: int = 8, threads
                 "cpu_cost_ratio": statistics.median(cpu) if cpu else None}
 
     ratios = {
-        "list25_frozen_vs_flask": ratio("fake_list25_frozen", "flask_list25"),
-        "list25_running_vs_flask": ratio("fake_list25_running", "flask_list25"),
+        "list25_frozen_vs_flask_w4": ratio("fake_list25_frozen", "flask_list25_w4"),
+        "list25_frozen_vs_flask_gr": ratio("fake_list25_frozen", "flask_list25_gr"),
+        "list25_running_vs_flask_w4": ratio("fake_list25_running", "flask_list25_w4"),
+        "list25_running_vs_flask_gr": ratio("fake_list25_running", "flask_list25_gr"),
         "list25_frozen_vs_wsgi": ratio("fake_list25_frozen", "wsgi_list25"),
-        "list25_running_vs_wsgi": ratio("fake_list25_running", "wsgi_list25"),
-        "flask_vs_wsgi_list25": ratio("flask_list25", "wsgi_list25"),
+        "flask_gr_vs_wsgi_list25": ratio("flask_list25_gr", "wsgi_list25"),
+        "list25_waitress_vs_flask_w4": ratio("fake_list25_waitress", "flask_list25_w4"),
+        "list25_frozen_vs_waitress": ratio("fake_list25_frozen", "fake_list25_waitress"),
         "list25_running_vs_prism_d": ratio("fake_list25_running", "prism_d_list"),
         "list25_frozen_vs_prism_d": ratio("fake_list25_frozen", "prism_d_list"),
         "list25_running_vs_prism": ratio("fake_list25_running", "prism_list"),
-        "single_frozen_vs_flask": ratio("fake_single_frozen", "flask_single"),
-        "single_frozen_vs_wsgi": ratio("fake_single_frozen", "wsgi_single"),
-        "list10k_frozen_vs_flask": ratio("fake_list10k_frozen", "flask_list10k"),
-        "list10k_frozen_vs_wsgi": ratio("fake_list10k_frozen", "wsgi_list10k"),
+        "single_frozen_vs_flask_w4": ratio("fake_single_frozen", "flask_single_w4"),
+        "single_frozen_vs_flask_gr": ratio("fake_single_frozen", "flask_single_gr"),
+        "list10k_frozen_vs_flask_w4": ratio("fake_list10k_frozen", "flask_list10k_w4"),
+        "list10k_frozen_vs_flask_gr": ratio("fake_list10k_frozen", "flask_list10k_gr"),
     }
     return {"targets": summary, "ratios": {k: v for k, v in ratios.items() if v}, "notes": notes,
             "settings": {"duration_s": duration, "rounds": rounds, "connections": connections,
@@ -249,7 +268,7 @@ def mini_run(duration: float = 1.0) -> dict:
     with fake("fake frozen", "--frozen", "--now", NOW) as fake_frozen:
         fake_frozen.start()
         body_file.write_bytes(_get(fake_frozen.url + LIST))
-        with baseline("wsgi", "wsgi", LIST, body_file) as bare:
+        with baseline("wsgi", "wsgi", LIST, body_file, "granian") as bare:
             bare.start()
             results = {name: wrk.run(server.url + LIST, duration=duration, headers=HEADERS)
                        for name, server in (("fake", fake_frozen), ("wsgi", bare))}

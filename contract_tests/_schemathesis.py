@@ -31,16 +31,24 @@ public API). An upgrade starts here.
 What is used, and why:
 
 1. ``schemathesis.engine.from_schema`` and ``schemathesis.engine.events``
-   (``ScenarioFinished``, ``NonFatalError``, ``FatalError``), in
-   :func:`execute`: the engine behind ``schemathesis run``, all four phases
-   (examples, coverage, fuzzing, stateful) and the checks' probes, run
-   in-process so that the kit makes its own report. No public API runs the
-   phases from Python (``schema.parametrize()`` makes pytest tests, one per
-   operation, which cannot hold the lifecycle polls and known deviations).
+   (``ScenarioFinished``, ``NonFatalError``, ``FatalError``, ``PhaseStarted``
+   and ``PhaseFinished`` with their ``phase.name``), in :func:`execute`: the
+   engine behind ``schemathesis run``, all four phases (examples, coverage,
+   fuzzing, stateful) and the checks' probes, run in-process so that the kit
+   makes its own report; the phase names feed the progress line. No public
+   API runs the phases from Python (``schema.parametrize()`` makes pytest
+   tests, one per operation, which cannot hold the lifecycle polls and known
+   deviations).
 2. The scenario recorder of ``ScenarioFinished`` (``recorder.interactions``,
-   ``recorder.checks`` with ``failure_info.failure`` and ``.code_sample``,
-   ``recorder.cases``), in :func:`execute`: which check failed on which
-   operation, with Schemathesis's curl reproduction.
+   ``recorder.checks`` with each node's ``name``, ``status``,
+   ``failure_info.failure`` and ``.code_sample``, ``recorder.cases``), in
+   :func:`execute`: which checks ran on which operation (the JUnit file lists
+   every one, passed or failed), which failed, with Schemathesis's curl
+   reproduction. The probing phase's ``PhaseFinished.payload.probes`` (each
+   run's ``request`` and ``response``): the start-up probes sent outside the
+   transports, counted with the run's requests. The class name
+   ``ServerUnavailable`` of a ``NonFatalError``: the engine's own verdict that
+   the server stopped responding (:attr:`RunError.outage`).
 3. ``schemathesis.core.failures.Failure``, the base of :class:`ContractFailure`
    (its ``code``, ``kind_title``, ``title``, ``message`` and the
    de-duplication key ``_unique_key``); and the built-in failure classes, read
@@ -64,9 +72,16 @@ What is used, and why:
 5. ``schema.app``, in :func:`configure`: an in-process WSGI app under a spec
    loaded from a dict (``schemathesis.openapi.from_wsgi`` would read the spec
    from the app, and the kit tests an app against the spec it chose).
-6. ``schemathesis.transport.wsgi.WSGI_TRANSPORT.send``, patched by
-   :func:`patch_wsgi_probe_kwargs` to call ``WSGITransport.send`` without
-   socket-only arguments (a 4.32.5 bug, see there).
+6. ``schemathesis.transport.wsgi.WSGI_TRANSPORT.send`` and
+   ``schemathesis.transport.requests.REQUESTS_TRANSPORT.send``, wrapped by
+   :func:`observe_transports` (calling ``RequestsTransport.send`` and
+   ``WSGITransport.send`` on them): every request Schemathesis sends (its cases
+   and its checks' probes, which bypass the public ``before_call`` hook) is
+   counted in the run's traffic (:class:`contract_tests.state.Traffic`: the
+   progress line, and the last request sent when a target stops answering,
+   from the ``request`` of the answer or of the ``requests`` exception); and
+   the WSGI one is called without socket-only arguments (a 4.32.5 bug, see
+   there).
 7. The multipart serializers of ``schemathesis.transport.requests.
    REQUESTS_TRANSPORT`` and ``WSGI_TRANSPORT`` (``_serializers``, and the shape
    of what each returns), wrapped by :func:`name_file_parts`: file parts get a
@@ -103,12 +118,15 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import requests
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core.failures import Failure
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.engine import events, from_schema
-from schemathesis.transport.requests import REQUESTS_TRANSPORT
+from schemathesis.transport.requests import REQUESTS_TRANSPORT, RequestsTransport
 from schemathesis.transport.wsgi import WSGI_TRANSPORT, WSGITransport
+
+from .state import current
 
 # ------------------------------------------------------------- configuration
 
@@ -139,8 +157,8 @@ def configure(schema, *, base_url: str, app=None, max_examples: int | None = Non
     project = schema.config
     if max_examples is not None:
         project.generation.update(max_examples=max_examples)
+    observe_transports()
     if app is not None:
-        patch_wsgi_probe_kwargs()
         schema.app = app
     project.update(base_url=base_url)
     if adaptive_rate_limit:
@@ -186,49 +204,85 @@ class FailedCheck:
 @dataclass(frozen=True)
 class ScenarioResult:
     """A scenario ended: ``phase`` (examples, coverage, fuzzing, stateful),
-    ``requests`` sent, the checks that ``failed``."""
+    ``requests`` sent, the checks that ``failed``, and every check that
+    ``ran`` (passed or failed) as ``(operation, check name)`` pairs, the
+    operation as in :class:`FailedCheck`."""
 
     phase: str
     requests: int
     failed: tuple[FailedCheck, ...]
+    ran: frozenset[tuple[str, str]] = frozenset()
+
+
+@dataclass(frozen=True)
+class PhaseChange:
+    """A phase of the engine starts: ``name`` (probing, examples, coverage,
+    fuzzing, stateful, ...)."""
+
+    name: str
 
 
 @dataclass(frozen=True)
 class RunError:
     """Something kept the engine from checking: ``error`` (the exception,
     its ``__cause__`` kept), ``label`` (the operation or phase it hit, None
-    when fatal), ``fatal`` (the run stopped)."""
+    when fatal), ``fatal`` (the run stopped), ``outage`` (the engine found
+    that the server stopped responding: its message lists Schemathesis's
+    last requests; the run's traffic has the kit's view)."""
 
     error: BaseException
     label: str | None
     fatal: bool
+    outage: bool = False
 
 
-def execute(schema) -> Iterator[ScenarioResult | RunError]:
+def execute(schema) -> Iterator[ScenarioResult | RunError | PhaseChange]:
     """Run every enabled phase of ``schema`` (configured by
-    :func:`configure`) with every enabled check, one event at a time."""
+    :func:`configure`) with every enabled check, one event at a time.
+    The start-up probes are added to the run's traffic when it keeps one."""
     for event in from_schema(schema).execute():
         if isinstance(event, events.ScenarioFinished):
             yield _scenario(event)
+        elif isinstance(event, events.PhaseStarted):
+            yield PhaseChange(str(event.phase.name.value))
+        elif isinstance(event, events.PhaseFinished):
+            _count_probes(event)
         elif isinstance(event, events.NonFatalError):
-            yield RunError(event.value, event.label, fatal=False)
+            yield RunError(event.value, event.label, fatal=False,
+                           outage=type(event.value).__name__ == "ServerUnavailable")
         elif isinstance(event, events.FatalError):
             yield RunError(event.exception, None, fatal=True)
+
+
+def _count_probes(event) -> None:
+    traffic = current().traffic
+    payload = event.payload
+    if hasattr(payload, "ok"):  # Ok(ProbePayload); an Err holds no probes
+        payload = payload.ok()
+    probes = getattr(payload, "probes", None) or []
+    if traffic is not None and probes:
+        traffic.probes(sum(1 for run in probes if run.request is not None),
+                       sum(1 for run in probes if run.response is not None))
 
 
 def _scenario(event) -> ScenarioResult:
     recorder = event.recorder
     failed = []
+    ran = set()
     for case_id, nodes in recorder.checks.items():
+        case_node = recorder.cases.get(case_id)
+        label = case_node.value.operation.label if case_node else ""
         for node in nodes:
+            if str(node.status.value) in ("success", "failure"):
+                ran.add((label, node.name))
             info = node.failure_info
             if info is None:
                 continue
             failure = info.failure
-            case_node = recorder.cases.get(case_id)
-            operation = failure.operation or (case_node.value.operation.label if case_node else "")
+            operation = failure.operation or label
+            ran.add((operation, node.name))
             failed.append(FailedCheck(node.name, operation, failure.message or "", failure, info.code_sample))
-    return ScenarioResult(event.phase.value, len(recorder.interactions), tuple(failed))
+    return ScenarioResult(event.phase.value, len(recorder.interactions), tuple(failed), frozenset(ran))
 
 
 # ------------------------------------------------------------------- failures
@@ -256,11 +310,12 @@ class ContractFailure(Failure):
         return self._key
 
 
-def describe_failure(failure, *, expected: str) -> list[tuple[str, str, str | None]]:
+def describe_failure(failure, *, expected: str, mask: Callable[[str], str] = str) -> list[tuple[str, str, str | None]]:
     """``[(expected, seen, schema keyword or None)]`` of one failure of a
     built-in check, read from its class and fields; a failure of an unknown
     kind is described as ``expected`` (the check's rule) against its title
-    and message."""
+    and message. ``mask`` is applied to what the target chose that lands in
+    ``expected`` (the place in its answer); ``seen`` is the caller's to mask."""
     kind = type(failure).__name__
     message = (failure.message or "").strip()
     if kind == "UndefinedStatusCode":
@@ -269,7 +324,7 @@ def describe_failure(failure, *, expected: str) -> list[tuple[str, str, str | No
     if kind == "JsonSchemaError":
         keyword = failure.schema_path[-1] if failure.schema_path else None
         keyword = keyword if isinstance(keyword, str) else None
-        where = "/".join(map(str, failure.instance_path)) or "the body"
+        where = mask("/".join(map(str, failure.instance_path))) or "the body"
         schema = failure.schema if isinstance(failure.schema, dict) else {}
         described = f"{keyword}: {schema.get(keyword)!r} at {where}" if keyword else f"the schema at {where}"
         validation = getattr(failure, "validation_message", "") or message.splitlines()[0]
@@ -330,24 +385,51 @@ def _naming(serializer, rename, *, werkzeug: bool):
 _SOCKET_KWARGS = ("max_redirects", "verify", "cert", "proxies")
 
 
-def patch_wsgi_probe_kwargs() -> None:
-    """Let the ``ignored_auth`` check probe an in-process (WSGI) app.
+def observe_transports() -> None:
+    """Wrap the ``send`` of Schemathesis's requests and WSGI transports.
 
-    Schemathesis 4.32.5's engine sends the probes of ``ignored_auth`` without
-    a session but with the run's socket-level transport arguments
-    (``max_redirects``, ...), which its WSGI transport passes on to Werkzeug:
-    ``TypeError: EnvironBuilder.__init__() got an unexpected keyword argument
+    Every request is counted in the current run's traffic
+    (:attr:`contract_tests.state.RunState.traffic`, when it keeps one): sent,
+    then answered (with the request, for a network target) or not (with
+    the request of the ``requests`` exception, and whether it reached the
+    target, :func:`contract_tests.target.no_answer_reason`).
+
+    And the ``ignored_auth`` check can probe an in-process (WSGI) app:
+    Schemathesis 4.32.5's engine sends those probes without a session but
+    with the run's socket-level transport arguments (``max_redirects``,
+    ...), which its WSGI transport passes on to Werkzeug: ``TypeError:
+    EnvironBuilder.__init__() got an unexpected keyword argument
     'max_redirects'``. Dropping them is what the transport already does when
-    a session is given. Idempotent, and harmless once the bug is fixed.
-    """
-    if getattr(WSGI_TRANSPORT.send, "_userpilot_patched", False):
-        return
+    a session is given; harmless once the bug is fixed.
 
-    def send(case, *, session=None, **kwargs):
-        if session is None:
+    Idempotent: a transport already wrapped is left alone.
+    """
+    for transport, cls, in_process in ((REQUESTS_TRANSPORT, RequestsTransport, False),
+                                       (WSGI_TRANSPORT, WSGITransport, True)):
+        if not getattr(transport.send, "_userpilot_patched", False):
+            transport.send = _observed(transport, cls.send, in_process=in_process)  # type: ignore[method-assign]
+
+
+def _observed(transport, send, *, in_process: bool):
+    # deferred: the kit's client (and the fake) load with a run, not with the hooks
+    from .target import no_answer_reason
+
+    def wrapped(case, *, session=None, **kwargs):
+        if in_process and session is None:
             for name in _SOCKET_KWARGS:
                 kwargs.pop(name, None)
-        return WSGITransport.send(WSGI_TRANSPORT, case, session=session, **kwargs)
+        traffic = current().traffic
+        if traffic is None:
+            return send(transport, case, session=session, **kwargs)
+        traffic.sending()
+        try:
+            response = send(transport, case, session=session, **kwargs)
+        except requests.RequestException as exc:
+            reached, why = no_answer_reason(exc)
+            traffic.no_answer(exc.request, reached=reached, why=why)
+            raise
+        traffic.answer(None if in_process else getattr(response, "request", None))
+        return response
 
-    send._userpilot_patched = True  # type: ignore[attr-defined]
-    WSGI_TRANSPORT.send = send  # type: ignore[method-assign]
+    wrapped._userpilot_patched = True  # type: ignore[attr-defined]
+    return wrapped

@@ -90,6 +90,11 @@ OWN_CHECKS: dict[str, Rule] = {
     "apps_are_isolated": Rule(
         ASSUMED, "(fakes only) another API key sees other jobs, and gets 404 for this key's jobs",
         "docs/domain.md: jobs belong to an application token"),
+    "target_keeps_answering": Rule(
+        DOCUMENTED, "every request gets an answer: the target neither drops the connection nor stops "
+        "listening in the middle of a run",
+        "every operation documents its answers; none documents a dropped connection (HTTP: a "
+        "request gets a response)"),
     "import_refuses_bad_upload": Rule(
         ASSUMED, "an upload without a usable file (empty, unknown extension) gets a 4xx in the error "
         "shape and creates no job",

@@ -78,6 +78,43 @@ def job_body(response, case):
         return None
 
 
+#: The kit's checks of one answer body (:func:`body_problems`), on any jobs operation.
+ANSWER_CHECKS = ("job_answer_shape", "job_status_known", "job_counters_are_integers", "job_times_are_iso8601",
+                 "job_end_time_matches_status", "job_elapsed_time_agrees", "job_counters_in_range")
+
+
+def answer_checks(op: str, strict: bool) -> tuple[str, ...]:
+    """The checks :func:`body_problems` evaluates on an answer of ``op``:
+    :data:`ANSWER_CHECKS`, ``job_ids_unique`` on a list, ``fake_job_details``
+    when ``strict`` (a fake)."""
+    return ANSWER_CHECKS + (("job_ids_unique",) if op == "listJobs" else ()) + (
+        ("fake_job_details",) if strict else ())
+
+
+#: The operations whose answers each of the kit's Schemathesis checks reads
+#: (any other answer passes it untouched): what "ran" means in a report.
+_JOBS_OPS = frozenset(OPERATIONS.values())
+APPLIES_TO: dict[str, frozenset[str]] = {
+    **{name: _JOBS_OPS for name in ANSWER_CHECKS},
+    "job_ids_unique": frozenset({"listJobs"}),
+    "fake_job_details": _JOBS_OPS,
+    "job_detail_is_the_requested_job": frozenset({"getJob"}),
+    "job_detail_matches_list": frozenset({"listJobs", "getJob"}),
+    "job_status_never_backwards": _JOBS_OPS,
+    "running_job_stays_listed": frozenset({"listJobs"}),
+}
+
+
+def applies(check: str, op: str | None, *, strict: bool) -> bool:
+    """Whether ``check`` reads answers of the operation ``op`` (an
+    operation id; None: unknown) at all. ``fake_job_details`` only against a
+    fake (``strict``); any check not of this kit: always."""
+    if check == "fake_job_details" and not strict:
+        return False
+    ops = APPLIES_TO.get(check)
+    return ops is None or op in ops
+
+
 def body_problems(op: str, body, now: float | None, strict: bool) -> list[tuple[str, str]]:
     """``[(check name, message)]`` of one answer body of operation ``op``
     (``listJobs``: a list answer; otherwise one job in its single-job form),

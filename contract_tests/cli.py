@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from .options import ContractOptions, TargetError, UsageError, read_key_file
+from .options import CLOCKS, ContractOptions, TargetError, UsageError, read_key_file
 
 
 @click.command()
@@ -36,16 +36,23 @@ from .options import ContractOptions, TargetError, UsageError, read_key_file
 @click.option("--api-key", default=None, help="The API key (visible to other processes: prefer the env var).")
 @click.option("--rate-limit", type=click.FloatRange(0), default=None,
               help="Requests per second against a target that is not a fake (default 5; 0: none).")
-@click.option("--poll-interval", type=click.FloatRange(0), default=5.0, show_default=True,
-              help="Seconds between polls of a target whose clock the suite cannot drive.")
+@click.option("--poll-interval", type=click.FloatRange(0), default=None,
+              help="Seconds between polls of a target whose clock the suite does not move "
+                   "(default 5; 1 for a fake under --clock keep).")
+@click.option("--clock", type=click.Choice(CLOCKS), default="move", show_default=True,
+              help="Against a fake: move its clock through the lifecycle checks (about a day; it runs "
+                   "again as before afterwards) or keep it as it is and poll in real time (a shared fake).")
 @click.option("--operation", "operations", multiple=True, metavar="ID",
               help="Test only this operation (listJobs, getJob, createImport; repeatable). Default: all.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr (phase, requests sent).")
 def contract(base_url, environment, spec_name, max_examples, seed, junit, allow_writes, assumptions,
-             api_key_file, api_key, rate_limit, poll_interval, operations):
+             api_key_file, api_key, rate_limit, poll_interval, clock, operations, quiet):
     """Check a server against the contract (default: a fake, in-process).
 
-    Exit 0 when the target conforms, 1 when it does not, 2 on a usage error,
-    3 when the target cannot be reached or needs a key it was not given.
+    Exit 0 when the target conforms, 1 when it does not (a target that
+    stops answering mid-run included), 2 on a usage error, 3 when the target
+    cannot be reached or needs a key it was not given. Progress goes to
+    stderr (one live line on a terminal) unless --quiet.
     """
     try:  # deferred for start-up cost: Schemathesis and Hypothesis load when a run starts (and may be missing)
         from .runner import run_contract
@@ -64,7 +71,7 @@ def contract(base_url, environment, spec_name, max_examples, seed, junit, allow_
         report = run_contract(ContractOptions(  # leaves no files behind (no ./.hypothesis)
             base_url=base_url, environment=environment, spec=spec_name, max_examples=max_examples,
             seed=seed, junit=junit, allow_writes=allow_writes, assumptions=assumptions,
-            api_key=api_key, rate_limit=rate_limit, poll_interval=poll_interval,
+            api_key=api_key, rate_limit=rate_limit, poll_interval=poll_interval, clock=clock, quiet=quiet,
             operations=tuple(operations) or None))
     except UsageError as exc:
         click.echo(f"userpilot-mock contract: {exc}", err=True)

@@ -2,7 +2,8 @@
 
 The suite lists the jobs, reads each one, lets time pass and does it again:
 on a fake by advancing its (frozen) clock through the control API, on any
-other server by waiting ``poll_interval`` seconds. Between the polls it
+other server, and on a fake whose clock the run keeps as it is (``--clock
+keep``), by waiting ``poll_interval`` seconds. Between the polls it
 checks that no job's status moves backwards, that a terminal job never
 changes, that a running job stays listed, and that each single-job answer
 agrees with its list entry; every answer also gets the per-answer job
@@ -15,6 +16,8 @@ The checks' settings are the same as in Schemathesis's phases, from
 enabled = false``) reports nothing here either, and ``[checks.
 job_detail_matches_list] immutable`` names the fields compared. The steps
 and samples below are the suite's own design, not a check's setting.
+Every check evaluated is recorded in the report (``Report.ran``), passed or
+failed, for the JUnit file and the "CHECKS RUN" list.
 """
 from __future__ import annotations
 
@@ -25,10 +28,10 @@ from mock_server.backend.lifecycle import TERMINAL
 from mock_server.invariants import transition_problems
 
 from .catalogue import rule_for
-from .checks import IMMUTABLE, agreement_problems, body_problems, date_header_now, requested_job_problems
+from .checks import IMMUTABLE, agreement_problems, answer_checks, body_problems, date_header_now, requested_job_problems
 from .media import INVALID_UPLOADS, to_ndjson
-from .report import Finding
-from .target import Answer, Target, job_path
+from .report import LIFECYCLE, Finding
+from .target import OTHER_APP_SUFFIX, Answer, Target, job_path
 
 #: Clock steps (seconds) between polls of a fake: through every phase of
 #: jobs of any size, and a day later.
@@ -44,15 +47,21 @@ IMPORT_NAME = "userpilot-contract-check.ndjson"
 
 
 class Lifecycle:
-    """One lifecycle run against ``target``; findings go to ``report``."""
+    """One lifecycle run against ``target``; findings go to ``report``.
+
+    ``moves_clock``: advance a fake's clock between polls (None: whenever
+    the target is a fake); otherwise wait ``poll_interval`` seconds of real
+    time. ``now``: the instant every answer describes when it is fixed (a
+    frozen fake's clock), else None."""
 
     def __init__(self, target: Target, report, labels: dict[str, str], *, strict: bool,
                  poll_interval: float, max_wait: float, enabled: Callable[[str], bool] = lambda check: True,
-                 immutable: Sequence[str] = IMMUTABLE):
+                 immutable: Sequence[str] = IMMUTABLE, moves_clock: bool | None = None):
         self.target = target
         self.report = report
         self.labels = labels          # operation id -> report label
         self.strict = strict
+        self.moves_clock = target.is_fake if moves_clock is None else moves_clock
         self.enabled = enabled        # check name -> on? ([checks.<name>] enabled)
         self.immutable = tuple(immutable)  # [checks.job_detail_matches_list] immutable
         self.poll_interval = poll_interval
@@ -62,6 +71,12 @@ class Lifecycle:
         self.now: float | None = None          # the fake's frozen instant
 
     # --------------------------------------------------------------- helpers
+    def ran(self, *checks: str) -> None:
+        """Record that ``checks`` were evaluated (those switched on)."""
+        for check in checks:
+            if self.enabled(check):
+                self.report.ran_check(LIFECYCLE, check)
+
     def finding(self, op: str, check: str, seen: str, curl: str | None) -> None:
         """Report ``seen`` as a failure of ``check`` on ``op``, unless the
         configuration switched that check off."""
@@ -79,6 +94,7 @@ class Lifecycle:
         None otherwise (reported). ``listed``: the job was just listed."""
         answer = self.target.request("GET", path)
         curl = self.target.curl("GET", path)
+        self.ran("not_a_server_error", "job_detail_matches_list" if listed else "status_code_conformance")
         if answer.status != 200:
             if answer.status >= 500:
                 check = "not_a_server_error"
@@ -93,6 +109,7 @@ class Lifecycle:
                 seen = f"{answer.status} to an authenticated List Jobs"
             self.finding(op, check, seen, curl)
             return None
+        self.ran(*answer_checks(op, self.strict))
         try:
             body = answer.json()
         except ValueError:
@@ -107,6 +124,7 @@ class Lifecycle:
         job_id = str(job.get("job_id"))
         before = self.last.get(job_id)
         if before is not None:
+            self.ran("job_status_never_backwards")
             common = [k for k in before if k in job]
             for violation in transition_problems({k: before[k] for k in common}, {k: job[k] for k in common}):
                 self.finding(op, "job_status_never_backwards", f"job {job_id}: {violation.message}", curl)
@@ -120,6 +138,8 @@ class Lifecycle:
         if not isinstance(listed, list):
             return None
         jobs = {j["job_id"]: j for j in listed if isinstance(j, dict) and isinstance(j.get("job_id"), str)}
+        if self.running_listed:
+            self.ran("running_job_stays_listed")
         for job_id in sorted(self.running_listed - set(jobs)):
             self.finding("listJobs", "running_job_stays_listed",
                          f"job {job_id} was listed while running and is missing now", list_curl)
@@ -135,9 +155,11 @@ class Lifecycle:
             if not isinstance(single, dict):
                 continue
             curl = self.target.curl("GET", path)
+            self.ran("job_detail_is_the_requested_job", "job_detail_matches_list")
             for problem in requested_job_problems(job_id, single):
                 self.finding("getJob", "job_detail_is_the_requested_job", problem, curl)
-            for problem in agreement_problems(jobs[job_id], single, same_instant=self.target.is_fake,
+            same_instant = self.target.is_fake and self.now is not None
+            for problem in agreement_problems(jobs[job_id], single, same_instant=same_instant,
                                               list_first=True, immutable=self.immutable):
                 self.finding("getJob", "job_detail_matches_list", problem, curl)
             self.observe("getJob", single, curl)
@@ -145,18 +167,21 @@ class Lifecycle:
         return jobs
 
     def wait(self, seconds: float) -> None:
-        if self.target.is_fake:
+        if self.moves_clock:
             self.now = self.target.advance(seconds)
         else:
             time.sleep(seconds)
 
     def run_polls(self) -> None:
-        """Poll through time (fake: FAKE_STEPS; otherwise twice, poll_interval apart)."""
-        if self.target.is_fake:
+        """Poll through time (a fake's clock moved: FAKE_STEPS; otherwise
+        twice, poll_interval apart)."""
+        if self.moves_clock:
             self.now = self.target.freeze()
             self.ensure_running_job()
             steps: tuple[float, ...] = FAKE_STEPS
         else:
+            if self.target.is_fake:
+                self.ensure_running_job()
             steps = (0, self.poll_interval)
         jobs = None
         for step in steps:
@@ -171,12 +196,13 @@ class Lifecycle:
     def check_isolation(self, jobs: dict[str, dict]) -> None:
         """(Fakes) another key is another app: its list shares no job, and it
         cannot read this key's jobs. Skipped when the fake accepts one key only."""
-        other = {"Authorization": f"Token {self.target.api_key}-other-app"}
+        other = {"Authorization": f"Token {self.target.api_key}{OTHER_APP_SUFFIX}"}
         answer = self.target.request("GET", "/v1/background_jobs", auth=False, headers=other)
         if answer.status == 401:
             return
+        self.ran("apps_are_isolated")
         curl = self.target.curl("GET", "/v1/background_jobs").replace(
-            "$USERPILOT_API_KEY", "${USERPILOT_API_KEY}-other-app")
+            "$USERPILOT_API_KEY", "${USERPILOT_API_KEY}" + OTHER_APP_SUFFIX)
         try:
             theirs = {str(j.get("job_id")) for j in answer.json() if isinstance(j, dict)}
         except (ValueError, TypeError, AttributeError):
@@ -193,7 +219,7 @@ class Lifecycle:
             self.finding("getJob", "apps_are_isolated",
                          f"{answer.status} when another API key reads job {job_id} (expected 404)",
                          self.target.curl("GET", path).replace("$USERPILOT_API_KEY",
-                                                               "${USERPILOT_API_KEY}-other-app"))
+                                                               "${USERPILOT_API_KEY}" + OTHER_APP_SUFFIX))
 
     def ensure_running_job(self) -> None:
         """On a fake whose list has no running job, add one through the control API."""
@@ -212,6 +238,7 @@ class Lifecycle:
     def run_imports(self) -> None:
         """Refused uploads create nothing; a valid upload runs to the end."""
         before = self.ids()
+        self.ran("import_refuses_bad_upload", "not_a_server_error")
         for name, content, why in INVALID_UPLOADS:
             answer = self.upload(name, content)
             curl = self.target.curl("POST", "/v1/imports", upload=name)
@@ -231,6 +258,7 @@ class Lifecycle:
         content = to_ndjson(rows)
         answer = self.upload(IMPORT_NAME, content)
         curl = self.target.curl("POST", "/v1/imports", upload=IMPORT_NAME)
+        self.ran("positive_data_acceptance")
         if answer.status == 409:
             self.report.notes.append("an import was already running in this app (409): the import "
                                      "lifecycle was not followed")
@@ -240,6 +268,7 @@ class Lifecycle:
                          else "positive_data_acceptance", f"{answer.status} to a valid {len(rows)}-row "
                          "NDJSON import", curl)
             return
+        self.ran(*answer_checks("createImport", self.strict), "import_answer_matches_upload")
         try:
             job = answer.json()
         except ValueError:
@@ -263,6 +292,7 @@ class Lifecycle:
         before = self.ids()
         answer = self.upload(IMPORT_NAME, content)
         curl = self.target.curl("POST", "/v1/imports", upload=IMPORT_NAME)
+        self.ran("import_one_at_a_time")
         if answer.status != 409:
             self.finding("createImport", "not_a_server_error" if answer.status >= 500 else "import_one_at_a_time",
                          f"{answer.status} to a second upload while the first import runs", curl)
@@ -280,6 +310,11 @@ class Lifecycle:
         path = job_path(job_id)
         curl = self.target.curl("GET", path)
         self.last[job_id] = job
+        self.ran("import_job_runs_to_the_end")
+        if not self.moves_clock and self.target.is_fake and self.now is not None:
+            self.report.notes.append(f"the suite's import {job_id} was not followed to the end: the fake's "
+                                     "clock is frozen and --clock keep leaves it so")
+            return
         listed = self.get("listJobs", "/v1/background_jobs")
         if isinstance(listed, list) and not any(isinstance(j, dict) and j.get("job_id") == job_id
                                                 for j in listed):
@@ -298,7 +333,7 @@ class Lifecycle:
                                  f"a valid import ended {single.get('status')} with completed_rows "
                                  f"{single.get('completed_rows')!r} of {single.get('total_rows')!r}", curl)
                 return
-            if self.target.is_fake:
+            if self.moves_clock:
                 if step >= len(FAKE_STEPS) - 1:
                     self.finding("getJob", "import_job_runs_to_the_end",
                                  f"a {job.get('total_rows')}-row import still {single.get('status')} a "

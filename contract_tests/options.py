@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 
+from .masking import KeyMask
+
 #: Environment variables shared by the CLI and the pytest path.
 ENV_BASE_URL = "USERPILOT_BASE_URL"
 ENV_ENVIRONMENT = "USERPILOT_ENVIRONMENT"
@@ -19,19 +21,34 @@ ENV_API_KEY = "USERPILOT_API_KEY"
 ENVIRONMENTS = ("analytex", "analytex-eu")
 SPECS = ("kit", "vendor")
 ASSUMPTIONS = ("fail", "warn")
+#: What the lifecycle checks do with a fake's clock: ``move`` it (frozen for the
+#: run, advanced about a day, then let run again as it did) or ``keep`` it
+#: (never touched: poll in real time, as against any other server).
+CLOCKS = ("move", "keep")
 
 #: Requests per second against anything that is not a fake, unless told otherwise.
 DEFAULT_RATE_LIMIT = 5.0
 #: Seconds between two polls of a server whose clock the suite cannot drive.
 DEFAULT_POLL_INTERVAL = 5.0
+#: The same for a fake whose clock the run keeps as it is (``--clock keep``):
+#: short, as a fake answers at once and is not rate limited.
+KEEP_CLOCK_POLL_INTERVAL = 1.0
 #: Seconds to wait for a job the suite created (``--allow-writes``) to end,
 #: against a server whose clock the suite cannot drive.
 DEFAULT_MAX_WAIT = 120.0
 
-#: How to give the real API a key; the one line printed when it is missing.
-MISSING_KEY_MESSAGE = (
-    "the real Userpilot API needs an API key: set USERPILOT_API_KEY "
-    "(or pass --api-key-file PATH); nothing was tested")
+#: How to give a key; the one line printed when the real API gets none.
+GIVE_A_KEY = f"set {ENV_API_KEY} (or pass --api-key-file PATH); nothing was tested"
+MISSING_KEY_MESSAGE = f"the real Userpilot API needs an API key: {GIVE_A_KEY}"
+
+
+def missing_key_message(label: str | None = None) -> str:
+    """The one line said when a target that is not a fake gets no key:
+    the real API (``label`` None) by that name, any other server by its
+    ``label`` (its URL, as given)."""
+    if label is None:
+        return MISSING_KEY_MESSAGE
+    return f"{label} is not a fake (GET /__admin/health does not answer as one) and needs an API key: {GIVE_A_KEY}"
 
 
 class UsageError(ValueError):
@@ -40,6 +57,24 @@ class UsageError(ValueError):
 
 class TargetError(RuntimeError):
     """The target cannot be reached, or needs a key it was not given (exit 3)."""
+
+
+class MissingKey(TargetError):
+    """A target that is not a fake was given no API key (exit 3; under
+    pytest every test is skipped with the message)."""
+
+
+class NoAnswer(TargetError):
+    """A request of the suite got no answer. ``error``: the HTTP client's
+    exception; ``reached``: the request was written to the target (the
+    connection closed, was reset or timed out afterwards), rather than refused;
+    ``why``: what happened, in a few words."""
+
+    def __init__(self, message: str, *, error: BaseException, reached: bool, why: str):
+        super().__init__(message)
+        self.error = error
+        self.reached = reached
+        self.why = why
 
 
 @dataclass
@@ -55,11 +90,15 @@ class ContractOptions:
     assumptions: ``fail`` (assumed checks count as failures) or ``warn``.
     rate_limit: requests per second against targets that are not fakes
     (None: 5; 0: no limit). poll_interval / max_wait: seconds, when the suite
-    must wait in real time. operations: the operation ids (or ``METHOD
-    /path``) to test, None for all. api_key never appears in a repr.
+    must wait in real time (poll_interval None: 5, or 1 against a fake under
+    ``clock="keep"``). clock: ``move`` a fake's clock through the lifecycle
+    (default) or ``keep`` it as it is. quiet: no progress on stderr.
+    operations: the operation ids (or ``METHOD /path``) to test, None for
+    all. api_key never appears in a repr.
 
-    Internal (tests): ``app``, a WSGI app tested as an in-process fake
-    instead of a fresh one.
+    Internal: ``app``, a WSGI app tested as an in-process fake instead of
+    a fresh one (tests); ``progress_stream``, where progress goes instead
+    of stderr (the pytest path, tests).
     """
 
     base_url: str | None = None
@@ -72,10 +111,13 @@ class ContractOptions:
     assumptions: str = "fail"
     api_key: str | None = field(default=None, repr=False)
     rate_limit: float | None = None
-    poll_interval: float = DEFAULT_POLL_INTERVAL
+    poll_interval: float | None = None
     max_wait: float = DEFAULT_MAX_WAIT
     operations: tuple[str, ...] | None = None
+    clock: str = "move"
+    quiet: bool = False
     app: object = field(default=None, repr=False)
+    progress_stream: object = field(default=None, repr=False)
 
     def validated(self) -> ContractOptions:
         """A copy with environment variables applied and values checked.
@@ -92,6 +134,8 @@ class ContractOptions:
             opts.api_key = os.environ.get(ENV_API_KEY) or None
         if opts.spec not in SPECS:
             raise UsageError(f"--spec must be one of {', '.join(SPECS)}, not {opts.spec!r}")
+        if opts.clock not in CLOCKS:
+            raise UsageError(f"--clock must be one of {', '.join(CLOCKS)}, not {opts.clock!r}")
         if opts.assumptions not in ASSUMPTIONS:
             raise UsageError(f"--assumptions must be one of {', '.join(ASSUMPTIONS)}, not {opts.assumptions!r}")
         if opts.environment is not None and opts.environment not in ENVIRONMENTS:
@@ -100,14 +144,15 @@ class ContractOptions:
         if opts.base_url is not None:
             opts.base_url = opts.base_url.rstrip("/")
             if not opts.base_url.startswith(("http://", "https://")):
-                raise UsageError(f"--base-url must start with http:// or https://, not {opts.base_url!r}")
+                shown = KeyMask([opts.api_key]).text(repr(opts.base_url))  # a URL may hold the key
+                raise UsageError(f"--base-url must start with http:// or https://, not {shown}")
         for name in ("max_examples", "rate_limit"):
             value = getattr(opts, name)
             if value is not None and value < 0:
                 raise UsageError(f"--{name.replace('_', '-')} must not be negative")
         if opts.max_examples == 0:
             raise UsageError("--max-examples must be at least 1")
-        if opts.poll_interval < 0 or opts.max_wait < 0:
+        if (opts.poll_interval is not None and opts.poll_interval < 0) or opts.max_wait < 0:
             raise UsageError("--poll-interval and --max-wait must not be negative")
         return opts
 
@@ -154,8 +199,14 @@ PYTEST_OPTIONS = (
     ("operation", "userpilot_contract_operations",
      "Contract tests: test only this operation (listJobs, getJob, createImport; repeatable).", list, None),
     ("poll-interval", "userpilot_contract_poll_interval",
-     f"Contract tests: seconds between polls of a target that is not a fake "
-     f"(default {DEFAULT_POLL_INTERVAL:g}).", float, None),
+     f"Contract tests: seconds between polls of a target whose clock the suite does not move "
+     f"(default {DEFAULT_POLL_INTERVAL:g}; {KEEP_CLOCK_POLL_INTERVAL:g} for a fake under "
+     "--userpilot-clock keep).", float, None),
+    ("clock", "userpilot_contract_clock",
+     "Contract tests: move a fake's clock through the lifecycle checks (default; restored "
+     "afterwards) or keep it as it is and poll in real time.", str, CLOCKS),
+    ("quiet", "userpilot_contract_quiet",
+     "Contract tests: no progress lines on stderr.", bool, None),
 )
 
 
@@ -193,6 +244,8 @@ def options_from_pytest(config) -> ContractOptions:
         max_examples=get("userpilot_contract_max_examples"),
         seed=get("userpilot_contract_seed"),
         rate_limit=get("userpilot_contract_rate_limit"),
+        clock=get("userpilot_contract_clock") or "move",
+        quiet=bool(get("userpilot_contract_quiet")),
     )
     operations = get("userpilot_contract_operations")
     if operations:
@@ -207,6 +260,7 @@ def options_from_pytest(config) -> ContractOptions:
 
 
 __all__ = [
-    "ContractOptions", "UsageError", "TargetError", "add_options", "options_from_pytest",
-    "read_key_file", "MISSING_KEY_MESSAGE", "ENVIRONMENTS", "SPECS", "ASSUMPTIONS",
+    "ContractOptions", "UsageError", "TargetError", "MissingKey", "NoAnswer", "add_options",
+    "options_from_pytest", "read_key_file", "missing_key_message", "MISSING_KEY_MESSAGE", "ENVIRONMENTS",
+    "SPECS", "ASSUMPTIONS", "CLOCKS",
 ]

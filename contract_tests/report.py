@@ -1,20 +1,25 @@
 """What a contract run found, as text for people and JUnit XML for CI.
 
-Standard library only. Every text that leaves a run goes through
-:meth:`Report.redact` first, so the API key never appears on screen or in a
-file, whatever a server echoes back.
+Standard library only. The API key is masked where it stands in what the
+run did not write itself (:mod:`.masking`): a finding's "seen" line and
+curl are masked as the finding is added (:meth:`Report.add`), errors and
+notes that quote a server or an exception by :meth:`Report.foreign`. The
+kit's own words (the frame, labels, rules, the summary) are never masked,
+so a short key such as ``k`` cannot garble them.
 """
 from __future__ import annotations
 
 import re
+import textwrap
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any
 
 from .catalogue import ASSUMED, DOCUMENTED, normalize
+from .masking import MASK, KeyMask
 
-#: What the key is replaced with in any output.
-MASK = "[API key]"
+#: The report's group of the kit's lifecycle checks (its polls and imports).
+LIFECYCLE = "lifecycle"
 
 
 @dataclass
@@ -26,6 +31,7 @@ class Finding:
     may hold several); curl: a reproduction with the key masked; phase:
     examples, coverage, fuzzing, stateful (Schemathesis) or lifecycle (the
     suite's own polls); deviation: the known-deviation entry it matches, if any.
+    :meth:`Report.add` masks the key in ``seen`` and ``curl``.
     """
 
     operation: str
@@ -45,7 +51,13 @@ class Finding:
 
 @dataclass
 class Report:
-    """A whole run. ``exit_code``: 0 conforms, 1 does not."""
+    """A whole run. ``exit_code``: 0 conforms, 1 does not.
+
+    ``ran``: every check that ran, passed or failed, by group: an
+    operation's label for Schemathesis's phases, :data:`LIFECYCLE` for the
+    kit's polls and imports. ``clock``: what the run did to a running fake's
+    clock, one sentence (None: nothing to say). ``secrets``: the run's keys,
+    masked where they stand in foreign text (``mask``)."""
 
     target: str
     spec: str
@@ -59,23 +71,36 @@ class Report:
     unseen_deviations: list = field(default_factory=list)
     requests: int = 0
     seconds: float = 0.0
+    ran: dict[str, set[str]] = field(default_factory=dict)
+    clock: str | None = None
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    mask: KeyMask = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.mask = KeyMask(self.secrets)
 
     # ------------------------------------------------------------ building
     def add(self, finding: Finding) -> None:
-        """Add a finding; the same drift seen again only counts."""
+        """Add a finding, its ``seen`` and ``curl`` masked (they quote the
+        target); the same drift seen again only counts."""
+        finding.seen = self.mask.text(finding.seen)
+        finding.curl = self.mask.curl(finding.curl)
+        self.ran_check(LIFECYCLE if finding.phase == "lifecycle" else finding.operation, finding.check)
         for existing in self.findings:
             if existing.key == finding.key:
                 existing.count += finding.count
                 return
         self.findings.append(finding)
 
-    def redact(self, text: str) -> str:
-        """``text`` with every secret of the run masked."""
-        for secret in self.secrets:
-            if secret:
-                text = text.replace(secret, MASK)
-        return text
+    def ran_check(self, group: str, check: str) -> None:
+        """Record that ``check`` ran in ``group`` (an operation's label, or
+        :data:`LIFECYCLE`)."""
+        self.ran.setdefault(group, set()).add(check)
+
+    def foreign(self, text: object) -> str:
+        """``text`` (a server's words, an exception) with the key masked
+        where it stands: for errors and notes that quote one."""
+        return self.mask.text(str(text))
 
     # ----------------------------------------------------------- reading
     @property
@@ -93,6 +118,11 @@ class Report:
         return [f for f in self.findings if f.deviation is not None]
 
     @property
+    def known_deviations(self) -> list[str]:
+        """The ids of the known deviations seen (each once, however many findings it matched)."""
+        return list(dict.fromkeys(f.deviation.id for f in self.known))
+
+    @property
     def counted(self) -> list[Finding]:
         """Findings that make the run fail."""
         return self.failures + (self.contradicted if self.assumptions == "fail" else [])
@@ -104,9 +134,18 @@ class Report:
     def for_operation(self, operation_id: str) -> list[Finding]:
         return [f for f in self.findings if f.operation.split(" ")[0] == operation_id]
 
+    def checks_ran(self) -> list[tuple[str, list[str]]]:
+        """``[(group, sorted check names)]``: the operations in report
+        order, then any other group, the lifecycle last."""
+        order = [op for op in self.operations if op in self.ran]
+        order += sorted(g for g in self.ran if g not in order and g != LIFECYCLE)
+        if LIFECYCLE in self.ran:
+            order.append(LIFECYCLE)
+        return [(group, sorted(self.ran[group])) for group in order]
+
     # ----------------------------------------------------------- writing
     def render(self) -> str:
-        """The report as text (key masked)."""
+        """The report as text."""
         lines = [f"userpilot-mock contract: {self.target}, {self.spec} spec"
                  + (f", seed {self.seed}" if self.seed is not None else "")
                  + (f", max examples {self.max_examples}" if self.max_examples else ""),
@@ -114,6 +153,8 @@ class Report:
                  f"{self.requests} requests in {self.seconds:.1f} s"]
         for note in self.notes:
             lines.append(f"  note: {note}")
+        if self.clock:
+            lines.append(f"  clock: {self.clock}")
         if self.failures:
             lines += ["", "FAILURES (documented: the vendor says so)"]
             lines += _numbered(self.failures)
@@ -139,29 +180,51 @@ class Report:
         if self.errors:
             lines += ["", "ERRORS (the run could not check everything)"]
             lines += [f"  - {e}" for e in self.errors]
+        ran = self.checks_ran()
+        if ran:
+            total = sum(len(checks) for _, checks in ran)
+            lines += ["", f"CHECKS RUN ({total}; each passed unless listed above)"]
+            for group, checks in ran:
+                lines += textwrap.wrap(f"{group}: {', '.join(checks)}", width=110, initial_indent="  ",
+                                       subsequent_indent="      ", break_on_hyphens=False)
         verdict = "PASS: the target conforms" if self.exit_code == 0 else "FAIL: the target does not conform"
         lines += ["", f"{verdict} ({len(self.failures)} failed, {len(self.contradicted)} assumption(s) "
-                  f"contradicted, {len(self.known)} known deviation(s), {len(self.errors)} error(s))"]
-        return self.redact("\n".join(lines)) + "\n"
+                  f"contradicted, {len(self.known_deviations)} known deviation(s), {len(self.errors)} error(s))"]
+        return "\n".join(lines) + "\n"
 
     def junit(self) -> str:
-        """JUnit XML: one test case per operation's conformance, per lifecycle
-        check, and per known deviation (skipped). Key masked."""
+        """JUnit XML: one test case per check that ran, passed or failed
+        (class ``userpilot_contract.conformance``, named ``<operation>:
+        <check>``; class ``userpilot_contract.lifecycle``, named ``lifecycle:
+        <check>``), known deviations and contradicted assumptions under
+        ``--assumptions warn`` as their output, one ``run`` case per error;
+        the target, spec, seed and clock as properties, the notes as output."""
         suite = ET.Element("testsuite", name="userpilot-contract")
-        cases = []
-        groups: dict[str, list[Finding]] = {f"conformance: {op}": [] for op in self.operations}
+        properties = ET.SubElement(suite, "properties")
+        for name, value in (("target", self.target), ("spec", self.spec), ("seed", self.seed),
+                            ("max_examples", self.max_examples), ("requests", self.requests),
+                            ("clock", self.clock)):
+            if value is not None:
+                ET.SubElement(properties, "property", name=name, value=str(value))
+        by_case: dict[tuple[str, str], list[Finding]] = {}
+        for group, checks in self.checks_ran():
+            for check in checks:
+                by_case[(group, check)] = []
         for f in self.findings:
-            name = f"lifecycle: {f.check}" if f.phase == "lifecycle" else f"conformance: {f.operation}"
-            groups.setdefault(name, []).append(f)
-        for label, findings in groups.items():
-            case = ET.Element("testcase", classname="userpilot_contract", name=label)
+            by_case.setdefault((LIFECYCLE if f.phase == "lifecycle" else f.operation, f.check), []).append(f)
+        cases = []
+        for (group, check), findings in by_case.items():
+            if group == LIFECYCLE:
+                case = ET.Element("testcase", classname="userpilot_contract.lifecycle", name=f"lifecycle: {check}")
+            else:
+                case = ET.Element("testcase", classname="userpilot_contract.conformance", name=f"{group}: {check}")
             counted = [f for f in findings if f.deviation is None
                        and (f.tag == DOCUMENTED or self.assumptions == "fail")]
             warned = [f for f in findings if f.deviation is None and f not in counted]
             known = [f for f in findings if f.deviation is not None]
             if counted:
                 failure = ET.SubElement(case, "failure", type="contract",
-                                        message=f"{len(counted)} check(s) failed")
+                                        message=f"{check} failed ({sum(f.count for f in counted)}x)")
                 failure.text = "\n".join(_numbered(counted))
             out = []
             if warned:
@@ -176,17 +239,24 @@ class Report:
             if out:
                 ET.SubElement(case, "system-out").text = "\n\n".join(out)
             cases.append(case)
+        for op in self.operations:
+            if op not in self.ran:
+                case = ET.Element("testcase", classname="userpilot_contract.conformance", name=f"{op}: no check ran")
+                ET.SubElement(case, "skipped", message="no check ran on this operation")
+                cases.append(case)
         for error in self.errors:
             case = ET.Element("testcase", classname="userpilot_contract", name="run")
             ET.SubElement(case, "error", message="run error").text = error
             cases.append(case)
         suite.extend(cases)
+        if self.notes:
+            ET.SubElement(suite, "system-out").text = "\n".join(f"note: {n}" for n in self.notes)
         suite.set("tests", str(len(cases)))
         suite.set("failures", str(sum(1 for c in cases if c.find("failure") is not None)))
         suite.set("errors", str(sum(1 for c in cases if c.find("error") is not None)))
+        suite.set("skipped", str(sum(1 for c in cases if c.find("skipped") is not None)))
         suite.set("time", f"{self.seconds:.3f}")
-        text = ET.tostring(suite, encoding="unicode")
-        return self.redact('<?xml version="1.0" encoding="utf-8"?>\n' + text + "\n")
+        return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
 
 
 def _first_line(text: str) -> str:
@@ -211,3 +281,6 @@ def _numbered(findings: list[Finding]) -> list[str]:
 
 def _one_line(curl: str) -> str:
     return re.sub(r"\s*\\\n\s*", " ", curl.strip())
+
+
+__all__ = ["Finding", "Report", "MASK", "LIFECYCLE"]

@@ -3,10 +3,12 @@
 The per-check *settings* live in ``schemathesis.toml`` (``[checks.<name>]``
 tables, read by Schemathesis for its phases and by the runner for the
 lifecycle polls). What is here exists only once the runner has opened its
-target: the API key, the pace and read-only mode the hooks apply, and how the
+target: the API key, the pace and read-only mode the hooks apply, how the
 checks read answers (is the target a fake, which instant does an answer
-describe). A plain ``schemathesis run`` gets the defaults: the key from the
-environment, no pace, every method, any server, no known instant.
+describe), and the run's traffic (requests sent and answered, the last ones:
+progress, and what to report when a target stops answering). A plain
+``schemathesis run`` gets the defaults: the key from the environment, no
+pace, every method, any server, no known instant, no traffic kept.
 
 Standard library only: :mod:`.target` imports it without Schemathesis.
 """
@@ -44,6 +46,60 @@ class Throttle:
             self._next = max(self._next, time.monotonic() + max(0.0, seconds))
 
 
+class Traffic:
+    """Every request of one run as it goes, the kit's own and Schemathesis's
+    (counted where they are sent: :class:`contract_tests.target.Target` and
+    the transports, :mod:`contract_tests._schemathesis`). Thread-safe.
+
+    ``sent``: requests sent or attempted; ``answered``: answers received;
+    ``last_sent``: the latest request that reached the target (an object
+    with ``method``, ``url``, ``headers``, ``body``, e.g. a
+    ``requests.PreparedRequest``; None in-process or before any), and
+    ``last_sent_answered``: whether it got an answer. ``listener`` is called
+    with ``sent`` after every request (the progress line); ``last_failure``
+    says why the latest request without an answer got none.
+    """
+
+    def __init__(self, listener: Callable[[int], None] | None = None):
+        self.sent = 0
+        self.answered = 0
+        self.last_sent: object | None = None
+        self.last_sent_answered = False
+        self.last_failure = ""
+        self.listener = listener
+        self._lock = threading.Lock()
+
+    def sending(self) -> None:
+        """A request is about to go."""
+        with self._lock:
+            self.sent += 1
+            sent = self.sent
+        if self.listener is not None:
+            self.listener(sent)
+
+    def answer(self, request: object | None) -> None:
+        """The request sent last got an answer (``request``: what was sent, if known)."""
+        with self._lock:
+            self.answered += 1
+            if request is not None:
+                self.last_sent, self.last_sent_answered = request, True
+
+    def no_answer(self, request: object | None, *, reached: bool, why: str = "") -> None:
+        """A request got no answer; ``reached``: it was written to the target
+        (the connection closed or timed out after that), not refused;
+        ``why``: what happened (kept as ``last_failure``)."""
+        with self._lock:
+            self.last_failure = why
+            if reached and request is not None:
+                self.last_sent, self.last_sent_answered = request, False
+
+    def probes(self, sent: int, answered: int) -> None:
+        """Requests sent outside the tracked senders (Schemathesis's start-up probes)."""
+        with self._lock:
+            self.sent += sent
+            self.answered += answered
+
+
 @dataclass
 class RunState:
     """The current run, as the hooks and the checks see it.
@@ -58,6 +114,8 @@ class RunState:
     answer, or None when unknown; ``frozen``, every answer describes the same
     instant (a fake whose clock the run froze), so a job's list entry and its
     single-job answer must agree field by field.
+
+    ``traffic``: the run's :class:`Traffic` (None: not kept).
     """
 
     api_key: str | None = None
@@ -66,6 +124,7 @@ class RunState:
     strict_fake: bool = False
     now: Callable[[object], float | None] | None = None
     frozen: bool = False
+    traffic: Traffic | None = None
 
 
 _current = RunState()

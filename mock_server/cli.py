@@ -80,14 +80,19 @@ def _fault_setting(ctx, param, value):
 @click.option("--max-apps", default=DEFAULT_MAX_APPS, show_default=True, type=click.IntRange(*LIMITS["max_apps"]),
               envvar=_env("MAX_APPS"), help="Apps kept before the least recently used is forgotten.")
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
-              envvar=_env("THREADS"), help="Server threads.")
+              envvar=_env("THREADS"),
+              help="API requests answered at once (the control API has threads of its own).")
+@click.option("--server", "server_kind", default="granian", show_default=True,
+              type=click.Choice(["granian", "waitress"]), envvar=_env("SERVER"),
+              help="HTTP server: granian (Rust, fast) or waitress (pure Python).")
 @click.option("--quiet", is_flag=True, envvar=_env("QUIET"), help="No access log.")
 @click.option("--latency", default=None, envvar=_env("LATENCY"), callback=_fault_setting,
               help="Delay every API answer: 100ms, 50-200ms (uniform), 0.1s.")
 @click.option("--error-rate", default=0.0, show_default=True, type=float,
               envvar=_env("ERROR_RATE"), help="Share of API calls answered 503 (seeded by --seed).")
 @click.option("--rate-limit", default=None, envvar=_env("RATE_LIMIT"), callback=_fault_setting,
-              help="Per-app limit, e.g. 600/min or 10/s; over it 429 with Retry-After. Default: none.")
+              help="Per-app limit, e.g. 600/min or 10/s, or 'documented' (only the real-time calls' "
+                   "600/min); over it 429 with Retry-After. Default: none.")
 @click.option("--scenario", default=None, envvar=_env("SCENARIO"), metavar="NAME|PATH",
               help="Start every app with a scenario's jobs: a bundled name (empty, mixed, "
                    "all_failed, in_flight, large) or a YAML file. Its `history` replaces --jobs.")
@@ -99,10 +104,10 @@ def _fault_setting(ctx, param, value):
                    "start. On a restart the file's seed, scenario, clock, apps, fault rules and journal win "
                    "over --seed, --now, --jobs, --scenario, --frozen and --speed, which apply again at the "
                    "next reset. One server per file. Default: memory only.")
-def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_apps, threads, quiet,
+def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_apps, threads, server_kind, quiet,
           latency, error_rate, rate_limit, scenario, journal_size, state):
     """Serve the fake API (and its control API under /__admin/)."""
-    # deferred: the fake's modules (Flask, Faker, waitress) load only for a command that serves
+    # deferred: the fake's modules (Flask, Faker, the HTTP server) load only for a command that serves
     from .backend.errors import ApiError
     from .backend.store import StoreError
     from .config import SettingError
@@ -123,7 +128,7 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
                                   frozen=frozen, api_keys=api_keys, public_url=public_url,
                                   max_apps=max_apps, threads=threads, latency=latency,
                                   error_rate=error_rate, rate_limit=rate_limit, scenario=scenario,
-                                  journal_size=journal_size, store=store)
+                                  journal_size=journal_size, store=store, server=server_kind)
     # Each refusal ends the process, which releases the state file's lock.
     except StoreError as exc:  # one line naming the file, exit 2 as for a usage error
         click.echo(f"userpilot-mock: {exc}", err=True)
@@ -133,7 +138,7 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
     except SettingError as exc:
         option = {"api_keys": "api-key"}.get(exc.setting, exc.setting.replace("_", "-"))
         raise click.BadParameter(exc.message, param_hint=f"'--{option}'") from None
-    except ValueError as exc:  # waitress refusing the host
+    except ValueError as exc:  # the server refusing the host
         raise click.BadParameter(str(exc), param_hint="'--host'") from None
     except OSError as exc:
         click.echo(f"userpilot-mock: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
@@ -154,13 +159,16 @@ def serve(host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_
                + (f"scenario {in_force.name} ({in_force.job_count} jobs per app)"
                   if in_force is not None else f"{backend.jobs_per_app} jobs per app") + ". Ctrl-C stops.")
     if store is not None:
-        resumed = (f"resumed: {store.app_count()} apps, clock {clock.state()['now']}" if store.resumed
+        apps = store.app_count()
+        resumed = (f"resumed: {apps} app{'' if apps == 1 else 's'}, clock {clock.state()['now']}" if store.resumed
                    else "new")
         click.echo(f"  state:   {store.describe()} ({resumed})")
     if latency or error_rate or rate_limit:
         parts = [f"latency {latency[0]:g}-{latency[1]:g} ms" if latency else "",
                  f"error rate {error_rate:g}" if error_rate else "",
-                 f"rate limit {rate_limit[0]}/{rate_limit[1]:g}s per app" if rate_limit else ""]
+                 ("rate limits as documented (600/min for the real-time calls)" if isinstance(rate_limit, str)
+                  else f"rate limit {rate_limit[0]}/{rate_limit[1]:g}s per app (600/min for the real-time calls)")
+                 if rate_limit else ""]
         click.echo(f"  faults:  {', '.join(p for p in parts if p)} (rules: {url}/__admin/faults)")
     sys.stdout.flush()
 

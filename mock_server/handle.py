@@ -15,7 +15,9 @@ the pytest plugin stays cheap to load.
 """
 from __future__ import annotations
 
+import csv
 import http.client
+import io
 import json
 import os
 import socket
@@ -33,7 +35,11 @@ from .yamlio import YamlError, read_yaml
 DEFAULT_API_KEY = "userpilot-mock-test-key"
 #: Fields of the single-job form (kit.yaml JobDetail); the control API adds others.
 _LIST_ONLY_DROP = ("completed_rows",)
-_ADMIN_EXTRAS = ("app_token", "timeline", "errors", "error_count")
+_ADMIN_EXTRAS = ("app_token", "timeline", "errors", "error_count", "export")
+#: The paths of the export operations (the appex host) and bulk identify.
+EXPORTS = "/api/v1/analytics/exports"
+EXPORT_JOBS = EXPORTS + "/jobs/"
+BULK = {"users": "/v1/users/bulk_identify", "companies": "/v1/companies/bulk_identify"}
 
 
 class UserpilotMockError(Exception):
@@ -77,13 +83,21 @@ class HttpTransport:
         conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return conn
 
-    def request(self, method: str, path: str, body=None, query: dict | None = None):
-        """``(status, parsed JSON or None)`` of ``method path``."""
-        target = self._prefix + path + (("?" + urlencode(query)) if query else "")
+    def request(self, method: str, path: str, body=None, query: dict | None = None, headers: dict | None = None):
+        """``(status, parsed JSON or None)`` of ``method path`` (``body``: a
+        JSON value; ``headers``: more headers)."""
         payload = None if body is None else json.dumps(body).encode("utf-8")
-        headers = {"Accept": "application/json"}
+        sent = {"Accept": "application/json", **(headers or {})}
         if payload is not None:
-            headers["Content-Type"] = "application/json"
+            sent["Content-Type"] = "application/json"
+        status, _headers, data = self.raw(method, path + (("?" + urlencode(query)) if query else ""), payload, sent)
+        return status, (json.loads(data) if data else None)
+
+    def raw(self, method: str, target: str, payload: bytes | None = None, headers: dict | None = None):
+        """``(status, headers, body bytes)`` of ``method target`` (a path
+        with its query string)."""
+        target = self._prefix + target
+        headers = dict(headers or {})
         with self._lock:
             for attempt in (0, 1):
                 if self._conn is None:
@@ -102,7 +116,7 @@ class HttpTransport:
             if response.getheader("Connection", "").lower() == "close" and self._conn is not None:
                 self._conn.close()
                 self._conn = None
-        return response.status, (json.loads(data) if data else None)
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, data
 
     def close(self) -> None:
         with self._lock:
@@ -119,10 +133,14 @@ class FlaskTransport:
         self.base_url = "http://localhost"
         self._client = app.test_client()
 
-    def request(self, method: str, path: str, body=None, query: dict | None = None):
-        response = self._client.open(path, method=method, json=body, query_string=query)
+    def request(self, method: str, path: str, body=None, query: dict | None = None, headers: dict | None = None):
+        response = self._client.open(path, method=method, json=body, query_string=query, headers=headers)
         data = response.get_data()
         return response.status_code, (json.loads(data) if data else None)
+
+    def raw(self, method: str, target: str, payload: bytes | None = None, headers: dict | None = None):
+        response = self._client.open(target, method=method, data=payload, headers=headers)
+        return response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.get_data()
 
     def close(self) -> None:
         pass
@@ -308,6 +326,32 @@ class RequestLog(list):
             raise AssertionError(f"{len(problems)} violation(s) of the kit spec:\n{lines}")
 
 
+def _xml_text(data: bytes, tag: str) -> str:
+    """The text of the first ``<tag>`` of an XML error document ("" when none)."""
+    text = data.decode("utf-8", "replace")
+    start = text.find(f"<{tag}>")
+    end = text.find(f"</{tag}>", start)
+    return text[start + len(tag) + 2:end] if start >= 0 and end > start else ""
+
+
+def parse_export_file(filename: str, data: bytes) -> list[dict]:
+    """The events of one export file, by its extension: CSV (a dict per row,
+    cells as strings), NDJSON (a dict per line), Parquet or Avro (needs the
+    ``formats`` extra). Raises ValueError for another extension."""
+    name = filename.lower()
+    if name.endswith(".csv"):
+        return list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
+    if name.endswith(".ndjson"):
+        return [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
+    if name.endswith(".parquet"):
+        import pyarrow.parquet as pq  # deferred: an optional extra, and the handle imports the standard library only
+        return pq.read_table(io.BytesIO(data)).to_pylist()
+    if name.endswith(".avro"):
+        import fastavro  # deferred: an optional extra, and the handle imports the standard library only
+        return [dict(record) for record in fastavro.reader(io.BytesIO(data)) if isinstance(record, dict)]
+    raise ValueError(f"not an export file: {filename!r}")
+
+
 def _list_form(job: dict) -> dict:
     return {k: v for k, v in job.items() if k not in _ADMIN_EXTRAS and k not in _LIST_ONLY_DROP}
 
@@ -447,6 +491,97 @@ class UserpilotMock:
         data = self._call("GET", "/__admin/jobs", query={"api_key": api_key or self.api_key})
         return [_list_form(job) for job in data]
 
+    # -- the API, as a client calls it (journaled) ---------------------------
+    def call(self, method: str, path: str, body=None, *, api_key: str | None = None, ok=(200, 201, 202)):
+        """Call the fake API as a client would (``Authorization: Token
+        <api_key or the handle's key>``, a JSON ``body``); returns the
+        parsed answer. Raises :class:`UserpilotMockError` for another status."""
+        headers = {"Authorization": f"Token {api_key or self.api_key}"}
+        status, data = self.transport.request(method, path, body, headers=headers)
+        if status not in ok:
+            item = data["errors"][0] if isinstance(data, dict) and data.get("errors") else {}
+            raise UserpilotMockError(status, item.get("message", f"{method} {path} failed"),
+                                     item.get("error_code", ""), item.get("details", ""))
+        return data
+
+    def trigger_export(self, *, api_key: str | None = None, **filters) -> dict:
+        """Trigger an export (``POST /api/v1/analytics/exports``) with the
+        trigger's filters as keywords (``from_`` for ``from``: ``from_="2026-11-01",
+        event_type=["track"], format="ndjson"``). Returns the 201 answer
+        (``job_id``, ``links``, ``start_time``, ...)."""
+        body = {("from" if k == "from_" else k): v for k, v in filters.items()}
+        return self.call("POST", EXPORTS, body, api_key=api_key)
+
+    def export_job(self, job_id: str, *, api_key: str | None = None) -> dict:
+        """The export job as Show Job by Job ID answers it now."""
+        return self.call("GET", EXPORT_JOBS + quote(job_id, safe=":"), api_key=api_key)
+
+    def export_jobs(self, *, api_key: str | None = None) -> list[dict]:
+        """The app's export jobs as Show Jobs answers them now."""
+        return self.call("GET", EXPORT_JOBS, api_key=api_key)
+
+    def wait_for_export(self, job_id: str, *, api_key: str | None = None) -> dict:
+        """Move the fake's clock to the end of export ``job_id`` (its timeline,
+        read through the control API; never backwards), then return the job
+        as Show Job by Job ID answers it: completed (or failed)."""
+        self.finish(job_id)
+        return self.export_job(job_id, api_key=api_key)
+
+    def finish(self, job_id: str) -> datetime:
+        """Move the clock to the end of job ``job_id`` (any job: an import, a
+        bulk identify, an export), or leave it when it is already past;
+        returns the clock's instant."""
+        timeline = self.job(job_id, timeline=True)["timeline"]
+        end = max(_parse_iso(at) for at in timeline.values())
+        now = self.clock.now
+        if end > now:
+            return self.clock.advance((end - now).total_seconds())
+        return now
+
+    def export_files(self, job: dict) -> list[tuple[str, bytes]]:
+        """``(filename, bytes)`` of every file of a completed export job (as
+        Show Job by Job ID answers it), downloaded from its presigned URLs
+        (through this handle's transport: the URLs' path and query). Raises
+        UserpilotMockError when a URL is refused (expired: 403)."""
+        files = []
+        for item in job.get("presigned_urls") or []:
+            parts = urlsplit(item["url"])
+            status, _headers, data = self.transport.raw("GET", parts.path + "?" + parts.query)
+            if status != 200:
+                code = _xml_text(data, "Code")
+                raise UserpilotMockError(status, _xml_text(data, "Message") or "download refused", code)
+            files.append((item["filename"], data))
+        return files
+
+    def export_events(self, job: dict) -> list[dict]:
+        """The events of a completed export job, from all its files, as dicts
+        of the export event schema's columns (CSV cells are strings, empty
+        for none; NDJSON values as written; Parquet and Avro need pyarrow and
+        fastavro, the ``formats`` extra)."""
+        return [event for name, data in self.export_files(job) for event in parse_export_file(name, data)]
+
+    def bulk_identify_users(self, rows: list[dict], *, api_key: str | None = None) -> dict:
+        """Start a bulk identify of users (``{"users": rows}``); the 202 job."""
+        return self.call("POST", BULK["users"], {"users": rows}, api_key=api_key)
+
+    def bulk_identify_companies(self, rows: list[dict], *, api_key: str | None = None) -> dict:
+        """Start a bulk identify of companies (``{"companies": rows}``); the 202 job."""
+        return self.call("POST", BULK["companies"], {"companies": rows}, api_key=api_key)
+
+    def identify(self, user_id: str, metadata: dict | None = None, company: dict | None = None, *,
+                 api_key: str | None = None) -> None:
+        """``POST /v1/identify`` (202)."""
+        body = {"user_id": user_id, **({"metadata": metadata} if metadata is not None else {}),
+                **({"company": company} if company is not None else {})}
+        self.call("POST", "/v1/identify", body, api_key=api_key)
+
+    def track(self, user_id: str, event_name: str, metadata: dict | None = None, *,
+              api_key: str | None = None) -> None:
+        """``POST /v1/track`` (202)."""
+        body = {"user_id": user_id, "event_name": event_name,
+                **({"metadata": metadata} if metadata is not None else {})}
+        self.call("POST", "/v1/track", body, api_key=api_key)
+
     # -- journal -----------------------------------------------------------
     @property
     def requests(self) -> RequestLog:
@@ -498,4 +633,4 @@ class UserpilotMock:
 
 
 __all__ = ["Clock", "FlaskTransport", "HttpTransport", "RequestEntry", "RequestLog", "UserpilotMock",
-           "UserpilotMockError", "DEFAULT_API_KEY", "ScenarioFileError", "scenario_reference"]
+           "UserpilotMockError", "DEFAULT_API_KEY", "ScenarioFileError", "parse_export_file", "scenario_reference"]

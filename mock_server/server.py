@@ -1,5 +1,14 @@
-"""Serving the fake with waitress: ``MockServer`` (a thread, for tests and
-scripts) and :func:`make_server` (used by ``userpilot-mock serve``)."""
+"""Serving the fake: ``MockServer`` (a thread, for tests and scripts) and
+:func:`make_server` (used by ``userpilot-mock serve``), on Granian (the
+default: :mod:`mock_server.granian_server`) or waitress (pure Python, for
+platforms without a Granian wheel).
+
+Both serve the same HTTP surface (``tests/test_server.py`` and the other HTTP tests run it on
+each). ``threads`` is how many API requests are answered at once; the
+control API has threads beyond those, so a latency rule holding every API
+thread never delays it: on Granian a thread for every open connection
+(spawned on demand), on waitress :data:`CONTROL_THREADS` more.
+"""
 from __future__ import annotations
 
 import os
@@ -10,12 +19,23 @@ from typing import Any
 from .backend.store import Store
 from .config import LIMITS, Settings, check_whole
 
+#: The servers ``make_server`` and ``MockServer`` can run; the first is the default.
+SERVERS = ("granian", "waitress")
+DEFAULT_SERVER = SERVERS[0]
 #: waitress sends ``Server: <ident>`` itself; the app then leaves it out
 #: (when the app sends one, waitress adds ``Via: waitress``, which the real
-#: API does not send).
+#: API does not send). Granian sends ``server: granian`` unless the app sends
+#: one, so there the app sends it.
 SERVER_IDENT = "Cowboy"
 #: Above the 50 MiB import limit, so the app answers 413 itself.
 MAX_BODY_BYTES = 64 * 1024 * 1024
+#: waitress: threads beyond ``threads`` for the control API (and API requests
+#: waiting for a slot): the control API stays responsive while fewer than
+#: this many API requests wait behind a busy API.
+CONTROL_THREADS = 8
+#: waitress: open connections at most (its default, 100, makes the 101st
+#: client wait behind every other); past ~1,000 it polls instead of select().
+WAITRESS_CONNECTIONS = 2048
 
 
 def check_port(port) -> int:
@@ -25,24 +45,68 @@ def check_port(port) -> int:
 
 
 def make_server(host: str = "127.0.0.1", port: int = 0, settings: Settings | None = None,
-                threads: int = 8, store=None, **overrides):
-    """Create (bind, not start) a waitress server for a new fake.
+                threads: int = 8, store=None, server: str = DEFAULT_SERVER, **overrides):
+    """Create (bind, not start) a server for a new fake: ``server`` is
+    ``"granian"`` (default) or ``"waitress"``; ``threads``: API requests
+    answered at once.
 
-    Returns ``(server, app)``; ``server.effective_port`` is the bound port and
-    ``server.run()`` serves until closed. ``links`` use ``public_url`` when
-    set, else the URL each client reached. ``store``: where the fake's state
-    lives (default: memory). Raises OSError when the port is taken,
-    SettingError (a ValueError) for a port outside 0..65535 or a bad setting.
+    Returns ``(server, app)``; ``server.effective_port`` is the bound port,
+    ``server.run()`` serves until closed (:func:`run_server`,
+    :func:`stop_server`). ``links`` use ``public_url`` when set, else the URL
+    each client reached. ``store``: where the fake's state lives (default:
+    memory). Raises OSError when the port is taken, ValueError for a host
+    that does not resolve or an unknown server, SettingError (a ValueError)
+    for a port outside 0..65535 or a bad setting.
     """
-    from waitress.server import create_server  # deferred: only a served fake needs waitress
-
     from .http.app import create_app  # deferred: Flask costs ~0.3 s, not needed to import MockServer
 
     check_port(port)
-    app = create_app(settings, store=store, server_adds_server_header=True, **overrides)
-    server = create_server(app.wsgi_app, host=host, port=port, ident=SERVER_IDENT, threads=threads,
-                           max_request_body_size=MAX_BODY_BYTES, clear_untrusted_proxy_headers=True)
-    return server, app
+    if server not in SERVERS:
+        raise ValueError(f"server must be one of {', '.join(SERVERS)}, got {server!r}")
+    app = create_app(settings, store=store, server_adds_server_header=server == "waitress", api_slots=threads,
+                     **overrides)
+    if server == "granian":
+        from .granian_server import GranianServer  # deferred: only a served fake loads the HTTP server
+
+        return GranianServer(app.wsgi_app, host=host, port=port, threads=threads,
+                             max_body_bytes=MAX_BODY_BYTES), app
+    return waitress_server(app.wsgi_app, host=host, port=port, threads=threads), app
+
+
+def waitress_server(wsgi_app, host: str = "127.0.0.1", port: int = 0, threads: int = 8):
+    """A bound (not running) waitress server of ``wsgi_app`` with the fake's
+    settings: ``threads`` + :data:`CONTROL_THREADS` threads, up to
+    :data:`WAITRESS_CONNECTIONS` connections, and a request parser that
+    refuses ``Content-Length`` with ``Transfer-Encoding`` (400, connection
+    closed) and answers ``Expect: 100-continue`` on a request without a body
+    (waitress 3.0.2 waits for a body that never comes)."""
+    from waitress.server import create_server  # deferred: only a served fake needs waitress
+
+    server: Any = create_server(wsgi_app, host=host, port=port, ident=SERVER_IDENT, threads=threads + CONTROL_THREADS,
+                           max_request_body_size=MAX_BODY_BYTES, clear_untrusted_proxy_headers=True,
+                           connection_limit=WAITRESS_CONNECTIONS, asyncore_use_poll=True)
+    server.channel_class = _strict_channel()
+    return server
+
+
+def _strict_channel():
+    """waitress's HTTPChannel with the stricter parser of :func:`waitress_server`."""
+    from waitress.channel import HTTPChannel  # deferred: only a served fake needs waitress
+    from waitress.parser import HTTPRequestParser, ParsingError
+
+    class StrictParser(HTTPRequestParser):
+        def parse_header(self, header_plus):
+            lowered = header_plus.lower()
+            if b"\ncontent-length:" in lowered and b"\ntransfer-encoding:" in lowered:
+                raise ParsingError("Content-Length and Transfer-Encoding together")
+            super().parse_header(header_plus)
+            if self.expect_continue and self.body_rcv is None:
+                self.expect_continue = False  # no body to continue to
+
+    class StrictChannel(HTTPChannel):
+        parser_class = StrictParser
+
+    return StrictChannel
 
 
 def _url_host(host: str) -> str:
@@ -53,7 +117,8 @@ def _url_host(host: str) -> str:
 
 def run_server(server) -> None:
     """Serve in this thread until Ctrl-C or SIGTERM, then close the server
-    (``userpilot-mock serve`` and the benchmark's baseline servers)."""
+    (``userpilot-mock serve`` and the benchmark's baseline servers; either
+    server kind)."""
     def stop(*_):
         raise KeyboardInterrupt
 
@@ -67,9 +132,15 @@ def run_server(server) -> None:
 
 
 def stop_server(server, thread: threading.Thread | None = None) -> None:
-    """Stop a waitress server serving in ``thread``: close every connection,
-    then the server. Done from the serving thread itself when it runs, so its
-    loop ends at once instead of sleeping out its 1 s poll timeout."""
+    """Stop a server serving in ``thread``: close every connection, then the
+    server. A waitress server is closed from its serving thread itself when
+    it runs, so its loop ends at once instead of sleeping out its 1 s poll
+    timeout."""
+    if not hasattr(server, "task_dispatcher"):  # Granian: close() is thread-safe and waits
+        server.close()
+        if thread is not None:
+            thread.join(timeout=5)
+        return
     server.task_dispatcher.shutdown(timeout=1)
 
     def close_all():
@@ -96,10 +167,11 @@ class MockServer:
     ...     requests.get(server.url + "/v1/background_jobs", headers=...)
 
     Keyword arguments are settings (see :class:`~mock_server.config.Settings`).
-    ``state``: a state file (as ``serve --state``): opened at ``start()``
-    (resumed when it holds a fake's state; the file's seed, scenario and
-    clock win over the settings until a reset), closed at ``stop()``, so a
-    new ``MockServer`` on the same file resumes it.
+    ``server`` is ``"granian"`` (default) or ``"waitress"``. ``state``: a
+    state file (as ``serve --state``): opened at ``start()`` (resumed when it
+    holds a fake's state; the file's seed, scenario and clock win over the
+    settings until a reset), closed at ``stop()``, so a new ``MockServer`` on
+    the same file resumes it.
     ``.url`` is ``http://127.0.0.1:<port>``; ``.app`` the Flask app;
     ``.backend`` its backend. ``stop()`` (or leaving the ``with``) closes it.
     Raises SettingError (a ValueError) at once for a port outside 0..65535
@@ -109,18 +181,21 @@ class MockServer:
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, settings: Settings | None = None,
-                 *, state: str | os.PathLike | None = None, **overrides):
+                 server: str = DEFAULT_SERVER, *, state: str | os.PathLike | None = None, **overrides):
         check_port(port)
+        if server not in SERVERS:
+            raise ValueError(f"server must be one of {', '.join(SERVERS)}, got {server!r}")
         if "journal_size" in overrides or settings is not None:
             check_whole("journal_size", overrides.get("journal_size", getattr(settings, "journal_size", 0)),
                         *LIMITS["journal_size"])
         self.host = host
         self.port = port
         self._settings = settings
+        self.server = server
         self._overrides = overrides
         self.state = state
         self._store: Store | None = None
-        self._server: Any = None  # a waitress server
+        self._server: Any = None  # a GranianServer or a waitress server
         self._thread: threading.Thread | None = None
         self.app = None
 
@@ -136,13 +211,16 @@ class MockServer:
             self._store = open_store(self.state, settings.max_apps)
             overrides = {**server_args, "store": self._store}
         try:
-            self._server, self.app = make_server(self.host, self.port, settings, **overrides)
+            self._server, self.app = make_server(self.host, self.port, settings, server=self.server, **overrides)
         except BaseException:
             self._close_store()
             raise
         self.port = self._server.effective_port
-        self._thread = threading.Thread(target=self._run, name="userpilot-mock", daemon=True)
-        self._thread.start()
+        if self.server == "granian":
+            self._server.start()  # Granian serves from threads of its own
+        else:
+            self._thread = threading.Thread(target=self._run, name="userpilot-mock", daemon=True)
+            self._thread.start()
         return self
 
     def _run(self):

@@ -5,6 +5,9 @@ import pytest
 
 from mock_server import create_app
 
+#: The HTTP servers the fake runs on: tests of the HTTP surface run on each
+#: (the ``server_kind`` fixture), so that the two cannot drift apart.
+SERVERS = ("granian", "waitress")
 KEY = "test-key-1"
 OTHER_KEY = "test-key-2"
 NOW = "2026-11-29T12:00:00Z"
@@ -38,3 +41,9 @@ def client(app):
 @pytest.fixture
 def backend(app):
     return app.extensions["userpilot"].backend
+
+
+@pytest.fixture(scope="module", params=SERVERS)
+def server_kind(request) -> str:
+    """Each HTTP server in turn (module scope: one fake per server and module)."""
+    return request.param

@@ -7,8 +7,10 @@ from the contract. ``serve(app)`` runs one on 127.0.0.1 on a free port.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from contextlib import contextmanager
+from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
 from mock_server import create_app
 from mock_server.server import stop_server
@@ -239,3 +241,135 @@ def serve(app):
         yield f"http://127.0.0.1:{server.effective_port}"
     finally:
         stop_server(server, thread)
+
+
+# ------------------------------------------------------ targets that die mid-run
+
+def malformed_accept(environ) -> bool:
+    """Whether a request's ``Accept`` header is not a list of media ranges
+    (an element without ``type/subtype``): what made Stoplight Prism crash."""
+    value = environ.get("HTTP_ACCEPT")
+    if value is None or not value.strip():
+        return False
+    return any("/" not in part.split(";")[0] for part in value.split(","))
+
+
+class _DyingHandler(WSGIRequestHandler):
+    """One request per connection (HTTP/1.0); a request the server's
+    ``kills`` says is fatal gets no answer: the connection closes and the
+    server stops listening, as a crashed process does. One ``drops`` says
+    is unwelcome gets no answer either, but the server lives on."""
+
+    def handle(self):
+        self.raw_requestline = self.rfile.readline(65537)
+        if not self.raw_requestline or not self.parse_request():
+            return
+        server = self.server
+        environ = self.get_environ()
+        if server.kills is not None and server.kills(environ):
+            server.die()
+            return
+        if server.drops is not None and server.drops(environ):
+            server.dropped += 1
+            return
+        handler = ServerHandler(self.rfile, self.wfile, self.get_stderr(), environ, multithread=False)
+        handler.request_handler = self
+        handler.run(server.get_app())
+        server.answered += 1
+        if server.answers is not None and server.answered >= server.answers:
+            server.die()
+
+    def log_message(self, format, *args):  # quiet
+        pass
+
+
+class _DyingServer(WSGIServer):
+    answers: int | None = None
+    kills = None
+    drops = None
+    answered = 0
+    dropped = 0
+    dead = False
+
+    def die(self) -> None:
+        """Stop listening: every later connection is refused."""
+        self.dead = True
+        try:
+            self.socket.shutdown(socket.SHUT_RDWR)  # wakes an accept() blocked in the serving thread
+        except OSError:
+            pass
+        try:
+            self.socket.close()
+        except OSError:
+            pass
+
+
+@contextmanager
+def serve_dying(app, *, answers: int | None = None, kills=None, drops=None):
+    """Serve a WSGI app on 127.0.0.1:<free port> until it dies: after
+    ``answers`` answers (it answers the last one, then stops listening), or
+    at the first request ``kills(environ)`` is true for (no answer, the
+    connection closes, nothing listens any more). A request ``drops(environ)``
+    is true for gets no answer (the connection closes) and the server goes
+    on. Yields the server (``.url``, ``.answered``, ``.dropped``, ``.dead``)."""
+    server = _DyingServer(("127.0.0.1", 0), _DyingHandler)
+    server.set_app(app)
+    server.answers, server.kills, server.drops = answers, kills, drops
+    server.url = f"http://127.0.0.1:{server.server_port}"
+
+    def loop():
+        while not server.dead:
+            try:
+                request, address = server.socket.accept()
+            except OSError:
+                return
+            try:
+                server.finish_request(request, address)
+            except OSError:
+                pass
+            finally:
+                server.shutdown_request(request)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.die()
+        thread.join(timeout=5)
+
+
+def leaky(key: str, *, seed: int = 7) -> Drift:
+    """The fake (accepting ``key``) echoing the Authorization header it got
+    everywhere a server could: in a response header (``X-Echo``), in the
+    message of every error answer, as the status of running jobs (a drift
+    the checks report, quoting the value) and in each job's ``links`` query.
+    For the sentinel-key tests: every output must show it masked."""
+    def echo(environ) -> str:
+        return environ.get("HTTP_AUTHORIZATION", "")
+
+    def body(path, document, state):
+        def change(job, path, state):
+            if running(job):
+                job["status"] = state.get("auth") or job["status"]
+            job["links"] = f"{job.get('links')}?api_key={key}"
+        return each_job(change)(path, document, state)
+
+    def answer(environ, status, headers, raw):
+        headers = headers + [("X-Echo", echo(environ))]
+        if not status.startswith("2"):
+            try:
+                document = json.loads(raw)
+                for error in document.get("errors", []):
+                    error["message"] = f"{error.get('message')} (you sent {echo(environ)!r})"
+                raw = json.dumps(document).encode()
+            except (ValueError, AttributeError):
+                raw += f" (you sent {echo(environ)})".encode()
+        return status, headers, raw
+
+    drift = Drift(fake(key, seed), body=body, answer=answer)
+
+    def remember(environ):
+        drift.state["auth"] = echo(environ)
+    drift.request = remember
+    return drift

@@ -48,8 +48,8 @@ def test_rows_judge_targets_and_say_what_did_not_run():
         "throughput": {
             "targets": {key: {"label": key, "rps": rps, "p50_ms": 1.0, "p99_ms": 2.0, "cpu_us_per_request": 300,
                               "bytes_per_request": 100, "rounds": [rps], "notes": []}
-                        for key, rps in (("fake_list25_frozen", 900.0), ("flask_list25", 1000.0))},
-            "ratios": {"list25_frozen_vs_flask": {"median": 0.9, "rounds": [0.9], "cpu_cost_ratio": 1.0}},
+                        for key, rps in (("fake_list25_frozen", 2100.0), ("flask_list25_w4", 1000.0))},
+            "ratios": {"list25_frozen_vs_flask_w4": {"median": 2.1, "rounds": [2.1], "cpu_cost_ratio": 2.0}},
             "settings": {"duration_s": 1, "rounds": 1, "connections": 8, "wrk_threads": 1}, "notes": []},
         "memory": {"jobs": 100_000, "peak_rss_mb": 350.0, "idle_rss_mb": 30.0, "final_rss_mb": 300.0,
                    "create_and_list_s": 9.0, "second_list_s": 0.1, "body_bytes": 40_000_000},
@@ -62,7 +62,8 @@ def test_rows_judge_targets_and_say_what_did_not_run():
     assert rows["pertest"]["verdict"] == "not available yet"
     assert rows["contract"]["verdict"] == "not run"
     text = report.markdown(results, list(rows.values()))
-    assert "| List Jobs 25, frozen: fake / Flask baseline |" in text
+    assert rows["idle_granian"]["verdict"] == "not run"
+    assert "| List Jobs 25, frozen clock: fake / Flask on waitress 4 threads |" in text
     assert "peak RSS" in text.split("## Gaps and causes")[1]
     assert "MISS" in report.table(list(rows.values()))
 

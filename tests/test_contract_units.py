@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from urllib.parse import quote
 import subprocess
 import sys
 import time
@@ -236,7 +237,7 @@ def test_429_is_retried_after_its_retry_after():
 
 # ------------------------------------------------------------------ reports
 
-def test_report_masks_the_key_everywhere_and_writes_junit():
+def test_report_masks_the_key_where_it_stands_and_writes_junit():
     key = "s3cr3t-key"
     report = Report(target="t", spec="kit", operations=["listJobs (GET /v1/background_jobs)"], secrets=(key,))
     report.add(Finding(operation="listJobs (GET /v1/background_jobs)", check="job_status_known",
@@ -248,11 +249,156 @@ def test_report_masks_the_key_everywhere_and_writes_junit():
     assert key not in text and key not in junit and MASK in text
     suite = ET.fromstring(junit.split("\n", 1)[1])
     assert suite.get("failures") == "2"
-    assert {c.get("name") for c in suite} == {"conformance: listJobs (GET /v1/background_jobs)",
-                                              "lifecycle: job_ids_unique"}
+    assert {c.get("name") for c in suite.iter("testcase")} == {
+        "listJobs (GET /v1/background_jobs): job_status_known", "lifecycle: job_ids_unique"}
     assert report.exit_code == 1
     report.assumptions = "warn"
     assert len(report.counted) == 1
+
+
+@pytest.mark.parametrize("key", ["k", "e", "a", "job", "1"])
+def test_a_short_or_common_key_never_garbles_the_kits_own_words(key):
+    """The kit's words are never masked: only what the target or
+    Schemathesis wrote, where the key stands as a whole token."""
+    op = "listJobs (GET /v1/background_jobs)"
+    report = Report(target="the fake at http://127.0.0.1:8080", spec="kit", seed=1, operations=[op],
+                    secrets=(key, key + "-other-app"))
+    report.ran_check(op, "job_status_known")
+    report.ran_check("lifecycle", "job_ids_unique")
+    report.add(Finding(operation=op, check="job_status_known", tag="documented", expected="a known status",
+                       seen="status 'backlog' is not one of queued, validating",
+                       curl=f"curl -X GET -H \"Authorization: Token $USERPILOT_API_KEY\" "
+                            f"'http://127.0.0.1:8080/v1/background_jobs?limit=50' -k"))
+    text = report.render() + report.junit()
+    assert MASK not in text, text
+    for words in ("userpilot-mock contract: the fake at http://127.0.0.1:8080", "background_jobs",
+                  "known deviation(s)", "status 'backlog'", "CHECKS RUN", "job_status_known"):
+        assert words in text
+
+
+def test_the_key_is_masked_in_headers_query_values_json_fields_curl_lines_and_echoes():
+    from contract_tests.masking import KeyMask
+    mask = KeyMask(["k", "k-other-app"])
+    assert mask.text("userpilot-mock GET /v1/background_jobs known k.") == \
+        "userpilot-mock GET /v1/background_jobs known [API key]."
+    assert mask.text('{"message": "invalid key k", "key": "k"}') == \
+        '{"message": "invalid key [API key]", "key": "[API key]"}'
+    assert mask.text("Authorization: Token k-other-app") == "Authorization: Token [API key]"
+    assert mask.curl("curl -X GET -H 'X-Echo: Token k' -k 'http://k.local:8080/v1/background_jobs/k?api_key=k&kk=1'") \
+        == "curl -X GET -H 'X-Echo: Token [API key]' -k 'http://k.local:8080/v1/background_jobs/[API key]?" \
+           "api_key=[API key]&kk=1'"
+    sentinel = "SENTINEL/key+7f3a9c"
+    mask = KeyMask([sentinel])
+    for echoed in (f"Token {sentinel}", f"?key={quote(sentinel, safe='')}&x", json.dumps({"m": sentinel}),
+                   f"Token%20{sentinel}", f"sent:\\n{sentinel}", f"'{sentinel}'"):
+        assert sentinel not in mask.text(echoed) and quote(sentinel, safe="") not in mask.text(echoed), echoed
+        assert MASK in mask.text(echoed)
+    assert KeyMask([]).text("anything") == "anything" and KeyMask([None, ""]).curl("curl x") == "curl x"
+
+
+def test_junit_holds_every_check_that_ran_passed_or_failed():
+    op = "listJobs (GET /v1/background_jobs)"
+    report = Report(target="t", spec="kit", operations=[op, "getJob (GET /v1/background_jobs/{job_id})"])
+    for check in ("not_a_server_error", "job_status_known"):
+        report.ran_check(op, check)
+    for check in ("job_status_never_backwards", "running_job_stays_listed"):
+        report.ran_check("lifecycle", check)
+    report.add(Finding(operation=op, check="job_status_known", tag="documented", expected="e", seen="s"))
+    suite = ET.fromstring(report.junit().split("\n", 1)[1])
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    assert set(cases) == {f"{op}: not_a_server_error", f"{op}: job_status_known",
+                          "lifecycle: job_status_never_backwards", "lifecycle: running_job_stays_listed",
+                          "getJob (GET /v1/background_jobs/{job_id}): no check ran"}
+    assert cases[f"{op}: job_status_known"].find("failure") is not None
+    assert cases["lifecycle: running_job_stays_listed"].find("failure") is None
+    assert cases["lifecycle: job_status_never_backwards"].get("classname") == "userpilot_contract.lifecycle"
+    assert suite.get("tests") == "5" and suite.get("failures") == "1" and suite.get("skipped") == "1"
+
+
+def test_the_summary_counts_known_deviations_not_findings_and_a_pass_lists_the_checks():
+    entry = deviations.Deviation(id="vendor-x", spec="vendor", check="response_schema_conformance", reason="r")
+    op = "listJobs (GET /v1/background_jobs)"
+    report = Report(target="t", spec="vendor", operations=[op])
+    for seen in ("null is not of type 'string'", "'x' is not one of 'a', 'b'", "42 is not of type 'string'"):
+        report.add(Finding(operation=op, check="response_schema_conformance", tag="documented", expected="e",
+                           seen=seen, deviation=entry))
+    report.ran_check(op, "response_schema_conformance")
+    report.ran_check("lifecycle", "job_status_never_backwards")
+    text = report.render()
+    assert report.exit_code == 0 and len(report.known) == 3
+    assert "1 known deviation(s)" in text, text
+    ran = text[text.index("CHECKS RUN"):]
+    assert f"{op}: response_schema_conformance" in ran and "lifecycle: job_status_never_backwards" in ran
+
+
+def test_progress_is_a_live_line_on_a_terminal_and_plain_lines_elsewhere():
+    from contract_tests.progress import Progress
+    now = [0.0]
+    live = io.StringIO()
+    progress = Progress(live, live=True, clock=lambda: now[0])
+    progress.phase("examples phase")
+    for sent in range(1, 50):
+        now[0] += 0.05
+        progress.sent(sent)
+    progress.phase("lifecycle polls")
+    progress.close()
+    out = live.getvalue()
+    assert "\n" not in out and out.count("\r") > 5 and out.endswith("\r")
+    assert "examples phase, 0 request(s) sent" in out and "lifecycle polls, 49 request(s) sent" in out
+    assert out.rstrip("\r").rsplit("\r", 1)[-1].strip() == ""  # the last write erased the line
+
+    now[0] = 0.0
+    plain = io.StringIO()
+    progress = Progress(plain, live=False, clock=lambda: now[0])
+    progress.phase("fuzzing phase")
+    for sent in range(1, 400):
+        now[0] += 0.1  # 40 s in all: a line at 15 s and at 30 s
+        progress.sent(sent)
+    progress.close()
+    lines = plain.getvalue().splitlines()
+    assert "\r" not in plain.getvalue() and len(lines) == 3, lines
+    assert lines[0].startswith("userpilot-mock contract: fuzzing phase, 0 request(s)")
+    quiet = io.StringIO()
+    progress = Progress(quiet, enabled=False)
+    progress.phase("examples phase")
+    progress.sent(3)
+    progress.close()
+    assert quiet.getvalue() == ""
+
+
+def test_a_request_is_written_as_one_curl_line_with_the_key_as_the_variable():
+    import shlex
+
+    import requests
+
+    from contract_tests.target import curl_of
+    prepared = requests.Request("POST", "http://127.0.0.1:4010/v1/imports", headers={
+        "Authorization": "Token k", "Accept": "l", "User-Agent": "x"}, data=b"a,b\r\n1,2\n").prepare()
+    line = curl_of(prepared, api_key="k")
+    assert "\n" not in line and "User-Agent" not in line
+    assert '-H "Authorization: Token $USERPILOT_API_KEY"' in line and "-H 'Accept: l'" in line
+    assert shlex.split(line)[-1] == "http://127.0.0.1:4010/v1/imports"
+    big = requests.Request("POST", "http://x/v1/imports", data=bytes(range(256)) * 20).prepare()
+    assert "5120-byte body, not shown" in curl_of(big)
+    assert curl_of(None) is None
+
+
+def test_only_the_real_api_is_said_to_need_a_key_as_the_real_api():
+    from contract_tests.options import MISSING_KEY_MESSAGE, missing_key_message
+    assert missing_key_message() == MISSING_KEY_MESSAGE and "real Userpilot API" in MISSING_KEY_MESSAGE
+    stub = missing_key_message("http://127.0.0.1:4010")
+    assert "real" not in stub and stub.startswith("http://127.0.0.1:4010 is not a fake")
+    assert "USERPILOT_API_KEY" in stub and "--api-key-file" in stub
+
+
+def test_a_clock_move_is_said_in_days_hours_and_seconds():
+    from contract_tests.target import ClockMove, duration
+    assert duration(42) == "42 s" and duration(90061) == "1 d 1 h 1 min 1 s (90,061 s)"
+    move = ClockMove(before={"now": "x", "frozen": False, "speed": 10.0}, frozen_at=NOW, now=NOW + 86400 + 695,
+                     restored=True)
+    sentence = move.describe()
+    assert "moved forward 1 d 0 h 11 min 35 s" in sentence and "runs again at speed 10, as before" in sentence
+    assert "--clock keep" in sentence
 
 
 def test_the_same_drift_is_counted_not_repeated():

@@ -1,4 +1,4 @@
-"""Faults over real HTTP (waitress): what a requests-based client sees."""
+"""Faults over real HTTP, on each server: what a requests-based client sees."""
 from __future__ import annotations
 
 import time
@@ -16,8 +16,8 @@ LIST = "/v1/background_jobs"
 
 
 @pytest.fixture(scope="module")
-def server():
-    with MockServer(seed=1, now=NOW, frozen=True) as running:
+def server(server_kind):
+    with MockServer(seed=1, now=NOW, frozen=True, server=server_kind) as running:
         yield running
 
 
@@ -89,8 +89,8 @@ def test_latency_rule_shows_in_measured_times(url):
     assert time.perf_counter() - t0 >= 0.060
 
 
-def test_rate_limit_10_per_minute():
-    with MockServer(seed=1, now=NOW, frozen=True, rate_limit="10/min") as running, \
+def test_rate_limit_10_per_minute(server_kind):
+    with MockServer(seed=1, now=NOW, frozen=True, rate_limit="10/min", server=server_kind) as running, \
             requests.Session() as session:
         codes = [session.get(f"{running.url}{LIST}", headers=auth(), timeout=5).status_code
                  for _ in range(11)]

@@ -353,8 +353,8 @@ def test_content_length_over_the_limit_is_413_before_reading(app):
 # -- through a real server ---------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def server():
-    with MockServer(seed=3, now=NOW, frozen=True, jobs=0) as running:
+def server(server_kind):
+    with MockServer(seed=3, now=NOW, frozen=True, jobs=0, server=server_kind) as running:
         yield running
 
 

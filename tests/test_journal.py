@@ -72,7 +72,7 @@ def test_path_is_recorded_as_received_and_filtered_decoded(client, backend):
 
 
 def test_over_waitress_the_raw_path_is_kept():
-    with MockServer(now=NOW, frozen=True) as server:
+    with MockServer(now=NOW, frozen=True, server="waitress") as server:
         request = urllib.request.Request(server.url + "/v1/background_jobs/bulk%3Ajobs%3Ax?q=%20",
                                          headers=auth())
         try:
@@ -204,3 +204,18 @@ def test_answers_follow_admin_yaml(client):
     check(client.post("/__admin/scenario", json={"name": "mixed"}).get_json(), "ScenarioSummary")
     for summary in client.get("/__admin/scenarios").get_json():
         check(summary, "ScenarioSummary")
+
+
+def test_over_granian_the_journal_has_the_decoded_path():
+    """Granian hands the app the decoded path only (the README's server table)."""
+    with MockServer(now=NOW, frozen=True, server="granian") as server:
+        request = urllib.request.Request(server.url + "/v1/background_jobs/bulk%3Ajobs%3Ax?q=%20",
+                                         headers=auth())
+        try:
+            urllib.request.urlopen(request)
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 404
+        with urllib.request.urlopen(server.url + "/__admin/requests") as response:
+            (entry,) = json.load(response)
+    assert entry["path"] == "/v1/background_jobs/bulk:jobs:x"
+    assert entry["query"] == {"q": [" "]} and entry["operation"] == "getJob"

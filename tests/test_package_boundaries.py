@@ -42,7 +42,7 @@ FIXTURE_OPTION = "--userpilot-seed"
 CONTRACT_OPTIONS = ("--userpilot-base-url", "--userpilot-environment", "--userpilot-spec",
                     "--userpilot-assumptions", "--userpilot-allow-writes", "--userpilot-max-examples",
                     "--userpilot-contract-seed", "--userpilot-api-key-file", "--userpilot-rate-limit",
-                    "--userpilot-operation", "--userpilot-poll-interval")
+                    "--userpilot-operation", "--userpilot-poll-interval", "--userpilot-clock", "--userpilot-quiet")
 
 
 def imported_modules(path: Path) -> set[str]:

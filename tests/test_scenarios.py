@@ -341,3 +341,25 @@ def test_a_long_non_name_is_not_echoed_in_full(client):
     response = client.post("/__admin/scenario", json={"name": text})
     assert response.status_code == 400
     assert len(error_of(response)["message"]) < 200
+
+
+@pytest.mark.parametrize("job, message", [
+    ({"type": "export", "format": "csv", "filename": "x.ndjson"}, "jobs[1].format: filename 'x.ndjson' names"),
+    ({"type": "import", "format": "csv"}, "format is only for a job of type export"),
+    ({"type": "bulk_identify_users", "filename": "u.parquet"}, None),
+])
+def test_scenario_exports_are_checked_at_load(job, message):
+    document = {"jobs": [{"type": "export"}, job]}
+    if message is None:
+        assert compile_document(document).job_count == 2
+        return
+    with pytest.raises(ScenarioError) as error:
+        compile_document(document, "mine.yaml")
+    assert message in str(error.value)
+
+
+def test_scenario_export_formats_need_their_extra(monkeypatch):
+    from mock_server.backend import jobtypes
+    monkeypatch.setattr(jobtypes.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ScenarioError, match=r"jobs\[0\]\.format: format parquet is not available"):
+        compile_document({"jobs": [{"type": "export", "format": "parquet"}]}, "mine.yaml")

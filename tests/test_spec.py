@@ -2,6 +2,7 @@
 the overlay reviewable and portable, and the overlay applier correct."""
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import jsonpath
@@ -21,6 +22,28 @@ OPERATIONS = {  # operationId -> (path, method)
     "listJobs": ("/v1/background_jobs", "get"),
     "getJob": ("/v1/background_jobs/{job_id}", "get"),
     "createImport": ("/v1/imports", "post"),
+    "triggerExport": ("/api/v1/analytics/exports", "post"),
+    "listExportJobs": ("/api/v1/analytics/exports/jobs/", "get"),
+    "getExportJob": ("/api/v1/analytics/exports/jobs/{job_id}", "get"),
+    "bulkIdentifyUsers": ("/v1/users/bulk_identify", "post"),
+    "bulkIdentifyCompanies": ("/v1/companies/bulk_identify", "post"),
+    "identifyUser": ("/v1/identify", "post"),
+    "identifyCompany": ("/v1/companies/identify", "post"),
+    "trackEvent": ("/v1/track", "post"),
+}
+LOOKUPS = {"user_properties": "lookupUserProperties", "company_properties": "lookupCompanyProperties",
+           "segments": "lookupSegments", "features_events": "lookupFeaturesEvents",
+           "events_properties": "lookupEventsProperties", "flows": "lookupFlows", "banners": "lookupBanners",
+           "embeds": "lookupEmbeds", "spotlights": "lookupSpotlights", "surveys": "lookupSurveys",
+           "resource_center_modules": "lookupResourceCenterModules", "checklists": "lookupChecklists"}
+OPERATIONS.update({op: (f"/api/v1/analytics/exports/lookups/{name}", "get") for name, op in LOOKUPS.items()})
+#: The vendor's documents bundled byte for byte: file -> (its SHA-256, the ../shared/vendor file it copies).
+BUNDLED = {
+    "vendor-jobs-operations.yaml": (None, "analytex-jobs-operations.yaml"),
+    "vendor-exports-operations.yaml": ("9f8d3b5fc61440485a405bb12636670891b24200cb9a33e9fe7ff9da060774e3",
+                                       "appex-exports-operations.yaml"),
+    "vendor-bulk-operations.yaml": ("9cbfe1eaa0825ea82beda6e279f2fe88715551180a52c3353b68643c37486d71",
+                                    "analytex-bulk-operations.yaml"),
 }
 
 
@@ -78,11 +101,32 @@ def test_vendor_yaml_is_the_published_block():
     assert rest == block
 
 
-def test_vendor_operations_copy_is_unchanged():
-    source = SHARED_VENDOR / "analytex-jobs-operations.yaml"
+@pytest.mark.parametrize("name", sorted(BUNDLED))
+def test_vendor_operations_copy_is_unchanged(name):
+    source = SHARED_VENDOR / BUNDLED[name][1]
     if not source.exists():
         pytest.skip(f"{source} absent: the vendor transcription is only in the development checkout (../shared)")
-    assert (OPENAPI / "vendor-jobs-operations.yaml").read_bytes() == source.read_bytes()
+    assert (OPENAPI / name).read_bytes() == source.read_bytes()
+
+
+@pytest.mark.parametrize("name", sorted(n for n, (digest, _) in BUNDLED.items() if digest))
+def test_bundled_vendor_documents_keep_their_published_digest(name):
+    """The copy is the published file byte for byte: its SHA-256 is the one
+    the overlay states (checked without ../shared, which CI may not have)."""
+    digest = BUNDLED[name][0]
+    assert hashlib.sha256((OPENAPI / name).read_bytes()).hexdigest() == digest
+    descriptions = " ".join(a["description"] for a in load_yaml(OPENAPI / "overlay.yaml")["actions"])
+    assert f"openapi/{name}" in descriptions and digest in descriptions
+
+
+@pytest.mark.parametrize("name", ["vendor-exports-operations.yaml", "vendor-bulk-operations.yaml"])
+def test_the_overlay_adds_the_bundled_operations_as_published(overlay, name):
+    """The action that adds a bundled document's operations adds exactly its
+    ``paths``, so every change to them is a later, described action."""
+    published = load_yaml(OPENAPI / name)["paths"]
+    adding = [a for a in overlay["actions"] if a["target"] == "$.paths" and f"openapi/{name}" in a["description"]]
+    assert len(adding) == 1
+    assert adding[0]["update"] == published
 
 
 # --- the overlay is reviewable and portable ------------------------------------
@@ -224,3 +268,53 @@ def test_admin_job_has_every_job_detail_field(kit):
             schema = {**{k: v for k, v in schema.items() if k != "nullable"}, "type": [schema["type"], "null"]}
         assert admin["properties"][name] == schema, name
     assert {"app_token", "timeline"} <= set(admin["required"])
+
+
+# --- the export, bulk identify and real-time operations -----------------------
+
+APPEX = "https://appex.userpilot.io"
+
+
+def test_export_operations_host_is_listed_after_analytex(kit):
+    assert [s["url"] for s in kit["servers"]] == ["https://{environment}.userpilot.io", APPEX]
+    assert not any("servers" in item for item in kit["paths"].values())  # a tool would leave the fake
+
+
+def test_export_job_schemas(kit):
+    ref = {"$ref": "#/components/schemas/ExportJob"}
+    job = kit["components"]["schemas"]["ExportJob"]
+    assert set(job["required"]) == set(job["properties"])
+    assert job["properties"]["end_time"]["nullable"] is True
+    assert job["properties"]["elapsed_time"]["type"] == "string"  # as published (string on appex)
+    detail = operation(kit, "getExportJob")["responses"]
+    assert detail["200"]["content"]["application/json"]["schema"] == ref
+    assert detail["404"]["description"] == "Not Found - Export job not found"
+    listed = operation(kit, "listExportJobs")["responses"]["200"]["content"]["application/json"]["schema"]
+    assert listed == {"type": "array", "items": ref}
+    trigger = operation(kit, "triggerExport")
+    assert sorted(trigger["responses"]) == ["201", "400", "401", "409", "413", "429"]
+    body = trigger["requestBody"]["content"]["application/json"]["schema"]
+    assert body["additionalProperties"] is False
+    assert body["properties"]["format"] == {"type": "string", "enum": ["avro", "csv", "ndjson", "parquet"],
+                                            "default": "csv",
+                                            "description": body["properties"]["format"]["description"]}
+    assert "requestBody" not in trigger or not trigger["requestBody"].get("required")
+
+
+def test_bulk_and_real_time_schemas(kit):
+    bulk_ref = {"$ref": "#/components/schemas/BulkJob"}
+    for op_id in ("bulkIdentifyUsers", "bulkIdentifyCompanies"):
+        op = operation(kit, op_id)
+        assert sorted(op["responses"]) == ["202", "400", "401", "409", "413", "415", "429"]
+        assert op["responses"]["202"]["content"]["application/json"]["schema"] == bulk_ref
+        assert set(op["requestBody"]["content"]) == {"application/json", "multipart/form-data"}
+        rows = next(iter(op["requestBody"]["content"]["application/json"]["schema"]["properties"].values()))
+        assert rows["maxItems"] == 10_000 and rows["minItems"] == 1
+    for op_id, bucket in (("identifyUser", "identify"), ("identifyCompany", "identify"), ("trackEvent", "track")):
+        op = operation(kit, op_id)
+        assert sorted(op["responses"]) == ["202", "400", "401", "429"]
+        assert op["x-userpilot-rate-limit"] == {"requests": 600, "per_seconds": 60, "bucket": bucket}
+        assert "content" not in op["responses"]["202"]
+    versions = [p for p in operation(kit, "trackEvent")["parameters"] if p["name"] == "X-API-Version"]
+    assert versions == [{"name": "X-API-Version", "in": "header", "required": False,
+                         "schema": {"type": "string", "enum": ["2020-09-22"]}}]

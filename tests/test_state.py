@@ -19,7 +19,7 @@ import pytest
 from mock_server import MockServer, create_app
 from mock_server.backend.errors import NotFound
 from mock_server.backend.lifecycle import STATUSES
-from mock_server.backend.sqlite_store import open_store
+from mock_server.backend.sqlite_store import FORMAT_VERSION, open_store
 from mock_server.backend.store import StoreError
 from mock_server.times import parse_instant
 
@@ -291,7 +291,7 @@ def test_a_killed_server_restarts_where_it_was(tmp_path):
 
     process, url, banner = serve(path, "--seed", "5", "--frozen", "--now", "2030-01-01T00:00:00Z")
     try:
-        assert f"state:   {path} (resumed: 1 apps, clock 2026-11-29T12:" in banner
+        assert f"state:   {path} (resumed: 1 app, clock 2026-11-29T12:" in banner
         assert "speed 40" in banner  # the file's clock, not --frozen
         clock = json.loads(get(url + "/__admin/clock")[1])
         assert clock["speed"] == 40 and not clock["frozen"]
@@ -382,7 +382,7 @@ REFUSED = {  # case -> (make the file, words of the message)
     "text": (_text, "not an SQLite database"),
     "another program's SQLite": (_other_sqlite, "another program"),
     "another application_id": (_other_application, "another program (application_id 1234)"),
-    "newer format": (_newer, "written by a newer userpilot-mock (format 9; this one reads up to 1)"),
+    "newer format": (_newer, f"written by a newer userpilot-mock (format 9; this one reads up to {FORMAT_VERSION})"),
     "truncated": (_truncated, "is corrupt"),
     "only a header": (_header_only, "is corrupt (truncated"),
     "scribbled over": (_scribbled, "is corrupt"),

@@ -134,6 +134,7 @@ def test_admin_yaml_states_the_identifier_shapes_of_ids_py():
 
 @pytest.mark.parametrize("name, accepted", [
     ("users.csv", True), ("USERS.CSV", True), ("a.ndjson", True), ("a.JsonL", True), (".csv", True),
+    ("export.parquet", True), ("EXPORT.AVRO", True),
     ("users.txt", False), ("users.csv.gz", False), ("tab\there.csv", False), ("line\nbreak.csv", False),
 ])
 def test_admin_yaml_filename_rule_is_the_fakes(name, accepted):
@@ -146,3 +147,12 @@ def test_admin_yaml_is_a_valid_openapi_3_1_document():
     from openapi_spec_validator import validate
 
     validate(schemas.admin_document())
+
+
+def test_the_default_settings_conform_to_admin_yaml():
+    """Settings.checked skips the schema for values left at their defaults."""
+    from mock_server.config import Settings
+
+    defaults = Settings()
+    assert schemas.problems("ResetRequest", {"seed": defaults.seed, "jobs": defaults.jobs,
+                                             "frozen": defaults.frozen, "speed": defaults.speed}) == []

@@ -40,8 +40,9 @@ OPENAPI = Path(__file__).resolve().parents[1] / "openapi"
 HEADER = (
     "# GENERATED FILE, do not edit: run `python tools/spec_build.py`.\n"
     "# Built from openapi/vendor.yaml (Userpilot's List Jobs document as published)\n"
-    "# with openapi/overlay.yaml (the kit's additions and corrections, each with its\n"
-    "# evidence or assumption) applied.\n"
+    "# with openapi/overlay.yaml (the kit's additions, among them the operations of\n"
+    "# vendor-jobs-, vendor-exports- and vendor-bulk-operations.yaml, and its\n"
+    "# corrections, each with its evidence or assumption) applied.\n"
 )
 
 

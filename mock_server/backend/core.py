@@ -14,6 +14,7 @@ Errors raised: :class:`BadRequest`, :class:`NotFound`, :class:`Unauthorized`
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 import threading
@@ -24,7 +25,7 @@ from .. import schemas
 from ..config import Settings
 from ..ids import app_token_for, is_job_id, new_job_id
 from ..times import format_instant, parse_instant
-from . import generate, scenarios
+from . import activity, generate, jobtypes, scenarios
 from .clock import Clock
 from .coverage import CoverageRecorder
 from .errors import UNAUTHORIZED_MESSAGE, BadRequest, NotFound, Unauthorized
@@ -43,13 +44,16 @@ class Backend:
 
     ``settings``: :class:`~mock_server.config.Settings` (already checked);
     ``operations``: operationId -> ``(METHOD, path template)`` of the
-    operations served (fault rules name them). A store that already holds a
+    operations served (fault rules name them); ``operation_limits``:
+    operationId -> ``(bucket, requests, seconds)``, the rate limits
+    operations declare (applied while rate limiting is on). A store that already holds a
     generation (a restarted fake) is resumed as it is: its seed, history
     size, scenario, clock, apps, fault rules and journal.
     """
 
     def __init__(self, settings: Settings | None = None, *, store: Store | None = None,
-                 operations: dict[str, tuple[str, str]] | None = None):
+                 operations: dict[str, tuple[str, str]] | None = None,
+                 operation_limits: dict[str, tuple[str, int, float]] | None = None):
         self.settings = settings = settings or Settings()
         self.store = store if store is not None else MemoryStore(settings.max_apps)
         self.store.rebuild = self._rebuild
@@ -71,7 +75,7 @@ class Backend:
             else:
                 self.clock = Clock.restore(snapshot, on_change=self.store.save_clock)
         self.faults = Faults(self, operations or {}, latency=settings.latency, error_rate=settings.error_rate,
-                             rate_limit=settings.rate_limit)
+                             rate_limit=settings.rate_limit, operation_limits=operation_limits)
         self.journal = Journal(self.store, settings.journal_size)
         #: What clients got, for the coverage of their tests: in memory, apart
         #: from the store, and kept across resets (``DELETE /__admin/coverage`` clears it).
@@ -312,14 +316,22 @@ class Backend:
         total_rows = spec.get("total_rows")
         if total_rows is None:
             total_rows = generate.generated_rows(rng)
-        durations = generate.default_durations(total_rows, rng)
+        job_type = spec.get("type", IMPORT_TYPE)
+        rate = jobtypes.rows_per_minute(job_type)
+        durations = generate.default_durations(total_rows, rng, rate)
         if outcome == "failed" and fail_at == "processing":
-            durations["processing"] = generate.failing_processing_seconds(total_rows, rng)
+            durations["processing"] = generate.failing_processing_seconds(total_rows, rng, rate)
         for phase, seconds in (spec.get("durations") or {}).items():
             durations[phase] = round(seconds)
         start = math.floor(now - (spec.get("started_ago") or 0))
-        return self._job(app, rng, spec.get("type", IMPORT_TYPE), spec.get("filename"), total_rows,
-                         spec.get("file_size"), start, durations, outcome, fail_at)
+        filename = spec.get("filename")
+        if filename is None:
+            filename = generate.make_filename(job_type, start, rng)
+            if spec.get("format"):  # the drawn name, with the extension of the format asked for
+                filename = filename.rsplit(".", 1)[0] + jobtypes.EXPORT_FORMATS[spec["format"]]
+        extra = jobtypes.spec_extra(spec, filename)
+        return self._job(app, rng, job_type, filename, total_rows, spec.get("file_size"), start, durations,
+                         outcome, fail_at, extra)
 
     def add_job(self, spec: dict, *, links_base: str | None = None) -> Job:
         """Create a job from a **job spec** (admin.yaml ``JobSpec``, docs/control-api.md),
@@ -338,12 +350,50 @@ class Backend:
         """Create an import job starting now (the createImport operation);
         ``extra``: what the control API shows besides (validation errors).
         The caller checks "one import at a time" inside :meth:`atomic`."""
+        return self.add_made_job(app, IMPORT_TYPE, filename, file_size, total_rows, outcome=outcome,
+                                 fail_at=fail_at, extra=extra)
+
+    def add_made_job(self, app: App, job_type: str, filename: str, file_size: int, total_rows: int, *,
+                     outcome: str = "completed", fail_at: str | None = None, extra: dict | None = None,
+                     durations: dict | None = None) -> Job:
+        """Create a job of ``job_type`` starting now, made by a client call
+        (an import, an export, a bulk identify): its phases last what
+        :func:`~.generate.default_durations` draws at the type's throughput
+        (:mod:`.jobtypes`), each replaced by ``durations`` (phase -> whole
+        seconds) when given. A job failing while processing fails part-way.
+        ``extra``: what the family keeps besides (JSON-able, see
+        :class:`~.models.Job`). The caller checks its one-at-a-time rule
+        inside :meth:`atomic`."""
         with self.store.atomic():
             rng = self._made_rng(app)
-            durations = generate.default_durations(total_rows, rng)
-            job = self._job(app, rng, IMPORT_TYPE, filename, total_rows, file_size, self.now(), durations,
+            rate = jobtypes.rows_per_minute(job_type)
+            drawn = generate.default_durations(total_rows, rng, rate)
+            if outcome == "failed" and fail_at == "processing":
+                drawn["processing"] = generate.failing_processing_seconds(total_rows, rng, rate)
+            drawn.update(durations or {})
+            job = self._job(app, rng, job_type, filename, total_rows, file_size, self.now(), drawn,
                             outcome, fail_at, extra)
             return self._add_made(app, job)
+
+    # -- events clients sent -----------------------------------------------------
+    def feed(self, app: App, records: list[dict]) -> None:
+        """Keep ``records`` (:func:`~.activity.record_of` dicts) as events sent
+        to ``app``: exports made once they are visible include them. At most
+        :data:`~.activity.MAX_APP_EVENTS` events (and
+        :data:`~.activity.MAX_APP_EVENT_BYTES` bytes) are kept per app, the
+        oldest dropped first."""
+        if records:
+            self.store.add_events(app.app_token, records, max_events=activity.MAX_APP_EVENTS,
+                                  max_bytes=activity.MAX_APP_EVENT_BYTES)
+
+    def sent_records(self, app: App) -> list[dict]:
+        """The events kept for ``app`` (the store's records, oldest first)."""
+        return self.store.events(app.app_token)
+
+    @property
+    def signing_key(self) -> bytes:
+        """The secret of the fake's presigned download URLs (from the seed in force)."""
+        return hashlib.sha256(f"userpilot-mock:{self.seed}:presigned-urls".encode()).digest()
 
     def find_job(self, app: App, job_id: str) -> Job:
         """The job ``job_id`` of ``app``; NotFound for another app's job too."""

@@ -76,15 +76,24 @@ def parse_latency(value) -> tuple[float, float] | None:
     return None if high == 0 else (low, high)
 
 
-def parse_rate_limit(value) -> tuple[int, float] | None:
-    """A rate limit as ``(requests, window_seconds)``, or None for none.
+#: The ``--rate-limit`` value that turns on only the operations' declared limits.
+DOCUMENTED = "documented"
+
+
+def parse_rate_limit(value) -> tuple[int, float] | str | None:
+    """A rate limit as ``(requests, window_seconds)``, :data:`DOCUMENTED`, or
+    None for none.
 
     Accepts ``"600/min"``, ``"10/s"``, ``"100/hour"``, ``"10/30s"`` (ten per
-    thirty seconds), a ``(requests, seconds)`` pair, or None / ``""`` for no
-    limit. Raises ValueError for anything else or a count below 1.
+    thirty seconds), a ``(requests, seconds)`` pair, ``"documented"`` (no
+    general limit: only the limits operations declare, such as the real-time
+    calls' 600 per minute), or None / ``""`` for no limit. Raises ValueError
+    for anything else or a count below 1.
     """
     if value is None or value == "":
         return None
+    if isinstance(value, str) and value.strip().lower() == DOCUMENTED:
+        return DOCUMENTED
     if isinstance(value, (tuple, list)) and len(value) == 2:
         count, window = value
         if isinstance(count, bool) or not isinstance(count, int) \
@@ -247,7 +256,8 @@ class Faults:
     """
 
     def __init__(self, backend, operations: dict[str, tuple[str, str]], *, latency=None,
-                 error_rate=0.0, rate_limit=None, monotonic=time.monotonic):
+                 error_rate=0.0, rate_limit=None, monotonic=time.monotonic,
+                 operation_limits: dict[str, tuple[str, int, float]] | None = None):
         self.backend = backend
         self.store = backend.store
         self.operations = dict(operations)
@@ -255,8 +265,15 @@ class Faults:
         self.latency = parse_latency(latency)
         self.error_rate = check_error_rate(error_rate)
         limit = parse_rate_limit(rate_limit)
-        self.rate_limit = limit
-        self.limiter = RateLimiter(*limit, monotonic=monotonic) if limit else None
+        #: The general limit, ``(requests, seconds)``; None when off or ``documented``.
+        self.rate_limit = limit if isinstance(limit, tuple) else None
+        self.limiter = RateLimiter(*self.rate_limit, monotonic=monotonic) if self.rate_limit else None
+        #: operationId -> (bucket, requests, seconds): the limits operations
+        #: declare (``x-userpilot-rate-limit``), on whenever rate limiting is.
+        self.operation_limits = dict(operation_limits or {}) if limit is not None else {}
+        self.buckets = {bucket: RateLimiter(count, window, monotonic=monotonic)
+                        for bucket, count, window in self.operation_limits.values()}
+        self.limiting = self.limiter is not None or bool(self.operation_limits)
         self._lock = threading.Lock()
         self._rules: list[FaultRule] = [FaultRule.from_record(r) for r in self.store.rules()]
         self._ids = itertools.count(1 + max((_rule_number(r.id) for r in self._rules), default=0))
@@ -269,7 +286,7 @@ class Faults:
 
     def _refresh(self) -> None:
         #: True when any request may be faulted (the HTTP hook's fast path).
-        self.active = bool(self._rules) or self.error_rate > 0 or self.limiter is not None
+        self.active = bool(self._rules) or self.error_rate > 0 or self.limiting
 
     def reset(self) -> None:
         """Forget every rule and rate-limit window and reseed the fault
@@ -281,6 +298,8 @@ class Faults:
             self._ids = itertools.count(1)
             if self.limiter is not None:
                 self.limiter.clear()
+            for bucket in self.buckets.values():
+                bucket.clear()
             self._seed_rng()
             self._refresh()
 
@@ -377,13 +396,24 @@ class Faults:
             return count
 
     # -- decisions -----------------------------------------------------------
-    def rate_check(self, app_token: str | None) -> int | None:
-        """Count a call of ``app_token`` against the rate limit: None when
-        allowed (or no limit, or no app), else ``Retry-After`` seconds."""
-        if self.limiter is None or app_token is None:
+    def rate_check(self, app_token: str | None, operation_id: str | None = None) -> int | None:
+        """Count a call of ``operation_id`` by ``app_token`` against its rate
+        limit: the limit the operation declares (its bucket's window, per
+        app), else the general one. None when allowed (or no limit, or no
+        app), else ``Retry-After`` seconds."""
+        if app_token is None:
+            return None
+        declared = self.operation_limits.get(operation_id) if operation_id is not None else None
+        limiter = self.buckets[declared[0]] if declared else self.limiter
+        if limiter is None:
             return None
         with self._lock:
-            return self.limiter.hit(app_token)
+            return limiter.hit(app_token)
+
+    def limit_of(self, operation_id: str | None) -> tuple[int, float] | None:
+        """``(requests, seconds)`` of the limit a call of ``operation_id`` counts against."""
+        declared = self.operation_limits.get(operation_id) if operation_id is not None else None
+        return (declared[1], declared[2]) if declared else self.rate_limit
 
     def _draw_latency(self, latency) -> float:
         low, high = latency
@@ -445,5 +475,5 @@ class Faults:
         return bytes(data)
 
 
-__all__ = ["DEFAULT_RETRY_AFTER", "FAULT_NAMES", "Decision", "FaultRule", "Faults", "RateLimiter",
+__all__ = ["DEFAULT_RETRY_AFTER", "DOCUMENTED", "FAULT_NAMES", "Decision", "FaultRule", "Faults", "RateLimiter",
            "check_error_rate", "parse_latency", "parse_rate_limit"]

@@ -17,7 +17,7 @@ from functools import lru_cache
 from itertools import accumulate
 
 from ..times import format_day
-from .lifecycle import PHASES, processing_seconds
+from .lifecycle import PHASES, ROWS_PER_MINUTE, processing_seconds
 
 #: Job types of the generated history. Assumption: the vendor's list holds
 #: "imports and exports" (docs/domain.md); the values are undocumented.
@@ -26,8 +26,9 @@ HISTORY_TYPES = ("import", "export")
 #: File formats and the bytes one row takes in each (assumption, from the
 #: vendor's event schema: a CSV row of ~5 columns, an NDJSON object per line).
 FORMATS = {".csv": (90, 220), ".ndjson": (150, 320)}
-#: Extensions a job's file name may have (``.jsonl`` is NDJSON too).
-FILENAME_EXTENSIONS = (".csv", ".ndjson", ".jsonl")
+#: Extensions a job's file name may have (``.jsonl`` is NDJSON too; exports
+#: may also be ``.parquet`` or ``.avro``, their formats' extensions).
+FILENAME_EXTENSIONS = (".csv", ".ndjson", ".jsonl", ".parquet", ".avro")
 
 HISTORY_SECONDS = 14 * 24 * 3600
 #: Row counts of generated jobs (the vendor's bulk limit is 10,000 rows).
@@ -120,21 +121,21 @@ def _faker_words(seed: int) -> tuple[str, str]:
     return company, noun
 
 
-def default_durations(total_rows: int, rng: random.Random) -> dict[str, int]:
+def default_durations(total_rows: int, rng: random.Random, rows_per_minute: int = ROWS_PER_MINUTE) -> dict[str, int]:
     """Phase -> whole seconds: seconds to minutes for the short phases,
-    ``total_rows`` at 1,200 rows/minute for processing."""
+    ``total_rows`` at ``rows_per_minute`` (default 1,200) for processing."""
     return {
         "queued": rng.randint(2, 45),
         "validating": rng.randint(3, 20) + total_rows // 2000,
-        "processing": processing_seconds(total_rows),
+        "processing": processing_seconds(total_rows, rows_per_minute),
         "pending_refresh": rng.randint(15, 180),
     }
 
 
-def failing_processing_seconds(total_rows: int, rng: random.Random) -> int:
+def failing_processing_seconds(total_rows: int, rng: random.Random, rows_per_minute: int = ROWS_PER_MINUTE) -> int:
     """How long a job that fails while processing runs before it fails:
     a fraction of the time processing would take, at least 1 second."""
-    return max(1, int(processing_seconds(total_rows) * rng.uniform(0.1, 0.9)))
+    return max(1, int(processing_seconds(total_rows, rows_per_minute) * rng.uniform(0.1, 0.9)))
 
 
 def generated_rows(rng: random.Random, low: int = 20, high: int = MAX_GENERATED_ROWS) -> int:

@@ -26,6 +26,7 @@ from .. import schemas
 from ..ids import is_scenario_name
 from ..resources import data_root
 from ..yamlio import YamlError, load_yaml, read_text
+from . import jobtypes
 from .errors import BadRequest, NotFound
 
 _APP_FIELDS = ("api_key", "app_token")
@@ -136,6 +137,13 @@ def compile_document(document, source: str = "inline document") -> Scenario:
         else:
             spec, count, every = item, 1, 0.0
         entries.append((spec, count, every))
+    for index, (spec, _count, _every) in enumerate(entries):
+        if spec.get("type") == jobtypes.EXPORT_TYPE:  # the format is writable and agrees with the file name
+            try:
+                jobtypes.spec_extra(spec, spec.get("filename") or "")
+            except BadRequest as exc:
+                raise ScenarioError(label, [(["jobs", index, "format"], exc.message.removeprefix("job spec: "))]) \
+                    from None
     history = int(document.get("history", 0))
     listed = sum(count for _spec, count, _every in entries)
     if history + listed > MAX_SCENARIO_JOBS:

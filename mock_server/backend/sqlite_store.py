@@ -68,7 +68,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from .models import App, Job
-from .store import Store, StoreError
+from .store import Store, StoreError, event_size
 
 try:
     import fcntl
@@ -78,10 +78,16 @@ except ImportError:  # Windows: SQLite's exclusive locking mode is the only lock
 #: ``PRAGMA application_id`` of a state file: "UPMK".
 APPLICATION_ID = 0x55504D4B
 #: ``PRAGMA user_version`` this code writes, and the newest it reads.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: The first bytes of every SQLite database file.
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
+#: The events clients sent each app (added in format 2).
+_EVENTS_SCHEMA = (
+    "CREATE TABLE events (id INTEGER PRIMARY KEY, app_token TEXT NOT NULL, seq INTEGER NOT NULL, "
+    "size INTEGER NOT NULL, record TEXT NOT NULL)",
+    "CREATE INDEX events_by_app ON events (app_token, id)",
+)
 _SCHEMA = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE apps (token TEXT PRIMARY KEY, first_seen INTEGER NOT NULL, links_base TEXT NOT NULL, "
@@ -90,8 +96,9 @@ _SCHEMA = (
     "CREATE INDEX jobs_by_app ON jobs (app_token, id)",
     "CREATE TABLE rules (pos INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, record TEXT NOT NULL)",
     "CREATE TABLE journal (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL)",
+    *_EVENTS_SCHEMA,
 )
-_TABLES = ("meta", "apps", "jobs", "rules", "journal")
+_TABLES = ("meta", "apps", "jobs", "rules", "journal", "events")
 
 #: The working set's value for an app known by its rows, not yet rebuilt.
 _UNBUILT = object()
@@ -273,6 +280,10 @@ class SqliteStore(Store):
                               f"this one reads up to {FORMAT_VERSION})")
         if version < 1:
             raise self._error(f"is corrupt (format {version}); move it away or restore a copy")
+        if version == 1:  # format 1 had no events table: add it (nothing else changed)
+            for statement in _EVENTS_SCHEMA:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={FORMAT_VERSION}")
         problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
         if problems != ["ok"]:
             raise self._error(f"is corrupt ({problems[0]}); move it away or restore a copy")
@@ -365,6 +376,7 @@ class SqliteStore(Store):
         with self.atomic():
             self._write("DELETE FROM jobs")
             self._write("DELETE FROM apps")
+            self._write("DELETE FROM events")
             if not apps_only:
                 self._write("DELETE FROM rules")
                 self._write("DELETE FROM journal")
@@ -454,6 +466,7 @@ class SqliteStore(Store):
             token, _app = self._apps.popitem(last=False)
             self._write("DELETE FROM jobs WHERE app_token = ?", (token,))
             self._write("DELETE FROM apps WHERE token = ?", (token,))
+            self._write("DELETE FROM events WHERE app_token = ?", (token,))
             gone.append(token)
         return gone
 
@@ -465,6 +478,29 @@ class SqliteStore(Store):
                     self._write("INSERT INTO jobs (app_token, record) VALUES (?, ?)", (app.app_token, text))
                     self._touch(app.app_token)
             app.add(job)
+
+    def add_events(self, app_token: str, events: list[dict], *, max_events: int, max_bytes: int) -> None:
+        with self._lock, self.atomic():
+            seq = self._run("SELECT COALESCE(MAX(seq), 0) FROM events WHERE app_token = ?",
+                            (app_token,)).fetchone()[0]
+            for event in events:
+                seq += 1
+                record = dict(event, seq=seq)
+                self._write("INSERT INTO events (app_token, seq, size, record) VALUES (?, ?, ?, ?)",
+                            (app_token, seq, event_size(record), _dumps(record)))
+            rows = self._run("SELECT id, size FROM events WHERE app_token = ? ORDER BY id", (app_token,)).fetchall()
+            total = sum(size for _id, size in rows)
+            drop = 0
+            while drop < len(rows) and (len(rows) - drop > max_events or total > max_bytes):
+                total -= rows[drop][1]
+                drop += 1
+            if drop:
+                self._write("DELETE FROM events WHERE app_token = ? AND id <= ?", (app_token, rows[drop - 1][0]))
+
+    def events(self, app_token: str) -> list[dict]:
+        with self._lock:
+            return [json.loads(text) for (text,) in
+                    self._run("SELECT record FROM events WHERE app_token = ? ORDER BY id", (app_token,))]
 
     def apps(self) -> list[App]:
         with self._lock:

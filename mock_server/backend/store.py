@@ -20,13 +20,17 @@ said where it matters:
 - jobs generated from the seed are never stored, only the jobs made after an
   app was first seen (:meth:`Store.add_job` with ``made=True``): an app is
   rebuilt from its token, first-seen instant, links base and those jobs
-  (:attr:`Store.rebuild`), whichever process asks for it.
+  (:attr:`Store.rebuild`), whichever process asks for it;
+- the events clients send an app (bulk identify, the real-time calls, the rows
+  of imports: :meth:`Store.add_events`) are kept per app, bounded, oldest
+  dropped first, and forgotten with the app.
 
 Records are plain JSON-able values (dicts, lists, numbers, strings), so that
 any store can keep them.
 """
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
@@ -109,6 +113,21 @@ class Store:
     def app_count(self) -> int:
         raise NotImplementedError
 
+    # -- events sent to an app -----------------------------------------------
+    def add_events(self, app_token: str, events: list[dict], *, max_events: int, max_bytes: int) -> None:
+        """Keep ``events`` (JSON-able dicts, in order) for the app
+        ``app_token``, each given a ``"seq"`` key: 1, 2, ... per app, never
+        reused while the app is held. Then drop the app's oldest events until
+        at most ``max_events`` remain and their JSON encodings
+        (``json.dumps(event)``, compact) total at most ``max_bytes``. Events
+        are forgotten with their app (past ``max_apps``, or by :meth:`begin`)."""
+        raise NotImplementedError
+
+    def events(self, app_token: str) -> list[dict]:
+        """The app's kept events, oldest first, each with its ``"seq"`` (a
+        snapshot; empty for an app with none)."""
+        raise NotImplementedError
+
     # -- fault rules ---------------------------------------------------------
     def rules(self) -> list[dict]:
         """Every fault rule record (``FaultRule.to_record``), oldest first."""
@@ -168,6 +187,8 @@ class MemoryStore(Store):
         self._apps: OrderedDict[str, App] = OrderedDict()
         self._rules: OrderedDict[str, dict] = OrderedDict()
         self._journal: deque = deque()
+        #: app token -> [deque of (size, event), total size, last seq]
+        self._events: dict[str, list] = {}
 
     @contextmanager
     def atomic(self) -> Iterator[None]:
@@ -181,6 +202,7 @@ class MemoryStore(Store):
         with self._lock:
             self._generation = dict(generation)
             self._apps = OrderedDict()
+            self._events = {}
             if not apps_only:
                 self._rules.clear()
                 self._journal.clear()
@@ -217,6 +239,7 @@ class MemoryStore(Store):
         gone = []
         while len(self._apps) > max(1, count):
             token, _app = self._apps.popitem(last=False)
+            self._events.pop(token, None)
             gone.append(token)
         return gone
 
@@ -230,6 +253,27 @@ class MemoryStore(Store):
 
     def app_count(self) -> int:
         return len(self._apps)
+
+    def add_events(self, app_token: str, events: list[dict], *, max_events: int, max_bytes: int) -> None:
+        with self._lock:
+            held = self._events.get(app_token)
+            if held is None:
+                held = self._events[app_token] = [deque(), 0, 0]
+            kept, size, seq = held
+            for event in events:
+                seq += 1
+                record = dict(event, seq=seq)
+                length = event_size(record)
+                kept.append((length, record))
+                size += length
+            while kept and (len(kept) > max_events or size > max_bytes):
+                size -= kept.popleft()[0]
+            held[1], held[2] = size, seq
+
+    def events(self, app_token: str) -> list[dict]:
+        with self._lock:
+            held = self._events.get(app_token)
+            return [record for _size, record in held[0]] if held else []
 
     def rules(self) -> list[dict]:
         with self._lock:
@@ -269,6 +313,15 @@ class MemoryStore(Store):
 
     def describe(self) -> str:
         return "memory"
+
+
+_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def event_size(record: dict) -> int:
+    """The size an event counts for against a store's ``max_bytes``: the
+    characters of its compact JSON."""
+    return len(_compact(record))
 
 
 __all__ = ["MemoryStore", "Rebuild", "Store", "StoreError"]

@@ -14,8 +14,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from ..backend.generate import HISTORY_TYPES
+from .bulk import responses as bulk
+from .exports import responses as exports
 from .imports import responses as imports
 from .jobs import responses as jobs
+from .lookups import responses as lookups
+from .realtime import responses as realtime
 
 #: ``handler(call) -> Answer``.
 Handler = Callable[..., object]
@@ -34,6 +38,14 @@ class Family:
 FAMILIES: tuple[Family, ...] = (
     Family("jobs", {"listJobs": jobs.list_jobs, "getJob": jobs.get_job}),
     Family("imports", {"createImport": imports.create_import_handler}, ("import",)),
+    Family("exports", {"triggerExport": exports.trigger_export_handler, "listExportJobs": exports.list_export_jobs,
+                       "getExportJob": exports.get_export_job}, ("export",)),
+    Family("bulk", {"bulkIdentifyUsers": bulk.bulk_identify_users,
+                    "bulkIdentifyCompanies": bulk.bulk_identify_companies},
+           ("bulk_identify_users", "bulk_identify_companies")),
+    Family("lookups", lookups.HANDLERS),
+    Family("realtime", {"identifyUser": realtime.identify_user, "identifyCompany": realtime.identify_company,
+                        "trackEvent": realtime.track_event}),
 )
 
 

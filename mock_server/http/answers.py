@@ -223,7 +223,8 @@ def malformed_response_chunk(answer: Answer) -> Answer:
 def random_data_then_close(data: bytes) -> Answer:
     """RANDOM_DATA_THEN_CLOSE: a 200 "JSON" answer of ``data`` (bytes that
     are not JSON), streamed without a length so that the server closes the
-    connection after it."""
+    connection after it (waitress ends such a body by closing; Granian sends
+    it chunked, then closes: :mod:`mock_server.granian_server`)."""
     return Answer(200, iter([data]), [("Content-Type", JSON_TYPE)])
 
 

@@ -18,13 +18,15 @@ from ..families import handlers, job_types
 from ..spec import load_spec, load_spec_file
 from .control import register_control_api
 from .fake import Fake
+from .files import Files
 from .front import Front
 from .pipeline import Pipeline
 from .stages import Authenticate, FaultRules, Observe, Operate, Preference, RateLimit, Record, Route, ServerLatency
 
 
 def create_app(settings: Settings | None = None, *, spec: dict | str | Path | None = None,
-               store: Store | None = None, server_adds_server_header: bool = False, **overrides) -> Flask:
+               store: Store | None = None, server_adds_server_header: bool = False, api_slots: int | None = None,
+               **overrides) -> Flask:
     """The fake as a Flask (WSGI) app.
 
     ``settings`` (:class:`~mock_server.config.Settings`) and keyword
@@ -34,7 +36,9 @@ def create_app(settings: Settings | None = None, *, spec: dict | str | Path | No
     every operation in it is served; ``store`` is where its state lives
     (default: memory; :func:`mock_server.backend.sqlite_store.open_store` for a
     file). ``server_adds_server_header``: the WSGI server sends ``server:
-    Cowboy`` itself, so the app must not. The state is
+    Cowboy`` itself, so the app must not. ``api_slots``: API requests
+    answered at once (the server's ``--threads``; None: no bound; the
+    control API never waits for one). The state is
     ``app.extensions["userpilot"]`` (a :class:`~.fake.Fake`). Raises
     TypeError for an unknown setting, :class:`~mock_server.config.SettingError`
     for a bad value.
@@ -66,7 +70,8 @@ def create_app(settings: Settings | None = None, *, spec: dict | str | Path | No
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["userpilot"] = fake
     register_control_api(app)
-    app.wsgi_app = Front(api, app.wsgi_app, fake.add_server_header)  # type: ignore[method-assign]
+    app.wsgi_app = Front(api, app.wsgi_app, fake.add_server_header,  # type: ignore[method-assign]
+                         api_slots, Files(fake))
     return app
 
 

@@ -77,10 +77,28 @@ class Fake:
                                           api_key_scheme(spec, op) is not None, handler,
                                           None if handler else generic_answer(spec, op))
         backend = Backend(settings, store=store,
-                          operations={op_id: (op.method, op.path) for op_id, op in ops.items()})
+                          operations={op_id: (op.method, op.path) for op_id, op in ops.items()},
+                          operation_limits=declared_limits(ops))
         rules = {op_id: RequestRules(spec, op.path, op.method, op.spec, op.secured) for op_id, op in ops.items()}
         return cls(settings, spec, backend, ops, Answers(spec, ops), rules, add_server_header,
                    coverage.universe(spec, job_types))
 
 
-__all__ = ["Fake", "Operation"]
+def declared_limits(operations: dict[str, Operation]) -> dict[str, tuple[str, int, float]]:
+    """operationId -> ``(bucket, requests, seconds)`` for every operation
+    whose spec declares ``x-userpilot-rate-limit: {requests, per_seconds,
+    bucket}`` (the bucket defaults to the operationId: operations naming one
+    bucket share its window). Raises ValueError for a malformed one."""
+    out = {}
+    for op_id, op in operations.items():
+        declared = op.spec.get("x-userpilot-rate-limit")
+        if declared is None:
+            continue
+        requests, seconds = declared.get("requests"), declared.get("per_seconds")
+        if not isinstance(requests, int) or requests < 1 or not isinstance(seconds, (int, float)) or seconds <= 0:
+            raise ValueError(f"{op_id}: x-userpilot-rate-limit needs requests >= 1 and per_seconds > 0, got {declared}")
+        out[op_id] = (str(declared.get("bucket") or op_id), requests, float(seconds))
+    return out
+
+
+__all__ = ["Fake", "Operation", "declared_limits"]

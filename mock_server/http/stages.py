@@ -99,7 +99,10 @@ class Authenticate(Stage):
 
 
 class RateLimit(Stage):
-    """429 with ``Retry-After`` past ``--rate-limit`` (per app, wall clock)."""
+    """429 with ``Retry-After`` past the rate limit (per app, wall clock):
+    the one an operation declares (``x-userpilot-rate-limit``, e.g. the
+    real-time calls' 600 per minute) whenever rate limiting is on, else
+    ``--rate-limit``."""
 
     name = "rate limit"
 
@@ -108,12 +111,13 @@ class RateLimit(Stage):
 
     def before(self, call: Call) -> Answer | None:
         faults = self.faults
-        if faults.limiter is None or call.app is None:
+        if not faults.limiting or call.app is None:
             return None
-        wait = faults.rate_check(call.app.app_token)
+        operation_id = call.operation.operation_id
+        wait = faults.rate_check(call.app.app_token, operation_id)
         if wait is None:
             return None
-        limit, window = faults.rate_limit
+        limit, window = faults.limit_of(operation_id)
         call.injected = "--rate-limit"
         raise ApiError(f"Rate limit exceeded: at most {limit} requests per {window:g} seconds",
                        f"retry after {wait} seconds", status=429, error="Too Many Requests",

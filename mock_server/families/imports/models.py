@@ -32,11 +32,12 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from ...backend import jsonutil
+from ...backend import activity, jsonutil
 from ...backend.errors import ApiError, BadRequest, Conflict
 from ...backend.models import IMPORT_TYPE
 from ...times import format_micro, parse_datetime, parse_iso8601
@@ -197,11 +198,53 @@ class ImportReport:
     total_rows: int = 0
     errors: list = field(default_factory=list)
     error_count: int = 0
+    #: The valid rows kept to become events of the app (``(size, record)``
+    #: pairs): the last ones within the per-app event limits.
+    kept: deque = field(default_factory=deque)
+    kept_bytes: int = 0
 
     def add(self, line: int, field_name: str | None, problem: str) -> None:
         self.error_count += 1
         if len(self.errors) < MAX_REPORTED_ERRORS:
             self.errors.append({"line": line, "field": field_name, "problem": problem})
+
+    def keep(self, event: dict, size: int) -> None:
+        """Keep a valid row (an event dict; ``size``: about its bytes) to
+        become an event of the app once the import completes; the oldest
+        kept go first past :data:`~mock_server.backend.activity.MAX_APP_EVENTS`
+        rows or :data:`~mock_server.backend.activity.MAX_APP_EVENT_BYTES`."""
+        self.kept.append((size, event_record(event)))
+        self.kept_bytes += size
+        while len(self.kept) > activity.MAX_APP_EVENTS or self.kept_bytes > activity.MAX_APP_EVENT_BYTES:
+            self.kept_bytes -= self.kept.popleft()[0]
+
+
+def event_record(event: dict) -> dict:
+    """The store's record of a valid import row (its ``visible_at`` set when
+    the job is made): the fields as sent, ``inserted_at`` as whole
+    microseconds, a ``url`` read as ``hostname`` and ``pathname`` when those
+    are not given, the other auto-captured fields as given (screen sizes
+    made numbers when they are digits)."""
+    auto = {name: event.get(name) for name in activity.AUTO_FIELDS if _present(event.get(name))}
+    url = event.get("url")
+    if isinstance(url, str) and _present(url):
+        parts = urlsplit(url.strip())
+        auto.setdefault("hostname", parts.hostname)
+        auto.setdefault("pathname", parts.path or "/")
+    for name in ("screen_width", "screen_height"):
+        size = auto.get(name)
+        if isinstance(size, str) and size.strip().isdigit():
+            auto[name] = int(size)
+    kind = event["event_type"]
+    inserted_at = parse_inserted_at(event["inserted_at"].strip())
+    if inserted_at is None:  # the row was validated before it got here
+        raise ValueError(f"inserted_at {event['inserted_at']!r} is not a time")
+    return activity.record_of(kind, t_us=activity.micros(inserted_at),
+                              visible_at=0, source=event["source"],
+                              user_id=event.get("user_id") if kind != "identify_company" else None,
+                              company_id=event.get("company_id") or None,
+                              event_name=event.get("event_name") if kind == "track" else None,
+                              metadata=event.get("metadata") or {}, auto=auto)
 
 
 class _Lines:
@@ -282,8 +325,11 @@ def read_ndjson(fileobj, report: ImportReport) -> None:
         if not isinstance(event, dict):
             report.add(line, None, f"not a JSON object: {_short(event)}")
             continue
-        for field_name, problem in validate_event(event):
+        problems = validate_event(event)
+        for field_name, problem in problems:
             report.add(line, field_name, problem)
+        if not problems:
+            report.keep(event, len(text))
 
 
 def _csv_lines(lines: _Lines, report: ImportReport):
@@ -345,8 +391,11 @@ def read_csv(fileobj, report: ImportReport) -> None:
                 except (ValueError, RecursionError):
                     report.add(line, "metadata", f"not valid JSON: {_short(meta)}")
                     event["metadata"] = None
+        before = report.error_count
         for field_name, problem in validate_event(event):
             report.add(line, field_name, problem)
+        if report.error_count == before:
+            report.keep(event, sum(len(cell) for cell in row) + len(row))
 
 
 def read_import(fileobj, fmt: str) -> ImportReport:
@@ -386,6 +435,9 @@ def create_import(backend, app, filename: str, file_size: int, report: ImportRep
     A file with problems makes a job that ends ``failed`` at ``validating``,
     its problems kept on ``job.extra`` as ``{"errors": [...], "error_count":
     n}`` (shown by the control API only: the public job has no such field).
+    A file without problems makes a job whose rows (the last
+    :data:`~mock_server.backend.activity.MAX_APP_EVENTS` of them) become
+    events of the app, in its exports once the job has completed.
     The "one import at a time" check and the creation are one atomic step
     of the backend. Should the app have been forgotten while the file was
     read (a reset, or dropped past ``max_apps``), the job goes to the app now
@@ -399,7 +451,10 @@ def create_import(backend, app, filename: str, file_size: int, report: ImportRep
             return backend.add_import(app, filename, file_size, report.total_rows, outcome="failed",
                                       fail_at="validating",
                                       extra={"errors": list(report.errors), "error_count": report.error_count})
-        return backend.add_import(app, filename, file_size, report.total_rows)
+        job = backend.add_import(app, filename, file_size, report.total_rows)
+        end = job.timeline.end
+        backend.feed(app, [dict(record, visible_at=end) for _size, record in report.kept])
+        return job
 
 
 def example_rows(count: int, fmt: str, start: str = "2024-07-28 08:55:35.874555"):

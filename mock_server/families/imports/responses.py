@@ -108,11 +108,14 @@ def _basename(filename: str) -> str:
 class UploadParser(MultiPartParser):
     """Werkzeug's multipart parser keeping only the ``file`` part, checked
     (name, extension, size) as it arrives. After :meth:`parse`,
-    ``upload`` is ``(filename, sink)`` or None; call :meth:`close`."""
+    ``upload`` is ``(filename, sink)`` or None; call :meth:`close`.
+    ``check_name(filename)`` raises for a name whose extension is refused
+    (default: the import formats' 415)."""
 
-    def __init__(self):
+    def __init__(self, check_name=import_format):
         super().__init__(max_form_memory_size=MAX_FIELD_BYTES, max_form_parts=MAX_PARTS)
         self.upload: tuple[str, _FileSink] | None = None
+        self.check_name = check_name
 
     def start_file_streaming(self, event, total_content_length):
         if event.name != "file":
@@ -124,7 +127,7 @@ class UploadParser(MultiPartParser):
             raise BadRequest("The 'file' part has no file name", _CURL_HINT)
         if len(name) > MAX_FILENAME_CHARS:
             raise BadRequest(f"The file name is longer than {MAX_FILENAME_CHARS} characters")
-        import_format(name)  # 415 before any byte of the part is stored
+        self.check_name(name)  # 415 before any byte of the part is stored
         self.upload = (name, _FileSink())
         return self.upload[1]
 
