@@ -78,6 +78,49 @@ def test_a_new_operation_joins_the_universe_by_itself():
     assert "no test got 5XX from makeThing" not in report(client)["missed"]  # a range: any code in it
 
 
+def test_the_universe_holds_the_exports_bulk_and_real_time_operations_their_codes_and_job_types():
+    space = coverage.universe(load_spec("kit"), job_types())
+    ops = space["operations"]
+    assert {"409", "413"} <= set(ops["triggerExport"]["codes"])
+    assert {"409", "413", "415"} <= set(ops["bulkIdentifyUsers"]["codes"]) & set(ops["bulkIdentifyCompanies"]["codes"])
+    assert {"getExportJob", "listExportJobs", "identifyUser", "identifyCompany", "trackEvent",
+            "lookupSegments"} <= set(ops)
+    assert space["job_types"][:4] == ["import", "export", "bulk_identify_users", "bulk_identify_companies"]
+    assert {"400", "401", "404", "409", "413", "415"} <= set(space["faults"])
+
+
+def test_exports_and_bulk_jobs_are_seen_through_their_own_operations(fake):
+    _app, client = fake
+    exports = "/api/v1/analytics/exports"
+    made = client.post(exports, headers=auth(), json={"format": "ndjson"})
+    assert made.status_code == 201
+    export = made.get_json()["job_id"]
+    assert client.post(exports, headers=auth()).status_code == 409
+    assert client.get(exports + "/jobs/" + export, headers=auth()).get_json()["status"] == "queued"
+    users = {"users": [{"user_id": f"u-{i}", "metadata": {"plan": "pro"}} for i in range(3)]}
+    bulk = client.post("/v1/users/bulk_identify", headers=auth(), json=users)
+    assert bulk.status_code == 202 and bulk.get_json()["status"] == "queued"
+    assert client.post("/v1/users/bulk_identify", headers=auth(), json=users).status_code == 409
+    advance(client, 10_000)
+    assert client.get(exports + "/jobs/", headers=auth()).get_json()[0]["status"] == "completed"
+    client.get("/v1/background_jobs/" + bulk.get_json()["job_id"], headers=auth())
+    body = report(client)
+    observed = body["observed"]
+    assert observed["statuses"] == {"bulk_identify_users": {"completed": 1, "queued": 1},
+                                    "export": {"completed": 1, "queued": 1}}
+    assert observed["transitions"] == {"bulk_identify_users": {"queued -> completed": 1},
+                                       "export": {"queued -> completed": 1}}
+    assert observed["outcomes"] == {"bulk_identify_users": {"completed": 1}, "export": {"completed": 1}}
+    assert observed["operations"]["triggerExport"]["codes"] == {"201": {"answers": 1, "injected": 0},
+                                                                "409": {"answers": 1, "injected": 0}}
+    assert observed["operations"]["bulkIdentifyUsers"]["codes"]["409"] == {"answers": 1, "injected": 0}
+    assert observed["faults"]["409"] == {"answers": 2, "injected": 0}
+    assert "no test got 409 from triggerExport" not in body["missed"]
+    assert "no test got 413 from triggerExport" in body["missed"]
+    assert "no test saw a bulk_identify_companies job (no answer showed one)" in body["missed"]
+    assert "no test polled an export job from processing to pending_refresh" in body["missed"]
+
+
 # --- what an answer counts for --------------------------------------------------------
 
 def test_codes_injected_or_not_and_the_faults_they_are(fake):
