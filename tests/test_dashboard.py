@@ -267,6 +267,22 @@ def test_scenario_load_and_reset(mock, open_page):
     page.locator(f'#apps tr[data-app="{mock.app_token}"]').wait_for()  # back when a client calls again
 
 
+def test_export_and_bulk_jobs_show_with_their_types(mock, open_page):
+    call(mock, "/v1/background_jobs")
+    page = open_page().page
+    page.locator(f'#apps tr[data-app="{mock.app_token}"]').wait_for()
+    page.select_option("#scenario-select", "exports_and_bulk")
+    page.get_by_role("button", name="Load into this app").click()
+    rows = page.locator("#jobs tbody tr")
+    expect(rows).to_have_count(5)
+    companies = page.locator("#jobs tbody tr", has_text="bulk_identify_companies")
+    assert companies.get_attribute("data-status") == "processing"  # 30 s in: 10 s queued, 10 s validating
+    assert sorted(t.strip() for t in page.locator("#jobs tbody tr td:nth-child(2)").all_inner_texts()) == [
+        "bulk_identify_companies", "bulk_identify_users", "export", "export", "export"]
+    page.get_by_role("button", name="advance 10 min").click()
+    page.locator("#jobs tbody tr[data-status='completed']", has_text="bulk_identify_companies").wait_for()
+
+
 def test_the_admin_token_comes_from_the_fragment_and_stays_in_the_tab(mock, open_page):
     call(mock, "/v1/background_jobs")
     ui = open_page(fragment="#token=s3cret")
