@@ -244,6 +244,7 @@ def serve(ctx, host, port, seed, jobs, speed, now, frozen, api_keys, public_url,
     click.echo(f"userpilot-mock {__version__} serving the Userpilot background-jobs API at {url}\n"
                f'  try:     curl -s -H "Authorization: Token {key_hint}" {url}/v1/background_jobs\n'
                f"  control: {url}/__admin/  (spec: {url}/__admin/spec/admin.yaml{admin_hint})\n"
+               f"  watch:   {url}/__admin/ui/  (the dashboard)\n"
                f"  clock:   {'frozen' if clock.frozen else f'speed {clock.speed:g}'}, seed {backend.seed}, "
                + (f"scenario {in_force.name} ({in_force.job_count} jobs per app)"
                   if in_force is not None else f"{backend.jobs_per_app} jobs per app") + ". Ctrl-C stops.")

@@ -28,7 +28,7 @@ NO_SLOW_PLUGINS = ("-p", "no:cacheprovider", "-p", "no:schemathesis", "-p", "no:
                    "-p", "no:faker", "-p", "no:anyio")
 
 HEAVY = ("flask", "werkzeug", "faker", "schemathesis", "waitress", "hypothesis", "jsonschema", "yaml",
-         "click", "mock_server.http", "mock_server.backend")
+         "click", "mock_server.http", "mock_server.backend", "mock_server.coverage", "mock_server.spec")
 
 
 def test_loading_the_plugin_imports_nothing_heavy():

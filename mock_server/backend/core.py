@@ -24,13 +24,14 @@ from contextlib import contextmanager
 from .. import schemas
 from ..config import DEFAULT_JOBS, SettingError, Settings
 from ..ids import app_token_for, is_job_id, new_job_id
-from ..times import parse_instant
+from ..times import format_instant, parse_instant
 from . import activity, generate, jobtypes, scenarios
 from .clock import Clock
+from .coverage import CoverageRecorder
 from .errors import JOB_NOT_FOUND, UNAUTHORIZED_MESSAGE, BadRequest, NotFound, Unauthorized
 from .faults import Faults
 from .journal import Journal
-from .lifecycle import Timeline
+from .lifecycle import TERMINAL, Timeline
 from .models import IMPORT_TYPE, App, Job
 from .profile import DEFAULT_PROFILE, Forms, JobModel, Profile
 from .store import MemoryStore, Store
@@ -92,6 +93,9 @@ class Backend:
         self.faults = Faults(self, operations or {}, latency=settings.latency, error_rate=settings.error_rate,
                              rate_limit=settings.rate_limit, operation_limits=operation_limits)
         self.journal = Journal(self.store, settings.journal_size, settings.journal_bytes)
+        #: What clients got, for the coverage of their tests: in memory, apart
+        #: from the store, and kept across resets (``DELETE /__admin/coverage`` clears it).
+        self.coverage = CoverageRecorder()
 
     # -- generation ----------------------------------------------------------
     def _begin(self, seed: int, jobs: int, scenario: scenarios.Scenario | None, number: int,
@@ -144,6 +148,7 @@ class Backend:
             self._begin(body.get("seed", s.seed), jobs, scenario, self.generation + 1)
             self._new_clock(now, body.get("frozen", s.frozen), body.get("speed", s.speed))
             self.faults.reset()
+        self.coverage.scenario(scenario.name if scenario is not None else None)
 
     def use_scenario(self, ref) -> scenarios.Scenario:
         """Replace every app and job with ``ref``'s (a bundled name or an
@@ -157,6 +162,7 @@ class Backend:
         self._check_fits(scenario.history, scenario)
         with self.store.atomic():
             self._begin(self.seed, scenario.history, scenario, self.generation + 1, apps_only=True)
+        self.coverage.scenario(scenario.name)
         return scenario
 
     def _check_fits(self, history: int, scenario: scenarios.Scenario | None) -> None:
@@ -204,6 +210,26 @@ class Backend:
     def apps(self) -> dict[str, App]:
         """The apps held now, by token (a snapshot)."""
         return {app.app_token: app for app in self.store.apps()}
+
+    def app_summaries(self, limit: int | None = None) -> list[dict]:
+        """Every app held now, as admin.yaml ``AppSummary``: ``app_token``,
+        ``jobs``, ``in_flight`` (jobs not terminal), ``statuses`` (status ->
+        jobs), ``first_seen`` (ISO 8601) and ``last_request`` (its newest
+        journal entry, or None). The most recently requested first, then the
+        most recently created; at most ``limit`` of them."""
+        t = self.now()
+        last = self.journal.last_by_app()
+        out: list[dict] = []
+        for app in self.store.apps():
+            statuses = app.status_counts(t)
+            out.append({"app_token": app.app_token, "jobs": len(app),
+                        "in_flight": sum(n for status, n in statuses.items() if status not in TERMINAL),
+                        "statuses": statuses, "first_seen": format_instant(app.first_seen),
+                        "last_request": last.get(app.app_token)})
+        out.sort(key=lambda a: (a["last_request"]["received_at"] if a["last_request"] else "", a["first_seen"],
+                                a["app_token"]),
+                 reverse=True)
+        return out if limit is None else out[:limit]
 
     def authenticate(self, api_key: str | None, links_base: str | None = None) -> App:
         """The app of ``api_key``, created on first use (its jobs' ``links``

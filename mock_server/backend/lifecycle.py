@@ -13,11 +13,18 @@ seconds (ints), so every answer is a function of the integer "now".
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 PHASES = ("queued", "validating", "processing", "pending_refresh")
 TERMINAL = ("completed", "failed")
 STATUSES = PHASES + TERMINAL
 FAILABLE = ("validating", "processing")
+#: The steps of the lifecycle, ``(from, to)``: each phase to the next, the
+#: last one to completed, each failable phase to failed.
+TRANSITIONS = (*pairwise(PHASES), (PHASES[-1], "completed"), *((p, "failed") for p in FAILABLE))
+#: How a job can end: completed, or failed at one of the failable phases
+#: (:meth:`Timeline.outcome_label`).
+OUTCOMES = ("completed", *(f"failed at {p}" for p in FAILABLE))
 
 #: Vendor-documented processing throughput, rows per minute: the default of
 #: a profile's ``jobs.rows_per_minute`` (:mod:`.profile`).
@@ -108,6 +115,13 @@ class Timeline:
         # failed while processing: the timeline's throughput, never all rows
         done = int((min(t, self.end) - p_start) * self.rows_per_minute // 60)
         return max(0, min(done, total - 1))
+
+    def outcome_label(self) -> str:
+        """How the job ends, one of :data:`OUTCOMES`: ``"completed"``, or
+        ``"failed at <phase>"`` (the last phase it reaches)."""
+        if self.outcome == "completed":
+            return "completed"
+        return f"failed at {PHASES[len(self.starts) - 1]}"
 
     def phase_starts(self) -> dict[str, int]:
         """Phase (and terminal status) -> the instant it starts."""

@@ -9,7 +9,7 @@ its token and its jobs. Both turn into plain records (``to_record`` /
 from __future__ import annotations
 
 from ..times import format_time
-from .lifecycle import ROWS_PER_MINUTE, Timeline
+from .lifecycle import ROWS_PER_MINUTE, STATUSES, Timeline
 from .profile import DEFAULT_FORMS, Forms
 
 #: The job type of an import (the createImport operation); the others are
@@ -139,6 +139,14 @@ class App:
             if job.type in job_types and not job.timeline.is_terminal(t):
                 return job
         return None
+
+    def status_counts(self, t: int) -> dict[str, int]:
+        """Status -> how many of the app's jobs are in it at instant ``t``
+        (statuses no job is in left out), in lifecycle order."""
+        counts = dict.fromkeys(STATUSES, 0)
+        for job in self.jobs:
+            counts[job.timeline.status(t)] += 1
+        return {status: n for status, n in counts.items() if n}
 
     def __len__(self) -> int:
         return len(self.jobs)

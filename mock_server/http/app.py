@@ -14,7 +14,7 @@ from flask import Flask
 
 from ..backend.store import Store
 from ..config import Settings
-from ..families import error_codes, handlers
+from ..families import error_codes, handlers, job_types
 from ..spec import load_spec, load_spec_file
 from .control import register_control_api
 from .fake import Fake
@@ -25,6 +25,7 @@ from .stages import (
     Authenticate,
     Cors,
     FaultRules,
+    Observe,
     Operate,
     Preference,
     RateLimit,
@@ -64,7 +65,7 @@ def create_app(settings: Settings | None = None, *, spec: dict | str | Path | No
     else:
         spec_doc = load_spec_file(spec)
     fake = Fake.build(settings, spec_doc, handlers(), store=store, add_server_header=not server_adds_server_header,
-                      error_codes=error_codes())
+                      error_codes=error_codes(), job_types=job_types())
     backend = fake.backend
 
     route = Route(fake.operations)
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, *, spec: dict | str | Path | No
           if fake.replay is not None else []),
         Operate(),                                # the operation
         Record(backend.journal, fake.request_rules),  # the request journal
+        Observe(backend.coverage),                # what the client got, for the coverage of its tests
     ])
 
     app = Flask("mock_server")

@@ -7,7 +7,8 @@ In the order ``create_app`` declares them: :class:`ServerLatency`
 :class:`Preference` (``Prefer`` / ``__code`` / ``__example``),
 :class:`FaultRules` (fault rules and ``--error-rate``), :class:`Replay`
 (recorded answers, with ``--replay`` only), :class:`Operate` (the
-operation) and :class:`Record` (the request journal). Each holds what it
+operation), :class:`Record` (the request journal) and :class:`Observe` (the
+coverage of a client's tests). Each holds what it
 needs, given at start-up; none holds business rules (those are the backend's).
 """
 from __future__ import annotations
@@ -18,8 +19,9 @@ import time
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect, Rule
 
+from ..backend.coverage import CoverageRecorder
 from ..backend.errors import ApiError
-from ..backend.faults import Faults
+from ..backend.faults import FAULT_NAMES, Faults
 from ..backend.journal import Journal
 from ..evidence.replay import ReplayBook, describe_key, request_key
 from .answers import (
@@ -50,6 +52,7 @@ class ServerLatency(Stage):
     def before(self, call: Call) -> Answer | None:
         ms = self.faults.server_latency_ms()
         if ms > 0:
+            call.delayed = True
             time.sleep(ms / 1000.0)
         return None
 
@@ -219,6 +222,7 @@ class RateLimit(Stage):
         if wait is None:
             return None
         limit, window = faults.limit_of(operation_id)
+        call.injected = "--rate-limit"
         raise ApiError(f"Rate limit exceeded: at most {limit} requests per {window:g} seconds",
                        f"retry after {wait} seconds", status=429, error="Too Many Requests",
                        error_code=RATE_LIMITED, headers={"Retry-After": str(wait)})
@@ -272,12 +276,14 @@ class FaultRules(Stage):
         if decision is None:
             return None
         if decision.latency_ms > 0:
+            call.delayed = True
             time.sleep(decision.latency_ms / 1000.0)
         if decision.status is not None:
             call.injected = decision.source
             return self.answers.error(call.operation, decision.status, decision.source, decision.retry_after)
         if decision.fault == "RANDOM_DATA_THEN_CLOSE":
             call.injected = decision.source
+            call.fault = decision.fault
             return random_data_then_close(faults.random_bytes(64 + faults.rng.randrange(448)))
         call.fault = decision.fault
         return None
@@ -373,5 +379,31 @@ class Record(Stage):
         return answer
 
 
-__all__ = ["CORS_EXPOSED", "Authenticate", "Cors", "FaultRules", "Operate", "Preference", "RateLimit", "Record",
-           "Replay", "Route", "ServerLatency"]
+class Observe(Stage):
+    """The coverage of a client's tests (:mod:`mock_server.backend.coverage`):
+    what every answer was (operation, status, injected or not, a body fault,
+    a delay) and, for an answer of the operation's own, the statuses of the
+    jobs it showed."""
+
+    name = "coverage"
+
+    def __init__(self, recorder: CoverageRecorder):
+        self.observe = recorder.observe
+
+    def after(self, call: Call, answer: Answer) -> Answer:
+        operation = call.operation
+        status = answer.status
+        injected = call.injected is not None
+        fault = call.fault
+        shown = call.shown
+        if shown is not None and (injected or not 200 <= status < 300):
+            shown = None  # the client did not see the operation's own jobs
+        self.observe((operation.operation_id if operation is not None else None, status, injected,
+                      fault if fault in FAULT_NAMES else None,
+                      status == 429 and answer.header("Retry-After") is not None, call.delayed),
+                     call.backend.generation, call.app, shown)
+        return answer
+
+
+__all__ = ["CORS_EXPOSED", "Authenticate", "Cors", "FaultRules", "Observe", "Operate", "Preference", "RateLimit",
+           "Record", "Replay", "Route", "ServerLatency"]

@@ -11,7 +11,9 @@ from ...http.render import Answer, job_fragment, json_answer, list_body
 def list_jobs(call) -> Answer:
     """listJobs: a bare JSON array of the app's jobs, newest first."""
     backend = call.backend
-    return json_answer(list_body(call.app, backend.now(), backend.forms))
+    t = backend.now()
+    call.shown = (t, None)
+    return json_answer(list_body(call.app, t, backend.forms))
 
 
 def get_job(call) -> Answer:
@@ -19,7 +21,9 @@ def get_job(call) -> Answer:
     another app's job. ``job_id`` arrives percent-decoded (``%3A`` = ``:``)."""
     backend = call.backend
     job = backend.find_job(call.app, call.params["job_id"])
-    return json_answer(job_fragment(job, backend.now(), True, backend.forms))
+    t = backend.now()
+    call.shown = (t, (job,))
+    return json_answer(job_fragment(job, t, True, backend.forms))
 
 
 __all__ = ["get_job", "list_jobs"]
