@@ -39,6 +39,8 @@ CAUSES = {
               "the server holds one more copy while sending it.",
     "pertest": "The fixture resets the fake over HTTP before each test.",
     "contract": "Schemathesis generates and runs every case in-process.",
+    "record": "Each recorded exchange is one more HTTP hop on loopback (urllib3 to the target, a keep-alive "
+              "pool) plus its redaction and one HAR entry written and flushed.",
 }
 
 
@@ -211,6 +213,14 @@ def build_rows(results: dict) -> list[dict]:
                  "verdict": "not run" if not ct else ("not available yet" if not ct.get("available") else
                                                       ("pass" if ct["seconds"] <= 60 else "MISS")),
                  "margin": 1 - ct["seconds"] / 60 if ct and ct.get("available") else None})
+
+    rec = results.get("record")
+    rows.append({"key": "record", "figure": "recording overhead per exchange (userpilot-mock record, loopback)",
+                 "ours": f"+{rec['overhead_ms']:.2f} ms ({rec['recorded_ms']:.2f} ms recorded)" if rec else "-",
+                 "reference": f"{rec['direct_ms']:.2f} ms direct" if rec else "", "ratio": None,
+                 "target": f"<= {rec['target_ms'] if rec else 5:g} ms",
+                 "verdict": "not run" if not rec else ("pass" if rec["overhead_ms"] <= rec["target_ms"] else "MISS"),
+                 "margin": 1 - rec["overhead_ms"] / rec["target_ms"] if rec else None})
     return rows
 
 
@@ -233,7 +243,9 @@ def markdown(results: dict, rows: list[dict]) -> str:
         "# Benchmark results",
         "",
         f"Run {meta['date']} with `{meta['command']}` at commit {meta.get('commit') or '?'}, "
-        f"in {meta['seconds']:.0f} s.",
+        f"in {meta['seconds']:.0f} s."
+        + "".join(f" Section(s) {', '.join(x['sections'])} run again {x['date']} at commit {x.get('commit') or '?'} "
+                  f"and merged (`--merge`)." for x in meta.get("merged") or []),
         "",
         f"Machine: {m['cores']} cores ({m['usable_cores']} usable), {m.get('cpu') or '?'}; {m['system']}; "
         f"load average at start {', '.join(f'{x:.2f}' for x in m['load_average'] or [])}, at end "
@@ -315,6 +327,24 @@ def markdown(results: dict, rows: list[dict]) -> str:
     if extra:
         lines += ["", "## Where the time goes", "", extra]
     return "\n".join(lines) + "\n"
+
+
+def merged(path: Path, results: dict, sections: list[str]) -> dict:
+    """``results`` (of ``sections``) over the results already in ``path``:
+    the other sections' figures kept, with a note naming what was merged
+    and when. ``results`` alone when there is no readable file."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return results
+    out = {k: v for k, v in old.items() if k != "rows"}
+    for section in sections:
+        if section in results:
+            out[section] = results[section]
+    out.setdefault("meta", {})["merged"] = (old.get("meta", {}).get("merged") or []) + [
+        {"sections": sections, "date": results["meta"]["date"], "commit": results["meta"].get("commit"),
+         "load_average": results["meta"].get("load_average_end")}]
+    return out
 
 
 def write(results: dict, rows: list[dict], folder: Path, stem: str) -> tuple[Path, Path]:

@@ -3,7 +3,8 @@
 
 Sections (``--only`` picks some): ``throughput`` (wrk against the fake,
 its baselines and Prism), ``startup``, ``idle`` (1,000 idle connections),
-``memory``, ``pertest``, ``contract``. ``--quick`` is a short smoke run (1 s loads, one round, small
+``memory``, ``pertest``, ``contract``, ``record`` (the recording proxy's
+overhead per exchange). ``--quick`` is a short smoke run (1 s loads, one round, small
 memory test) written to ``quick.json``/``quick.md`` instead.
 """
 from __future__ import annotations
@@ -13,10 +14,10 @@ import sys
 import time
 from pathlib import Path
 
-from . import contract, idle, memory, pertest, prism, report, startup, throughput, wrk
+from . import contract, idle, memory, pertest, prism, record, report, startup, throughput, wrk
 from .procs import ROOT
 
-SECTIONS = ("throughput", "startup", "idle", "memory", "pertest", "contract")
+SECTIONS = ("throughput", "startup", "idle", "memory", "pertest", "contract", "record")
 
 ANALYSIS = """\
 Measured with `python -m bench.profile_gap` (the WSGI callables called in-process, no server,
@@ -54,6 +55,9 @@ def parse_args(argv):
                              "writes quick.json/quick.md")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results",
                         help="folder of the results (default bench/results)")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the figures of the sections not run from the results file already there "
+                             "(e.g. --only record --merge adds one section to latest.json)")
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.rounds, args.startup_runs = 1.0, 1, 2
@@ -93,6 +97,8 @@ def main(argv=None) -> int:
                 results["pertest"] = pertest.run(args.tests, log=log)
             elif section == "contract":
                 results["contract"] = contract.run(log=log)
+            elif section == "record":
+                results["record"] = record.run(requests=100 if args.quick else 400, log=log)
         except Exception as exc:  # one broken section must not lose the others
             errors[section] = f"{type(exc).__name__}: {exc}"
             log(f"error in {section}: {errors[section]}")
@@ -102,9 +108,11 @@ def main(argv=None) -> int:
     if errors:
         results["errors"] = errors
     results["analysis"] = ANALYSIS
+    stem = "quick" if args.quick else "latest"
+    if args.merge:
+        results = report.merged(args.out / f"{stem}.json", results, args.only)
     rows = report.build_rows(results)
     log("\n" + report.table(rows))
-    stem = "quick" if args.quick else "latest"
     json_path, md_path = report.write(results, rows, args.out, stem)
     log(f"\nwritten: {json_path.relative_to(ROOT) if json_path.is_relative_to(ROOT) else json_path}, "
         f"{md_path.relative_to(ROOT) if md_path.is_relative_to(ROOT) else md_path}")

@@ -8,7 +8,7 @@
   ``CheckContext`` (its documented ``config``), ``hook``, ``auth``, ``Case``,
   ``Response``, ``APIOperation`` and ``BaseSchema`` with their documented
   attributes (``case.operation``, ``case.path_parameters``,
-  ``response.status_code``, ``schema.include(...)``, ...), ``serializer``,
+  ``response.status_code``, ``schema.include(...)``/``exclude(...)``, ...), ``serializer``,
   ``Config``;
 - the documented namespaces, each by its ``__all__``: ``schemathesis.openapi``
   (``from_dict``, ``from_path``, ``format``, ``media_type``, ...),
@@ -62,7 +62,10 @@ What is used, and why:
 4. ``SchemathesisConfig.from_path`` and the configuration objects' ``update``
    methods and fields (seed, ``max_failures``, ``generation.max_examples``,
    ``base_url``, ``rate_limit``, ``checks.update(excluded_check_names=...)``,
-   ``phases.coverage.unexpected_methods``), in :func:`load_config` and
+   ``phases.coverage.unexpected_methods``, and ``operations.operations``
+   with each ``generation.max_examples``: an ``[[operations]]`` table's
+   own max-examples wins over the project's, so ``--max-examples`` lowers
+   the larger ones to itself), in :func:`load_config` and
    :func:`configure`: the same ``schemathesis.toml`` as a plain ``schemathesis
    run``, plus what only the run knows (its target, seed, read-only mode).
    ``checks_config_for()`` and the ``ChecksConfig`` it returns

@@ -197,8 +197,8 @@ OWN_CHECKS: dict[str, Rule] = {
         "the spec is the contract: what it does not require, a client does not send"),
     # ----------------------------------------------------- bulk identify
     "bulk_answer_matches_request": Rule(
-        ASSUMED, "bulk identify answers 202 with a queued job of type bulk_identify_users / "
-        "bulk_identify_companies whose total_rows is the number of rows sent",
+        ASSUMED, "bulk identify answers 202 with a job of type bulk_identify_users / bulk_identify_companies "
+        "whose total_rows is the number of rows sent, queued (at a frozen instant; not failed on a running clock)",
         "docs/bulk.md: the OpenAPI's job object (evidence: the 379-byte capture); type values assumed"),
     "bulk_one_at_a_time": Rule(
         DOCUMENTED, "one bulk identify job at a time per app, users and companies together: a second request "

@@ -27,6 +27,7 @@ from urllib.parse import unquote
 import schemathesis
 
 from mock_server.backend.lifecycle import TERMINAL
+from mock_server.backend.profile import DEFAULT_FORMS, Forms
 from mock_server.invariants import ACCEPTED_COUNTERS, job_problems, list_problems, transition_problems
 
 from ._schemathesis import ContractFailure
@@ -120,18 +121,20 @@ def applies(check: str, op: str | None, *, strict: bool) -> bool:
     return ops is None or op in ops
 
 
-def body_problems(op: str, body, now: float | None, strict: bool) -> list[tuple[str, str]]:
+def body_problems(op: str, body, now: float | None, strict: bool,
+                  forms: Forms = DEFAULT_FORMS) -> list[tuple[str, str]]:
     """``[(check name, message)]`` of one answer body of operation ``op``
     (``listJobs``: a list answer; bulk identify: one job in the OpenAPI's
     202 form, without ``elapsed_time`` and ``completed_rows``; otherwise one
     job in its single-job form), each violation's check found by its code;
-    fake-only checks only when ``strict``."""
+    fake-only checks only when ``strict``, in the fake's profile ``forms``
+    (its health says them)."""
     if op == "listJobs":
-        violations = list_problems(body, now, strict_fake=strict)
+        violations = list_problems(body, now, strict_fake=strict, forms=forms)
     elif op in BULK_OPS:
-        violations = job_problems(body, now, strict_fake=strict, counters=ACCEPTED_COUNTERS)
+        violations = job_problems(body, now, strict_fake=strict, counters=ACCEPTED_COUNTERS, forms=forms)
     else:
-        violations = job_problems(body, now, detail=True, strict_fake=strict)
+        violations = job_problems(body, now, detail=True, strict_fake=strict, forms=forms)
     out = []
     for violation in violations:
         check = classify(violation)
@@ -154,7 +157,7 @@ def _problems(response, case) -> list[tuple[str, str]]:
     else:
         run = current()
         now = run.now(response) if run.now else None
-        problems = body_problems(parsed[0], parsed[1], now, run.strict_fake)
+        problems = body_problems(parsed[0], parsed[1], now, run.strict_fake, run.forms or DEFAULT_FORMS)
     if len(_cache) > 16:
         _cache.clear()
     _cache[id(response)] = (response, problems)

@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from .options import CLOCKS, ContractOptions, TargetError, UsageError, read_key_file
+from .options import CLOCKS, DEFAULT_MAX_WAIT, ContractOptions, TargetError, UsageError, read_key_file
 
 
 @click.command()
@@ -42,6 +42,9 @@ from .options import CLOCKS, ContractOptions, TargetError, UsageError, read_key_
 @click.option("--poll-interval", type=click.FloatRange(0), default=None,
               help="Seconds between polls of a target whose clock the suite does not move "
                    "(default 5; 1 for a fake under --clock keep).")
+@click.option("--max-wait", type=click.FloatRange(0), default=DEFAULT_MAX_WAIT, show_default=True,
+              help="Seconds to follow each job the suite made (an import, a bulk identify, an export) on a target "
+                   "whose clock it does not move, before saying in a note that it did not see the end.")
 @click.option("--clock", type=click.Choice(CLOCKS), default="move", show_default=True,
               help="Against a fake: move its clock through the lifecycle checks (about a day; it runs "
                    "again as before afterwards) or keep it as it is and poll in real time (a shared fake).")
@@ -52,9 +55,16 @@ from .options import CLOCKS, ContractOptions, TargetError, UsageError, read_key_
               help="Where the exports operations (/api/v1/analytics/exports...) go (env USERPILOT_EXPORTS_URL). "
                    "Default: the base URL (one fake serves both hosts); https://appex.userpilot.io with "
                    "--environment.")
+@click.option("--record", "record_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="Write the run's exchanges to DIR as a HAR cassette (no API key in it).")
+@click.option("--save", "save_path", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Save what the run observed (fields, types, formats, status codes, headers, timing).")
+@click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Compare the run with observations saved by --save: each difference is drift.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr (phase, requests sent).")
 def contract(base_url, environment, spec_name, max_examples, seed, junit, allow_writes, assumptions,
-             api_key_file, api_key, rate_limit, poll_interval, clock, operations, exports_url, quiet):
+             api_key_file, api_key, rate_limit, poll_interval, max_wait, clock, operations, exports_url, record_dir,
+             save_path, baseline_path, quiet):
     """Check a server against the contract (default: a fake, in-process).
 
     Exit 0 when the target conforms, 1 when it does not (a target that
@@ -79,8 +89,9 @@ def contract(base_url, environment, spec_name, max_examples, seed, junit, allow_
         report = run_contract(ContractOptions(  # leaves no files behind (no ./.hypothesis)
             base_url=base_url, environment=environment, spec=spec_name, max_examples=max_examples,
             seed=seed, junit=junit, allow_writes=allow_writes, assumptions=assumptions,
-            api_key=api_key, rate_limit=rate_limit, poll_interval=poll_interval, clock=clock, quiet=quiet,
-            operations=tuple(operations) or None, exports_url=exports_url))
+            api_key=api_key, rate_limit=rate_limit, poll_interval=poll_interval, max_wait=max_wait, clock=clock,
+            quiet=quiet, operations=tuple(operations) or None, exports_url=exports_url, record=record_dir,
+            save=save_path, baseline=baseline_path))
     except UsageError as exc:
         click.echo(f"userpilot-mock contract: {exc}", err=True)
         sys.exit(2)

@@ -13,6 +13,8 @@ analytex, the exports and lookups on appex).
   with ``--api-key``; the real API refuses it).
 - ``before_call``: the current run's rate limit, and a guard that refuses to
   send anything but GET to a target the run must only read.
+- ``after_call``: the answer kept for the run's evidence (``--record``,
+  ``--save``, ``--baseline``), when the run keeps any.
 """
 from __future__ import annotations
 
@@ -78,3 +80,11 @@ def before_call(context, case, kwargs):
                                 "the target is not a fake and --allow-writes was not given")
     if state.throttle is not None:
         state.throttle.wait()
+
+
+@schemathesis.hook
+def after_call(context, case, response):
+    """Keep the exchange when the run keeps its evidence (``--record``, ``--save``, ``--baseline``)."""
+    evidence = current().evidence
+    if evidence is not None:
+        evidence.add_response(response)

@@ -115,7 +115,7 @@ class Lifecycle:
         except ValueError:
             self.finding(op, "job_answer_shape", f"the answer is not JSON ({answer.content_type})", curl)
             return None
-        for check, problem in body_problems(op, body, self.answer_now(answer), self.strict):
+        for check, problem in body_problems(op, body, self.answer_now(answer), self.strict, self.target.forms):
             self.finding(op, check, problem, curl)
         return body
 
@@ -274,7 +274,8 @@ class Lifecycle:
         except ValueError:
             self.finding("createImport", "job_answer_shape", "the import answer is not JSON", curl)
             return
-        for check, problem in body_problems("createImport", job, self.answer_now(answer), self.strict):
+        for check, problem in body_problems("createImport", job, self.answer_now(answer), self.strict,
+                                            self.target.forms):
             self.finding("createImport", check, problem, curl)
         if not isinstance(job, dict) or not isinstance(job.get("job_id"), str):
             return

@@ -113,12 +113,16 @@ INVALID_UPLOADS = (
 
 
 def part_name(filename: str, content_type: str) -> str:
-    """The name a file part of our media types is sent with: its field name
-    plus the media type's extension when it has none (``file`` ->
-    ``file.csv``); any other part keeps its name."""
-    if content_type in EXTENSIONS and filename and "." not in filename:
-        return filename + EXTENSIONS[content_type]
-    return filename
+    """The name a file part of our media types is sent with: the name with
+    the media type's extension (``file`` -> ``file.csv``; the kit spec's
+    example name ``events.csv`` -> ``events.ndjson`` for NDJSON content, so
+    the name never contradicts the bytes); any other part keeps its name."""
+    if content_type not in EXTENSIONS or not filename:
+        return filename
+    stem, dot, extension = filename.rpartition(".")
+    if dot and "." + extension.lower() in (*EXTENSIONS.values(), ".jsonl"):
+        filename = stem
+    return filename + EXTENSIONS[content_type]
 
 
 def register() -> None:

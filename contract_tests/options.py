@@ -102,6 +102,10 @@ class ContractOptions:
     or any server (one fake serves both hosts), ``https://appex.userpilot.io``
     for ``environment``. api_key never appears in a repr.
 
+    record: a folder the run's exchanges are written to as a HAR cassette;
+    save: a file the run's observations (shape and timing) are saved to;
+    baseline: a saved observation file the run is compared with (drift).
+
     Internal: ``app``, a WSGI app tested as an in-process fake instead of
     a fresh one (tests); ``progress_stream``, where progress goes instead
     of stderr (the pytest path, tests).
@@ -120,6 +124,9 @@ class ContractOptions:
     poll_interval: float | None = None
     max_wait: float = DEFAULT_MAX_WAIT
     operations: tuple[str, ...] | None = None
+    record: str | None = None
+    save: str | None = None
+    baseline: str | None = None
     clock: str = "move"
     quiet: bool = False
     exports_url: str | None = None
@@ -218,6 +225,9 @@ PYTEST_OPTIONS = (
      f"Contract tests: seconds between polls of a target whose clock the suite does not move "
      f"(default {DEFAULT_POLL_INTERVAL:g}; {KEEP_CLOCK_POLL_INTERVAL:g} for a fake under "
      "--userpilot-clock keep).", float, None),
+    ("max-wait", "userpilot_contract_max_wait",
+     f"Contract tests: seconds to follow each job the suite made on a target whose clock it does not move "
+     f"(default {DEFAULT_MAX_WAIT:g}).", float, None),
     ("clock", "userpilot_contract_clock",
      "Contract tests: move a fake's clock through the lifecycle checks (default; restored "
      "afterwards) or keep it as it is and poll in real time.", str, CLOCKS),
@@ -226,6 +236,12 @@ PYTEST_OPTIONS = (
     ("exports-url", "userpilot_contract_exports_url",
      f"Contract tests: where the exports operations go (env {ENV_EXPORTS_URL}; default: the base URL, "
      f"{DEFAULT_EXPORTS_URL} for the real API).", str, None),
+    ("record", "userpilot_contract_record",
+     "Contract tests: write the run's exchanges to this folder as a HAR cassette.", str, None),
+    ("save", "userpilot_contract_save",
+     "Contract tests: save what the run observed (shape, timing) to this file.", str, None),
+    ("baseline", "userpilot_contract_baseline",
+     "Contract tests: compare the run with a file saved by --save: differences are drift.", str, None),
 )
 
 
@@ -270,9 +286,16 @@ def options_from_pytest(config) -> ContractOptions:
     operations = get("userpilot_contract_operations")
     if operations:
         opts.operations = tuple(operations)
+    for name in ("record", "save", "baseline"):
+        value = get(f"userpilot_contract_{name}")
+        if value:
+            setattr(opts, name, value)
     poll = get("userpilot_contract_poll_interval")
     if poll is not None:
         opts.poll_interval = poll
+    max_wait = get("userpilot_contract_max_wait")
+    if max_wait is not None:
+        opts.max_wait = max_wait
     key_file = get("userpilot_contract_api_key_file")
     if key_file:
         opts.api_key = read_key_file(key_file)
@@ -282,5 +305,5 @@ def options_from_pytest(config) -> ContractOptions:
 __all__ = [
     "ContractOptions", "UsageError", "TargetError", "MissingKey", "NoAnswer", "add_options",
     "options_from_pytest", "read_key_file", "missing_key_message", "MISSING_KEY_MESSAGE", "ENVIRONMENTS",
-    "SPECS", "ASSUMPTIONS", "CLOCKS", "DEFAULT_EXPORTS_URL", "ENV_EXPORTS_URL",
+    "SPECS", "ASSUMPTIONS", "CLOCKS", "DEFAULT_EXPORTS_URL", "ENV_EXPORTS_URL", "DEFAULT_MAX_WAIT",
 ]

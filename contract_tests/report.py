@@ -75,6 +75,8 @@ class Report:
     clock: str | None = None
     secrets: tuple[str, ...] = field(default=(), repr=False)
     mask: KeyMask = field(init=False, repr=False)
+    #: differences from a baseline (``--baseline``): contract_tests.evidence.Drift values
+    drift: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.mask = KeyMask(self.secrets)
@@ -129,7 +131,7 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.counted or self.errors else 0
+        return 1 if self.counted or self.errors or self.drift else 0
 
     def for_operation(self, operation_id: str) -> list[Finding]:
         return [f for f in self.findings if f.operation.split(" ")[0] == operation_id]
@@ -180,6 +182,7 @@ class Report:
         if self.errors:
             lines += ["", "ERRORS (the run could not check everything)"]
             lines += [f"  - {e}" for e in self.errors]
+        lines += self._drift_lines()
         ran = self.checks_ran()
         if ran:
             total = sum(len(checks) for _, checks in ran)
@@ -189,7 +192,8 @@ class Report:
                                        subsequent_indent="      ", break_on_hyphens=False)
         verdict = "PASS: the target conforms" if self.exit_code == 0 else "FAIL: the target does not conform"
         lines += ["", f"{verdict} ({len(self.failures)} failed, {len(self.contradicted)} assumption(s) "
-                  f"contradicted, {len(self.known_deviations)} known deviation(s), {len(self.errors)} error(s))"]
+                  f"contradicted, {len(self.known_deviations)} known deviation(s), {len(self.errors)} error(s)"
+                  + (f", {len(self.drift)} drift finding(s))" if self.drift else ")")]
         return "\n".join(lines) + "\n"
 
     def junit(self) -> str:
@@ -244,6 +248,12 @@ class Report:
                 case = ET.Element("testcase", classname="userpilot_contract.conformance", name=f"{op}: no check ran")
                 ET.SubElement(case, "skipped", message="no check ran on this operation")
                 cases.append(case)
+        for d in self.drift:  # one case per drift finding (--baseline)
+            case = ET.Element("testcase", classname="userpilot_contract.drift",
+                              name=self.foreign(f"drift: [{d.kind}] {d.operation}: {d.what}"))
+            failure = ET.SubElement(case, "failure", type="drift", message="differs from the baseline")
+            failure.text = self.foreign(f"baseline: {d.baseline}\nnow:      {d.seen}")
+            cases.append(case)
         for error in self.errors:
             case = ET.Element("testcase", classname="userpilot_contract", name="run")
             ET.SubElement(case, "error", message="run error").text = error
@@ -257,6 +267,18 @@ class Report:
         suite.set("skipped", str(sum(1 for c in cases if c.find("skipped") is not None)))
         suite.set("time", f"{self.seconds:.3f}")
         return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+
+    def _drift_lines(self) -> list[str]:
+        """The DRIFT section (``--baseline``), empty when there is none; the
+        target's values masked (a header value may quote anything)."""
+        if not self.drift:
+            return []
+        lines = ["", "DRIFT (the target differs from the baseline: shape or timing)"]
+        for i, d in enumerate(self.drift, 1):
+            lines.append(self.foreign(f"  {i}. [{d.kind}] {d.operation}: {d.what}"))
+            lines.append(self.foreign(f"     baseline: {d.baseline}"))
+            lines.append(self.foreign(f"     now:      {d.seen}"))
+        return lines
 
 
 def _first_line(text: str) -> str:

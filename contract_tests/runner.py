@@ -21,7 +21,7 @@ from hypothesis.configuration import set_hypothesis_home_dir
 
 from mock_server.times import parse_instant
 
-from . import _schemathesis, checks, deviations, export_checks, hooks, specs, state
+from . import _schemathesis, checks, deviations, evidence, export_checks, hooks, specs, state
 from .catalogue import rule_for, tag_for
 from .flows import Flows
 from .lifecycle import Lifecycle
@@ -113,17 +113,21 @@ def _run_contract(options: ContractOptions) -> Report:
         if unknown:
             raise UsageError(f"unknown operation(s) {', '.join(sorted(unknown))} in the {opts.spec} spec "
                              f"(known: {', '.join(index)})")
+    baseline = evidence.load_baseline(opts.baseline) if opts.baseline else None
     progress = Progress(opts.progress_stream, enabled=not opts.quiet)  # type: ignore[arg-type]
     traffic = state.Traffic(listener=progress.sent)
     try:
-        return _run(opts, known, index, labels, wanted, progress, traffic)
+        return _run(opts, known, index, labels, wanted, progress, traffic, baseline)
     finally:
         progress.close()
 
 
-def _run(opts: ContractOptions, known, index, labels, wanted, progress: Progress, traffic: state.Traffic) -> Report:
+def _run(opts: ContractOptions, known, index, labels, wanted, progress: Progress, traffic: state.Traffic,
+         baseline: dict | None) -> Report:
     started = time.monotonic()
     target = open_target(opts, traffic=traffic)
+    kept = evidence.RunEvidence((target.api_key,)) if opts.record or opts.save or baseline else None
+    target.evidence = kept
     writes = target.is_fake or opts.allow_writes
     moves_clock = target.is_fake and opts.clock == "move"
     poll_interval = opts.poll_interval if opts.poll_interval is not None else (
@@ -150,7 +154,8 @@ def _run(opts: ContractOptions, known, index, labels, wanted, progress: Progress
         run = state.RunState(api_key=target.api_key, read_only=not writes,
                              throttle=None if target.is_fake else target.throttle,
                              strict_fake=target.is_fake, frozen=frozen, traffic=traffic,
-                             now=(lambda _response: now) if target.is_fake else checks.date_header_now)
+                             now=(lambda _response: now) if target.is_fake else checks.date_header_now,
+                             evidence=kept, forms=target.forms)
         with state.active(run):
             try:
                 if selected:
@@ -172,6 +177,13 @@ def _run(opts: ContractOptions, known, index, labels, wanted, progress: Progress
                             step()
                         except NoAnswer as exc:
                             dying.no_answer(exc.error, reached=exc.reached, why=exc.why, phase="lifecycle")
+                if kept is not None and moves_clock:  # the evidence's timing probe, on the fake's clock
+                    progress.phase("timing probe")
+                    try:
+                        report.notes.append(f"timing: {evidence.follow_timing(target)} job(s) made through the "
+                                            "control API followed to the end, for the timing profile")
+                    except NoAnswer as exc:
+                        dying.no_answer(exc.error, reached=exc.reached, why=exc.why, phase="lifecycle")
             except _Stopped:
                 pass
     finally:
@@ -179,6 +191,8 @@ def _run(opts: ContractOptions, known, index, labels, wanted, progress: Progress
         target.close()
         report.clock = _clock_sentence(target, opts.clock, poll_interval)
     deviations.apply(report, known)
+    if kept is not None:
+        _keep_evidence(opts, kept, report, baseline, target.label)
     report.seconds = time.monotonic() - started
     if opts.junit:
         try:
@@ -193,6 +207,24 @@ def _no_key_gets(spec_name: str, index: dict[str, tuple[str, str]]) -> list[tupl
     spec = specs.load(spec_name)
     return [(op, path) for op, (method, path) in index.items()
             if method == "GET" and specs.declares_no_key(spec, path, method)]
+
+
+def _keep_evidence(opts: ContractOptions, kept: evidence.RunEvidence, report: Report, baseline: dict | None,
+                   label: str) -> None:
+    """``--record``, ``--save``, ``--baseline`` (contract_tests.evidence): the
+    cassette, the observations, the drift in the report. Raises UsageError
+    for a file that cannot be written."""
+    if opts.record:
+        report.notes.append(f"recorded: {len(kept.exchanges)} exchange(s) to {kept.write(opts.record, label)}")
+    observed = kept.observed(label)
+    if opts.save:
+        evidence.save(opts.save, observed)
+        report.notes.append(f"saved: the run's observations to {opts.save}")
+    if baseline is not None:
+        report.drift.extend(evidence.drift(baseline, observed))
+        report.notes.extend(evidence.timing_notes(baseline, observed))
+        report.notes.append(f"baseline: {opts.baseline} ({baseline.get('target')}), "
+                            f"{len(report.drift)} drift finding(s)")
 
 
 def _instant(target: Target, moves_clock: bool) -> tuple[float | None, bool]:

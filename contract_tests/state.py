@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 
 class Throttle:
@@ -116,6 +117,11 @@ class RunState:
     single-job answer must agree field by field.
 
     ``traffic``: the run's :class:`Traffic` (None: not kept).
+
+    For the evidence: ``evidence``, a :class:`contract_tests.evidence.RunEvidence`
+    keeping every exchange (None: the run keeps none). ``forms``: the forms
+    a fake's profile gives its answers (a ``mock_server.backend.profile.Forms``,
+    None: the defaults), which the fake-only checks expect.
     """
 
     api_key: str | None = None
@@ -125,6 +131,9 @@ class RunState:
     now: Callable[[object], float | None] | None = None
     frozen: bool = False
     traffic: Traffic | None = None
+    evidence: object = None
+    #: the forms a fake's profile gives its answers (mock_server.backend.profile.Forms; None: the defaults)
+    forms: Any = None
 
 
 _current = RunState()

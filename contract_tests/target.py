@@ -21,6 +21,7 @@ import socket
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -28,6 +29,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import Client
 
 from mock_server import create_app
+from mock_server.backend.profile import DEFAULT_FORMS, Forms, ProfileError
 from mock_server.config import ADMIN_TOKEN_ENV, DEFAULT_SEED
 from mock_server.times import format_instant, parse_instant
 
@@ -229,10 +231,12 @@ class Target:
     ``traffic``: the run's, counting every request; ``clock_move``: what
     the run did to a fake's clock (None until it froze it); ``exports_url``:
     where the exports host's paths go (``/api/v1/analytics/exports...``;
-    None: ``base_url``)."""
+    None: ``base_url``); ``forms``: the forms a fake's profile gives its
+    answers' bodies (its health says; the defaults for any other server)."""
 
     def __init__(self, kind: str, base_url: str, label: str, api_key: str, *, app=None,
-                 rate_limit: float | None = None, traffic: Traffic | None = None, exports_url: str | None = None):
+                 rate_limit: float | None = None, traffic: Traffic | None = None, exports_url: str | None = None,
+                 forms: Forms = DEFAULT_FORMS):
         self.kind = kind
         self.base_url = base_url
         self.exports_url = exports_url or base_url
@@ -242,6 +246,9 @@ class Target:
         self.throttle = Throttle(rate_limit)
         self.traffic = traffic if traffic is not None else Traffic()
         self.clock_move: ClockMove | None = None
+        self.forms = forms
+        #: a RunEvidence keeping every exchange (contract_tests.evidence), None: none kept
+        self.evidence: Any = None
         self._session: requests.Session | None = None
         self._client: Client | None = None
 
@@ -272,7 +279,12 @@ class Target:
         for attempt in range(MAX_RETRIES + 1):
             self.throttle.wait()
             self.traffic.sending()
+            started, t0 = time.time(), time.perf_counter()
             answer = self._send(method, path, all_headers, json_body, files)
+            if self.evidence is not None:
+                body = json.dumps(json_body).encode("utf-8") if json_body is not None else b""
+                self.evidence.add_answer(method, self.base_url + path, all_headers, body, answer, started,
+                                         time.perf_counter() - t0)
             if answer.status != 429 or attempt == MAX_RETRIES:
                 return answer
             delay = retry_after_seconds(answer.headers.get("retry-after"))
@@ -430,7 +442,8 @@ def open_target(opts: ContractOptions, *, traffic: Traffic | None = None) -> Tar
             app = create_app(seed=opts.seed if opts.seed is not None else DEFAULT_SEED,
                              now="2026-11-29T12:00:00Z", frozen=True, api_keys=[in_process_key])
         return Target("in-process", "http://localhost", "the fake, in-process", in_process_key, app=app,
-                      traffic=traffic, exports_url=opts.exports_url)
+                      traffic=traffic, exports_url=opts.exports_url,
+                      forms=_health_forms(Client(app).get("/__admin/health")))  # type: ignore[arg-type]
 
     mask = KeyMask([opts.api_key, (opts.api_key or "") + OTHER_APP_SUFFIX])
     if opts.base_url is not None:
@@ -442,6 +455,7 @@ def open_target(opts: ContractOptions, *, traffic: Traffic | None = None) -> Tar
         raise MissingKey(missing_key_message())
     probe = Target("real", url, label, opts.api_key or "", rate_limit=opts.rate_limit, traffic=traffic)
     is_fake = False
+    forms = DEFAULT_FORMS
     try:
         if opts.base_url is not None:
             try:
@@ -450,6 +464,8 @@ def open_target(opts: ContractOptions, *, traffic: Traffic | None = None) -> Tar
                     and health.json().get("status") == "ok"
             except (ValueError, AttributeError):
                 is_fake = False
+            if is_fake:
+                forms = _health_forms(health)
         key: str | None = opts.api_key
         if not is_fake and not key:
             raise MissingKey(missing_key_message(label))
@@ -457,7 +473,8 @@ def open_target(opts: ContractOptions, *, traffic: Traffic | None = None) -> Tar
         exports_url = opts.exports_url or (DEFAULT_EXPORTS_URL if opts.base_url is None else url)
         target = Target("fake" if is_fake else "real", url,
                         f"the fake at {label}" if is_fake else label,
-                        key or IN_PROCESS_KEY, rate_limit=rate or None, traffic=traffic, exports_url=exports_url)
+                        key or IN_PROCESS_KEY, rate_limit=rate or None, traffic=traffic, exports_url=exports_url,
+                        forms=forms)
         answer = target.request("GET", "/v1/background_jobs")
     except NoAnswer as exc:
         raise TargetError(f"cannot reach {label}: {exc.why}"
@@ -466,6 +483,21 @@ def open_target(opts: ContractOptions, *, traffic: Traffic | None = None) -> Tar
         target.close()
         raise TargetError(f"{target.label} refused the API key (401): check {ENV_API_KEY}; nothing was tested")
     return target
+
+
+def _health_forms(health) -> Forms:
+    """The forms a fake's profile gives its answers, as its ``GET
+    /__admin/health`` answer (an :class:`Answer` or a werkzeug response)
+    names them; the defaults when it names none (an older fake, a server
+    hiding its control API)."""
+    try:
+        status = getattr(health, "status_code", None) or health.status
+        document = health.get_json(silent=True) if hasattr(health, "get_json") else health.json()
+        if status != 200 or not isinstance(document, dict) or document.get("forms") is None:
+            return DEFAULT_FORMS
+        return Forms.of_body_forms(document["forms"])
+    except (ProfileError, ValueError, AttributeError, TypeError):
+        return DEFAULT_FORMS
 
 
 def job_path(job_id: str) -> str:

@@ -12,7 +12,10 @@ registers (``pytest --help``). Test items:
   the suite's own import runs to the end);
 - ``test_known_deviation[<id>]``: xfail when the published document's known
   defect showed up (``known_deviations.yaml``), pass when it did not;
-- ``test_run_had_no_errors``.
+- ``test_run_had_no_errors``;
+- ``test_no_drift_from_the_baseline``: with ``--userpilot-baseline FILE``,
+  fails listing the drift findings (docs/evidence.md, "Drift"); skipped
+  without a baseline.
 
 A contradicted assumption fails its test, or only warns
 (``AssumptionContradicted``) with ``--userpilot-assumptions warn``. Against
@@ -158,3 +161,13 @@ def test_run_had_no_errors(contract_report):
     """Nothing kept the run from checking what it meant to."""
     if contract_report.errors:
         pytest.fail("\n".join(contract_report.errors), pytrace=False)
+
+
+def test_no_drift_from_the_baseline(contract_report, request):
+    """What the run observed is what the saved baseline holds (``--userpilot-baseline``)."""
+    if not request.config.getoption("userpilot_contract_baseline", default=None):
+        pytest.skip("no baseline given (--userpilot-baseline FILE, saved by --userpilot-save)")
+    if contract_report.drift:
+        lines = contract_report._drift_lines()[2:]  # the report's DRIFT section, its key masked
+        pytest.fail(f"{len(contract_report.drift)} drift finding(s) from the baseline "
+                    f"({contract_report.target}):\n" + "\n".join(lines), pytrace=False)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 from click.core import ParameterSource
@@ -107,7 +110,7 @@ def _on_command_line(ctx, name: str) -> bool:
 
 
 #: Settings errors (mock_server.config.SettingError) -> the option they concern.
-_SETTING_OPTIONS = {"api_keys": "api_keys", "cors_origins": "cors_origins"}
+_SETTING_OPTIONS = {"api_keys": "api_keys", "cors_origins": "cors_origins", "replay_strict": "strict"}
 
 
 @main.command()
@@ -117,8 +120,8 @@ _SETTING_OPTIONS = {"api_keys": "api_keys", "cors_origins": "cors_origins"}
          help="Port; 0 picks a free one.")
 @_option("--seed", env="SEED", default=DEFAULT_SEED, show_default=True, type=int,
          help="Seed of all generated data.")
-@_option("--jobs", env="JOBS", default=DEFAULT_JOBS, show_default=True, type=int,
-         help="Jobs in each new app's history.")
+@_option("--jobs", env="JOBS", default=None, type=int,
+         help=f"Jobs in each new app's history. Default: the profile's list length, else {DEFAULT_JOBS}.")
 @_option("--speed", env="SPEED", default=1.0, show_default=True, type=float,
          help="Clock speed: N runs it N times faster than real time.")
 @_option("--now", env="NOW", default=None, help="Start the clock at this ISO 8601 instant (UTC when no offset).")
@@ -169,10 +172,19 @@ _SETTING_OPTIONS = {"api_keys": "api_keys", "cors_origins": "cors_origins"}
               "start. On a restart the file's seed, scenario, clock, apps, fault rules and journal win "
               "over --seed, --now, --jobs, --scenario, --frozen and --speed, which apply again at the "
               "next reset. One server per file. Default: memory only.")
+@_option("--profile", env="PROFILE", default=None, metavar="FILE",
+         help="Follow a calibrated profile (userpilot-mock calibrate): new apps and new jobs take its "
+              "timings, answers its forms. Default: the assumed defaults (docs/assumptions.md).")
+@_option("--replay", env="REPLAY", default=None, metavar="CASSETTE",
+         help="Answer the requests a HAR cassette recorded with its recorded answers, on the fake's "
+              "clock (the answers to one request in the order and at the offsets they were recorded).")
+@_option("--strict", env="STRICT", is_flag=True,
+         help="With --replay: a request the cassette did not record gets 404 naming the nearest "
+              "recorded one, instead of the fake's own answer.")
 @click.pass_context
 def serve(ctx, host, port, seed, jobs, speed, now, frozen, api_keys, public_url, max_apps, max_jobs, threads,
           server_kind, quiet, latency, error_rate, rate_limit, scenario, journal_size, journal_bytes, admin_token, cors,
-          cors_origins, state):
+          cors_origins, state, profile, replay, strict):
     """Serve the fake API (and its control API under /__admin/)."""
     # deferred: the fake's modules (Flask, Faker, the HTTP server) load only for a command that serves
     from .backend.errors import ApiError
@@ -203,7 +215,7 @@ def serve(ctx, host, port, seed, jobs, speed, now, frozen, api_keys, public_url,
                                   error_rate=error_rate, rate_limit=rate_limit, scenario=scenario,
                                   journal_size=journal_size, journal_bytes=journal_bytes,
                                   admin_token=admin_token, cors_origins=origins, store=store,
-                                  server=server_kind)
+                                  server=server_kind, profile=profile, replay=replay, replay_strict=strict)
     # Each refusal ends the process, which releases the state file's lock.
     except StoreError as exc:  # one line naming the file, exit 2 as for a usage error
         click.echo(f"userpilot-mock: {exc}", err=True)
@@ -232,9 +244,20 @@ def serve(ctx, host, port, seed, jobs, speed, now, frozen, api_keys, public_url,
     click.echo(f"userpilot-mock {__version__} serving the Userpilot background-jobs API at {url}\n"
                f'  try:     curl -s -H "Authorization: Token {key_hint}" {url}/v1/background_jobs\n'
                f"  control: {url}/__admin/  (spec: {url}/__admin/spec/admin.yaml{admin_hint})\n"
+               f"  watch:   {url}/__admin/ui/  (the dashboard)\n"
                f"  clock:   {'frozen' if clock.frozen else f'speed {clock.speed:g}'}, seed {backend.seed}, "
                + (f"scenario {in_force.name} ({in_force.job_count} jobs per app)"
                   if in_force is not None else f"{backend.jobs_per_app} jobs per app") + ". Ctrl-C stops.")
+    in_profile = backend.profile
+    if in_profile.name is not None:
+        unapplied = in_profile.not_applied
+        click.echo(f"  profile: {in_profile.name} ({len(in_profile.measured)} parameters measured, the rest "
+                   f"assumed; GET {url}/__admin/health names it)"
+                   + (f"; measured but not served: {', '.join(unapplied)}" if unapplied else ""))
+    replaying = app.extensions["userpilot"].replay
+    if replaying is not None:
+        click.echo(f"  replay:  {replaying.describe()}" + (" (strict: unrecorded requests get 404)" if strict
+                                                            else " (unrecorded requests: the fake's own answers)"))
     if store is not None:
         apps = store.app_count()
         resumed = (f"resumed: {apps} app{'' if apps == 1 else 's'}, clock {clock.state()['now']}" if store.resumed
@@ -252,12 +275,7 @@ def serve(ctx, host, port, seed, jobs, speed, now, frozen, api_keys, public_url,
     sys.stdout.flush()
 
     if not quiet:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-        log = logging.getLogger("userpilot_mock.access")
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-        log.propagate = False
+        _access_log("userpilot_mock.access", sys.stdout)
 
     try:
         run_server(server)
@@ -265,6 +283,167 @@ def serve(ctx, host, port, seed, jobs, speed, now, frozen, api_keys, public_url,
         if store is not None:
             store.close()
     click.echo("userpilot-mock stopped")
+
+
+def _access_log(name: str, stream) -> None:
+    """One line per request on ``stream`` for the logger ``name``."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    logger = logging.getLogger(name)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+@main.command()
+@click.option("--environment", type=click.Choice(["analytex", "analytex-eu"]), default=None,
+              help="Record the real API in this environment (https://<environment>.userpilot.io).")
+@click.option("--target", default=None, metavar="URL", help="Record this server instead (e.g. a fake).")
+@click.option("--exports-target", default=None, metavar="URL",
+              help="Forward the exports and lookups paths (/api/v1/analytics/exports...) here. Default: "
+                   "https://appex.userpilot.io with --environment, the --target itself with --target.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), metavar="DIR",
+              help="Folder of the cassette (created if missing): one HAR 1.2 file per recording.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the proxy binds.")
+@click.option("--port", default=8081, show_default=True, type=click.IntRange(*LIMITS["port"]),
+              help="Port of the proxy; 0 picks a free one.")
+@click.option("--allow-writes", is_flag=True,
+              help="Forward every method (POST /v1/imports...). Default: only GET; others get 403.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256), help="Proxy threads.")
+@click.option("--quiet", is_flag=True, help="No line per exchange.")
+def record(environment, target, exports_target, out_dir, host, port, allow_writes, threads, quiet):
+    """Record a client's traffic with the real API (or any server) to a cassette.
+
+    Point the client at the proxy as it would point at the fake; every
+    exchange is forwarded, answered unchanged and appended to a HAR file,
+    without the API key (Authorization kept as a placeholder, cookies and
+    secret-like parameters and fields filtered). Ctrl-C stops and closes the file.
+    """
+    try:  # deferred: urllib3 and harfile (the evidence extra) load only for a recording
+        import harfile  # noqa: F401
+
+        from .evidence.har import CassetteWriter
+        from .evidence.record import RecordingProxy, routes_for, target_url
+    except ImportError as exc:
+        click.echo(f"userpilot-mock record needs the evidence extra: pip install 'userpilot-mock[evidence]' "
+                   f"({exc.name})", err=True)
+        sys.exit(2)
+    from .server import make_app_server, run_server  # deferred: see above
+
+    try:
+        base = target_url(environment, target)
+        routes = routes_for(environment, exports_target)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    folder = Path(out_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        label = environment or (urlsplit_host(base))
+        path = folder / f"{stamp}-{label}.har"
+        forwarding = base + "".join(f"; {prefix}/... to {where}" for prefix, where in routes)
+        writer = CassetteWriter(path, comment=f"recorded from {forwarding} by userpilot-mock record")
+    except OSError as exc:
+        click.echo(f"userpilot-mock: cannot write to {folder}: {exc.strerror or exc}", err=True)
+        sys.exit(2)
+    proxy = RecordingProxy(base, writer, allow_writes=allow_writes, routes=routes)
+    try:
+        server = make_app_server(proxy, host, port, threads)
+    except OSError as exc:
+        writer.close()
+        click.echo(f"userpilot-mock: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+        sys.exit(1)
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{server.effective_port}"
+    click.echo(f"userpilot-mock {__version__} recording at {url} (forwarding to {forwarding})\n"
+               f"  point the client at {url} (as at the fake); cassette: {path}\n"
+               f"  {'every method forwarded (--allow-writes)' if allow_writes else 'read-only: only GET is forwarded'}"
+               ". Ctrl-C stops.")
+    sys.stdout.flush()
+    if not quiet:
+        _access_log("userpilot_mock.record", sys.stderr)
+    try:
+        run_server(server)
+    finally:
+        writer.close()
+    click.echo(f"userpilot-mock: recorded {proxy.count} exchange(s) to {path}"
+               + (f"; {proxy.refused} write(s) refused" if proxy.refused else ""))
+
+
+@main.command()
+@click.argument("cassettes", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), metavar="FILE",
+              help="Where to write the profile (YAML).")
+@click.option("--name", default=None, help="The profile's name (default: the file's stem).")
+def calibrate(cassettes, out_path, name):
+    """Fit the fake's model to recorded cassettes: write a profile.
+
+    Every job followed over several polls gives its phase durations and
+    processing rate; the answers give the failure share, list length, job
+    types, bytes per row and the forms of the fields. A parameter seen too
+    few times keeps its assumed default and says so. Serve the result with
+    `userpilot-mock serve --profile FILE`.
+    """
+    from .evidence.calibrate import calibrate as fit  # deferred: only this command reads cassettes
+    from .evidence.calibrate import profile_yaml
+    from .evidence.har import CassetteError, read_cassettes
+
+    try:
+        exchanges = read_cassettes(cassettes)
+    except CassetteError as exc:
+        click.echo(f"userpilot-mock calibrate: {exc}", err=True)
+        sys.exit(2)
+    profile = fit(exchanges, name=name or Path(out_path).stem, sources=[Path(c).name for c in cassettes])
+    try:
+        Path(out_path).write_text(profile_yaml(profile), encoding="utf-8")
+    except OSError as exc:
+        click.echo(f"userpilot-mock calibrate: cannot write {out_path}: {exc.strerror or exc}", err=True)
+        sys.exit(2)
+    measured = profile.measured
+    click.echo(f"userpilot-mock calibrate: {len(exchanges)} exchange(s), {profile.source['jobs_followed']} job(s) "
+               f"followed; {len(measured)} parameter(s) measured, the others keep their defaults; wrote {out_path}")
+    for section, params in profile.sections.items():
+        for pname, param in params.items():
+            if param.basis != "measured":  # too few observations, or none: the assumed default is kept
+                click.echo(f"  kept the default: {section}.{pname} ({param.observations} observation(s)): "
+                           f"{param.basis}")
+
+
+@main.command()
+@click.argument("cassettes", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--base-url", default=None, metavar="URL",
+              help="Send the requests to the fake at URL (default: a fresh fake, in-process).")
+@click.option("--profile", default=None, metavar="FILE", help="The in-process fake follows this profile.")
+def diff(cassettes, base_url, profile):
+    """Where the fake's answers differ in shape from recorded ones.
+
+    Sends the cassettes' requests to the fake and compares status codes,
+    fields, types, formats and headers; values that always vary (ids,
+    times, request ids) never count. Exit 0: no difference, 1: differences,
+    2: a cassette or profile that cannot be read, 3: --base-url unreachable.
+    """
+    from .config import SettingError  # deferred: only this command reads cassettes
+    from .evidence.diff import run_diff
+    from .evidence.har import CassetteError, read_cassettes
+
+    if base_url is not None and profile is not None:
+        raise click.UsageError("--profile is for the in-process fake; a fake at --base-url has its own")
+    try:
+        exchanges = read_cassettes(cassettes)
+        report = run_diff(exchanges, base_url=base_url, profile=profile)
+    except (CassetteError, SettingError) as exc:
+        click.echo(f"userpilot-mock diff: {exc}", err=True)
+        sys.exit(2)
+    except OSError as exc:
+        click.echo(f"userpilot-mock diff: cannot reach {base_url}: {exc}", err=True)
+        sys.exit(3)
+    click.echo(report.render(), nl=False)
+    sys.exit(report.exit_code)
+
+
+def urlsplit_host(url: str) -> str:
+    """``host`` or ``host-port`` of a URL, for a file name."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}-{parts.port}" if parts.port else str(parts.hostname)
 
 
 @main.command()

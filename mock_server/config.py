@@ -10,6 +10,7 @@ bounds are :data:`LIMITS`, here once.
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass, field, fields, replace
 
@@ -63,7 +64,8 @@ def check_whole(name: str, value, low: int, high: int) -> int:
 class Settings:
     """Settings of a fake, final once checked (:meth:`build`).
 
-    seed: int, drives all generated data. jobs: jobs per new app (>= 0).
+    seed: int, drives all generated data. jobs: jobs per new app (>= 0;
+    None: the profile's ``jobs.list_length``, 25 by default).
     now: start instant of the clock (UTC epoch seconds; None = real now).
     speed: clock speed (> 0). frozen: clock stopped until advanced.
     api_keys: keys accepted (empty = any non-empty key). public_url: base of
@@ -84,10 +86,16 @@ class Settings:
     the API (``("*",)``: any; empty: no CORS). listen_host: the address the
     server is bound to (None: unknown, as in-process, read as loopback); while
     it is a loopback address the control API refuses another ``Host``.
+    profile: a calibrated profile (docs/evidence.md): a path to its YAML
+    file, a parsed document or a :class:`~mock_server.backend.profile.Profile`
+    (None = the assumed defaults); checked settings hold the Profile.
+    replay: a cassette (HAR file path) whose recorded answers the fake
+    serves for the requests it recorded; replay_strict: unrecorded
+    requests get a 404 instead of the fake's own answer.
     """
 
     seed: int = DEFAULT_SEED
-    jobs: int = DEFAULT_JOBS
+    jobs: int | None = None
     now: float | None = None
     speed: float = 1.0
     frozen: bool = False
@@ -106,6 +114,9 @@ class Settings:
     admin_token: str | None = None
     cors_origins: tuple[str, ...] = ()
     listen_host: str | None = None
+    profile: object = None
+    replay: str | os.PathLike | None = None
+    replay_strict: bool = False
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -125,14 +136,28 @@ class Settings:
         return replace(base or cls(), **overrides).checked()
 
     def checked(self) -> Settings:
-        """These settings with ``now``, ``latency`` and ``rate_limit`` in their
-        parsed forms (epoch seconds, ``(low_ms, high_ms)``, ``(count,
-        seconds)``). Raises SettingError naming the setting."""
+        """These settings with ``now``, ``latency``, ``rate_limit`` and
+        ``profile`` in their parsed forms (epoch seconds, ``(low_ms,
+        high_ms)``, ``(count, seconds)``, a Profile or None) and ``jobs``
+        resolved. Raises SettingError naming the setting."""
         # deferred: the schemas and parsers load admin.yaml, not needed to import the settings
         from . import schemas
         from .backend.errors import ApiError
         from .backend.faults import check_error_rate, parse_latency, parse_rate_limit
+        from .backend.profile import ProfileError, load_profile
         from .times import parse_instant
+
+        try:
+            profile = load_profile(self.profile)
+        except ProfileError as exc:
+            raise SettingError("profile", str(exc)) from None
+        jobs = self.jobs
+        if jobs is None:
+            jobs = profile.value("jobs", "list_length") if profile is not None else DEFAULT_JOBS
+        if self.replay is not None and not isinstance(self.replay, (str, os.PathLike)):
+            raise SettingError("replay", f"must be the path of a HAR cassette, got {type(self.replay).__name__}")
+        if self.replay_strict and self.replay is None:
+            raise SettingError("replay_strict", "needs a cassette to replay (--replay CASSETTE)")
 
         now = self.now
         if now is not None:
@@ -153,7 +178,7 @@ class Settings:
             raise SettingError(str(path[0]) if path else "settings", sentence)
         for name in ("max_apps", "journal_size", "journal_bytes", "max_jobs"):
             check_whole(name, getattr(self, name), *LIMITS[name])
-        if self.jobs > self.max_jobs:
+        if self.jobs is not None and self.jobs > self.max_jobs:
             raise SettingError("jobs", f"{self.jobs} jobs per app are more than the fake holds in all "
                                        f"(max_jobs {self.max_jobs}, --max-jobs)")
         if self.admin_token is not None and (not isinstance(self.admin_token, str)
@@ -183,4 +208,5 @@ class Settings:
             error_rate = check_error_rate(self.error_rate)
         except ValueError as exc:
             raise SettingError("error_rate", str(exc)) from None
-        return replace(self, now=now, latency=latency, rate_limit=rate_limit, error_rate=error_rate)
+        return replace(self, now=now, latency=latency, rate_limit=rate_limit, error_rate=error_rate, jobs=jobs,
+                       profile=profile)

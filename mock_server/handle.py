@@ -732,6 +732,17 @@ class UserpilotMock:
         """The fault rules in force (``GET /__admin/faults``)."""
         return self._call("GET", "/__admin/faults")
 
+    # -- coverage ----------------------------------------------------------
+    def coverage(self) -> dict:
+        """What clients exercised through this fake since it started or since
+        :meth:`clear_coverage` (resets included): the report of ``GET
+        /__admin/coverage`` (docs/coverage.md)."""
+        return self._call("GET", "/__admin/coverage")
+
+    def clear_coverage(self) -> None:
+        """Forget what the fake observed for the coverage report."""
+        self._call("DELETE", "/__admin/coverage", ok=(204,))
+
     def close(self) -> None:
         self.transport.close()
 

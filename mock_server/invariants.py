@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 from .backend.generate import FILENAME_EXTENSIONS
 from .backend.lifecycle import STATUSES, TERMINAL
+from .backend.profile import DEFAULT_FORMS, Forms
 from .ids import is_job_id
 from .times import parse_iso8601
 
@@ -72,6 +73,14 @@ class Violation:
         return self.message
 
 
+def time_form(forms: Forms) -> re.Pattern:
+    """The time form a fake with ``forms`` promises (:data:`ISO_Z` by default)."""
+    if forms.fraction_digits == 0 and forms.zone == "Z":
+        return ISO_Z
+    fraction = rf"\.\d{{{forms.fraction_digits}}}" if forms.fraction_digits else ""
+    return re.compile(rf"^\d{{4}}-\d{{2}}-\d{{2}}T\d{{2}}:\d{{2}}:\d{{2}}{fraction}{re.escape(forms.zone)}$")
+
+
 def parse_time(value) -> float | None:
     """UTC epoch seconds of an ISO 8601 string (:mod:`mock_server.times`),
     None when it is not one."""
@@ -79,7 +88,8 @@ def parse_time(value) -> float | None:
 
 
 def job_problems(job: dict, now: float | None = None, *, detail: bool = False,
-                 strict_fake: bool = True, counters: tuple[str, ...] = COUNTERS) -> list[Violation]:
+                 strict_fake: bool = True, counters: tuple[str, ...] = COUNTERS,
+                 forms: Forms = DEFAULT_FORMS) -> list[Violation]:
     """Violations of one job object (public or single-job form); ``detail``:
     the single-job form (``completed_rows`` required); ``counters``: the
     integer fields the form has (:data:`COUNTERS`; a bulk identify's 202
@@ -87,9 +97,10 @@ def job_problems(job: dict, now: float | None = None, *, detail: bool = False,
     :data:`ACCEPTED_COUNTERS`).
 
     With ``strict_fake`` the fake's own stricter rules apply too (the exact
-    ``bulk:jobs:NX-xxxxxxxx:<uuid4>`` id, whole-second ``Z`` times, a format
-    extension on ``filename``); the contract checks against other servers
-    turn them off.
+    ``bulk:jobs:NX-xxxxxxxx:<uuid4>`` id, whole-second ``Z`` times, or the
+    time form of the fake's profile ``forms``, a format extension on
+    ``filename``); the contract checks against other servers turn them off.
+    A fake whose profile leaves ``end_time`` out while running may leave it out.
     """
     problems: list[Violation] = []
     if not isinstance(job, dict):
@@ -143,12 +154,14 @@ def job_problems(job: dict, now: float | None = None, *, detail: bool = False,
                 problems.append(Violation("completed_rows_early",
                                           f"{status} job has completed_rows {done}, expected 0"))
     if strict_fake:
+        pattern = time_form(forms)
         if not isinstance(job.get("job_id"), str) or not is_job_id(job["job_id"]):
             problems.append(Violation("fake_job_id",
                                       f"job_id {job.get('job_id')!r} is not bulk:jobs:<app token>:<uuid4>"))
         for name in ("start_time",) + (("end_time",) if end_raw is not None else ()):
-            if isinstance(job.get(name), str) and not ISO_Z.match(job[name]):
-                problems.append(Violation("fake_time_format", f"{name} {job[name]!r} is not whole-second UTC with Z"))
+            if isinstance(job.get(name), str) and not pattern.match(job[name]):
+                problems.append(Violation("fake_time_format", f"{name} {job[name]!r} is not whole-second UTC with Z"
+                                          if pattern is ISO_Z else f"{name} {job[name]!r} is not the profile's form"))
         filename = job.get("filename")
         if not isinstance(filename, str) or not filename.lower().endswith(FILENAME_EXTENSIONS):
             problems.append(Violation("fake_filename", f"filename {filename!r} has no .csv/.ndjson extension"))
@@ -157,17 +170,19 @@ def job_problems(job: dict, now: float | None = None, *, detail: bool = False,
     return problems
 
 
-def list_problems(jobs, now: float | None = None, *, strict_fake: bool = True) -> list[Violation]:
+def list_problems(jobs, now: float | None = None, *, strict_fake: bool = True,
+                  forms: Forms = DEFAULT_FORMS) -> list[Violation]:
     """Violations of a List Jobs answer: each job's (its message prefixed
     ``job <index>: ``, its code unchanged), unique ``job_id`` values, newest
-    first (assumed; ``strict_fake`` only)."""
+    first (assumed; ``strict_fake`` only; oldest first when the fake's
+    profile ``forms`` say so)."""
     if not isinstance(jobs, list):
         return [Violation("list_not_array", f"the list is not a JSON array: {type(jobs).__name__}")]
     problems = []
     seen = set()
     for i, job in enumerate(jobs):
         problems += [replace(p, message=f"job {i}: {p.message}")
-                     for p in job_problems(job, now, strict_fake=strict_fake)]
+                     for p in job_problems(job, now, strict_fake=strict_fake, forms=forms)]
         job_id = job.get("job_id") if isinstance(job, dict) else None
         if job_id in seen:
             problems.append(Violation("job_id_duplicate", f"job_id {job_id} appears twice"))
@@ -175,8 +190,9 @@ def list_problems(jobs, now: float | None = None, *, strict_fake: bool = True) -
     if strict_fake:
         starts = [parse_time(j.get("start_time")) for j in jobs if isinstance(j, dict)]
         known = [s for s in starts if s is not None]
-        if len(known) == len(starts) and known != sorted(known, reverse=True):
-            problems.append(Violation("fake_list_order", "the list is not newest first"))
+        if len(known) == len(starts) and known != sorted(known, reverse=not forms.oldest_first):
+            problems.append(Violation("fake_list_order", "the list is not " + ("oldest" if forms.oldest_first
+                                                                                 else "newest") + " first"))
     return problems
 
 

@@ -12,6 +12,15 @@ Fixtures (docs/pytest.md, "pytest fixtures"):
   session fixtures to override in a conftest.py.
 - ``userpilot_mock_server``: the running :class:`~mock_server.server.MockServer`.
 
+Coverage of the tests (docs/coverage.md): ``--userpilot-coverage`` prints at
+the end of the session what the tests exercised through the fixtures' fakes
+(operations and codes, job statuses and transitions, faults, scenarios) and
+what they never did; ``--userpilot-coverage-json PATH`` writes the report,
+``--userpilot-coverage-fail-under N`` fails the run below N percent (either
+turns the report on). Each fake's report is read when its session fixture
+ends; under pytest-xdist every worker sends its own to the controller
+(``workeroutput``), which merges them.
+
 Configuration, most specific first: the marker
 ``@pytest.mark.userpilot(scenario=, seed=, jobs=, now=, frozen=, speed=,
 api_key=)``, then ``--userpilot-*`` command-line options, then ``userpilot_*``
@@ -24,6 +33,7 @@ rest load when a fixture is first used.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -50,6 +60,9 @@ _OPTIONS = (
     ("admin-token", "userpilot_admin_token", "Start the session's fake requiring this control API token (sent "
                                              "by the fixtures' handle; default: env USERPILOT_MOCK_ADMIN_TOKEN, "
                                              "else none).", "str"),
+    ("profile", "userpilot_profile", "A calibrated profile (userpilot-mock calibrate) the session's fakes "
+                                     "follow: a YAML file (relative: to the directory pytest was started in, "
+                                     "then the rootdir).", "str"),
 )
 
 
@@ -59,6 +72,15 @@ def pytest_addoption(parser):
         group.addoption(f"--userpilot-{option}", dest=dest, default=None, metavar=kind.upper(),
                         help=help_text)
         parser.addini(dest, help_text, default=None)
+    group.addoption("--userpilot-coverage", dest="userpilot_coverage", action="store_true", default=False,
+                    help="Print what the tests exercised through the userpilot-mock fixtures (operations and "
+                         "codes, job statuses and transitions, faults) and what they never did.")
+    group.addoption("--userpilot-coverage-json", dest="userpilot_coverage_json", default=None, metavar="PATH",
+                    help="Write the userpilot-mock coverage report to PATH as JSON (implies --userpilot-coverage).")
+    group.addoption("--userpilot-coverage-fail-under", dest="userpilot_coverage_fail_under", default=None,
+                    metavar="PERCENT", type=float,
+                    help="Fail the run when the userpilot-mock coverage is under PERCENT (implies "
+                         "--userpilot-coverage).")
     # The contract suite's options (same prefix, same group) are registered by
     # the contract kit's own pytest11 plugin, contract_tests.plugin.
 
@@ -67,6 +89,8 @@ def pytest_configure(config):
     _check_options(config)
     _check_reset_options(config)
     _check_port(config)
+    if _coverage_wanted(config):
+        config.stash[_COVERAGE] = _CoverageRun()
     config.addinivalue_line(
         "markers",
         "userpilot(scenario=None, seed=None, jobs=None, now=None, frozen=None, speed=None, "
@@ -184,6 +208,103 @@ def _port_taken(base: int, port: int, worker: str | None, host: str, exc: OSErro
         else f"port {port} (--userpilot-port)"
     return (f"userpilot-mock: {which} on {host} cannot be bound: {exc.strerror or exc}; free it or choose "
             "another --userpilot-port (under xdist each worker gwN uses port + N)")
+# --- coverage of the tests ---------------------------------------------------------
+
+class _CoverageRun:
+    """The coverage reports of this process's fakes (and, in the xdist
+    controller, its workers'), then their merged report."""
+
+    def __init__(self):
+        self.reports: list[dict] = []
+        self.problems: list[str] = []
+        self.merged: dict | None = None
+        self.written: Path | None = None
+
+
+_COVERAGE = pytest.StashKey[_CoverageRun]()
+
+
+def _coverage_wanted(config) -> bool:
+    fail_under = config.getoption("userpilot_coverage_fail_under", default=None)
+    if fail_under is not None and not 0 <= fail_under <= 100:
+        raise pytest.UsageError(f"--userpilot-coverage-fail-under: expected a percentage from 0 to 100, "
+                                f"got {fail_under:g}")
+    return bool(config.getoption("userpilot_coverage", default=False)
+                or config.getoption("userpilot_coverage_json", default=None) or fail_under is not None)
+
+
+def _collect_coverage(config, handle, what: str) -> None:
+    """Keep the coverage report of ``handle``'s fake, when the run wants one."""
+    run = config.stash.get(_COVERAGE, None)
+    if run is None:
+        return
+    from .handle import UserpilotMockError  # deferred: see the module docstring
+    try:
+        run.reports.append(handle.coverage())
+    except (UserpilotMockError, OSError, ValueError) as exc:  # a fake without /__admin/coverage, gone...
+        run.problems.append(f"no coverage from {what}: {exc}")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """xdist controller: keep what a worker's fakes observed."""
+    run = node.config.stash.get(_COVERAGE, None)
+    output = getattr(node, "workeroutput", None) or {}
+    if run is not None and "userpilot_coverage" in output:
+        run.reports.extend(output["userpilot_coverage"]["reports"])
+        run.problems.extend(output["userpilot_coverage"]["problems"])
+
+
+def pytest_sessionfinish(session, exitstatus):
+    run = session.config.stash.get(_COVERAGE, None)
+    if run is None:
+        return
+    config = session.config
+    if hasattr(config, "workeroutput"):  # an xdist worker: the controller merges and reports
+        config.workeroutput["userpilot_coverage"] = {"reports": run.reports, "problems": run.problems}
+        return
+    from . import coverage  # deferred: see the module docstring
+    if run.reports:
+        run.merged = coverage.merge(run.reports)
+    else:  # no test used a fixture: nothing exercised, over the bundled kit's universe
+        from .families import job_types  # deferred: see the module docstring
+        from .spec import load_spec
+        run.merged = coverage.report(coverage.empty_observed(), coverage.universe(load_spec("kit"), job_types()))
+    target = config.getoption("userpilot_coverage_json", default=None)
+    if target:
+        import json  # deferred: only a run that writes the report needs it
+
+        path = Path(config.invocation_params.dir, target)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(run.merged, indent=2) + "\n", encoding="utf-8")
+        run.written = path
+    fail_under = config.getoption("userpilot_coverage_fail_under", default=None)
+    if fail_under is not None and run.merged["summary"]["percent"] < fail_under and \
+            session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    run = config.stash.get(_COVERAGE, None)
+    if run is None or run.merged is None:
+        return
+    from .coverage import text  # deferred: see the module docstring
+    terminalreporter.write_sep("=", "userpilot-mock coverage")
+    for line in text(run.merged):
+        terminalreporter.write_line(line)
+    for problem in run.problems:
+        terminalreporter.write_line(f"warning: {problem}", yellow=True)
+    if run.written is not None:
+        terminalreporter.write_line(f"coverage report written to {run.written}")
+    fail_under = config.getoption("userpilot_coverage_fail_under", default=None)
+    if fail_under is not None:
+        percent = run.merged["summary"]["percent"]
+        if percent < fail_under:
+            terminalreporter.write_line(f"FAIL: userpilot-mock coverage {percent:.1f}% is under "
+                                        f"--userpilot-coverage-fail-under {fail_under:g}", red=True, bold=True)
+        else:
+            terminalreporter.write_line(f"userpilot-mock coverage {percent:.1f}% reaches "
+                                        f"--userpilot-coverage-fail-under {fail_under:g}", green=True)
 
 
 def _option(config, dest: str):
@@ -222,7 +343,9 @@ def userpilot_mock_port(pytestconfig) -> int:
 def userpilot_mock_settings(pytestconfig) -> dict:
     """Defaults of every reset (``seed``, ``jobs``, ``now``, ``frozen``,
     ``speed``, ``scenario``) plus ``api_key``, ``journal_size`` and
-    ``admin_token``, from the options. Override to set them in code."""
+    ``admin_token``, ``profile`` (a path, as given), from the options.
+    Override to set them in code (``profile`` may then be a parsed document
+    too)."""
     from .config import DEFAULT_SEED  # deferred: the plugin imports only the standard library until used
     from .handle import DEFAULT_API_KEY
     return {
@@ -236,7 +359,20 @@ def userpilot_mock_settings(pytestconfig) -> dict:
         "api_key": _option(pytestconfig, "userpilot_api_key") or DEFAULT_API_KEY,
         "journal_size": _option(pytestconfig, "userpilot_journal_size"),
         "admin_token": _option(pytestconfig, "userpilot_admin_token") or os.environ.get(ADMIN_TOKEN_ENV) or None,
+        "profile": _profile_path(pytestconfig, _option(pytestconfig, "userpilot_profile")),
     }
+
+
+def _profile_path(config, value):
+    """A relative profile path found from the directory pytest was started
+    in, then the rootdir (as given when in neither: the fake's error names it)."""
+    if not isinstance(value, str) or os.path.isabs(value):
+        return value
+    for base in (config.invocation_params.dir, config.rootpath):
+        candidate = os.path.join(str(base), value)
+        if os.path.exists(candidate):
+            return candidate
+    return value
 
 
 def _server_settings(settings: dict) -> dict:
@@ -246,6 +382,8 @@ def _server_settings(settings: dict) -> dict:
             out[name] = settings[name]
     if settings.get("seed") is not None:
         out["seed"] = settings["seed"]
+    if settings.get("profile") is not None:
+        out["profile"] = settings["profile"]
     return out
 
 
@@ -271,19 +409,23 @@ def userpilot_mock_server(pytestconfig, userpilot_mock_host, userpilot_mock_port
 
 
 @pytest.fixture(scope="session")
-def _userpilot_mock_http_handle(userpilot_mock_server, userpilot_mock_settings):
+def _userpilot_mock_http_handle(pytestconfig, userpilot_mock_server, userpilot_mock_settings):
     from .handle import UserpilotMock  # deferred: see the module docstring
     handle = UserpilotMock.over_http(userpilot_mock_server.url, admin_token=userpilot_mock_settings.get("admin_token"))
     yield handle
+    _collect_coverage(pytestconfig, handle, f"the fake at {userpilot_mock_server.url}")
     handle.close()
 
 
 @pytest.fixture(scope="session")
-def userpilot_flask_app(userpilot_mock_settings):
+def userpilot_flask_app(pytestconfig, userpilot_mock_settings):
     """The in-process fake behind ``userpilot_flask_client`` (one per
     session; reset before each test)."""
-    from .http.app import create_app  # deferred: see the module docstring
-    return create_app(**_server_settings(userpilot_mock_settings))
+    from .handle import UserpilotMock  # deferred: see the module docstring
+    from .http.app import create_app
+    app = create_app(**_server_settings(userpilot_mock_settings))
+    yield app
+    _collect_coverage(pytestconfig, UserpilotMock.in_process(app), "the in-process fake")
 
 
 # --- per-test fixtures -----------------------------------------------------------

@@ -85,11 +85,13 @@ def validator(component: str):
 
 
 @cache
-def parameters(operation_id: str) -> dict[str, tuple[str, Any]]:
-    """The query parameters of admin.yaml's operation ``operation_id``:
-    name -> (``in``, a validator of its schema). Raises KeyError for an
-    unknown operation."""
+def parameters(operation_id: str) -> dict[str, tuple[str, Any, dict]]:
+    """The parameters of admin.yaml's operation ``operation_id``: name ->
+    (``in``, a validator of its schema, the schema, its ``$ref`` followed). Raises
+    KeyError for an unknown operation."""
     from jsonschema import Draft202012Validator  # deferred: see registry()
+
+    from .spec import resolve  # deferred: see admin_document()
 
     for path, item in admin_document()["paths"].items():
         for method, operation in item.items():
@@ -97,39 +99,31 @@ def parameters(operation_id: str) -> dict[str, tuple[str, Any]]:
                 pointer = "/paths/" + path.replace("~", "~0").replace("/", "~1") + f"/{method}/parameters"
                 return {param["name"]: (param["in"], Draft202012Validator(
                             {"$ref": f"{ADMIN_URI}#{pointer}/{i}/schema"}, registry=registry(),
-                            format_checker=_format_checker()))
+                            format_checker=_format_checker()), resolve(admin_document(), param.get("schema") or {}))
                         for i, param in enumerate(operation.get("parameters") or [])}
     raise KeyError(f"admin.yaml has no operation {operation_id!r}")
 
 
-@cache
-def _query_type(operation_id: str, name: str) -> str | None:
-    """The ``type`` of query parameter ``name``'s schema in admin.yaml's ``operation_id``."""
-    for item in admin_document()["paths"].values():
-        for operation in item.values():
-            if isinstance(operation, dict) and operation.get("operationId") == operation_id:
-                for param in operation.get("parameters") or []:
-                    if param["name"] == name:
-                        return (param.get("schema") or {}).get("type")
-    return None
+_INTEGER = re.compile(r"[+-]?[0-9]{1,19}")
 
 
-def check_query(operation_id: str, args) -> dict[str, str]:
+def check_query(operation_id: str, args) -> dict[str, Any]:
     """The query parameters of a control request (``args``: name -> value,
     the first of repeated ones) checked against admin.yaml's operation
-    ``operation_id``: returns them as a dict. Raises BadRequest for a name
+    ``operation_id``: returns them as a dict (a parameter whose schema is an
+    integer as an int, the others as strings). Raises BadRequest for a name
     the operation does not declare, or a value its schema refuses."""
-    declared = {name for name, (where_, _v) in parameters(operation_id).items() if where_ == "query"}
+    declared = {name for name, (where_, _v, _s) in parameters(operation_id).items() if where_ == "query"}
     unknown = sorted(set(args) - declared)
     if unknown:
         raise BadRequest(f"unknown filter(s): {', '.join(unknown)}",
                          f"filters: {', '.join(sorted(declared)) or 'none'}")
-    values = {name: args[name] for name in args}
+    values: dict[str, Any] = {name: args[name] for name in args}
     for name, value in values.items():
-        validator = parameters(operation_id)[name][1]
-        if _query_type(operation_id, name) == "integer" and re.fullmatch(r"[+-]?\d{1,19}", value):
-            value = int(value)  # a query parameter is text on the wire; its schema types the number
-        errors = list(validator.iter_errors(value))
+        _in, check_value, written = parameters(operation_id)[name]
+        if written.get("type") == "integer" and _INTEGER.fullmatch(value):
+            value = values[name] = int(value)  # a query string's integer, as its schema states it
+        errors = list(check_value.iter_errors(value))
         if errors:
             leaf = next(_leaves(errors[0]))
             raise BadRequest(f"{name}: {_sentence(leaf)}", f"query parameter {name}")

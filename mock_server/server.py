@@ -16,6 +16,7 @@ import signal
 import threading
 from typing import Any
 
+from .backend.profile import DEFAULT_FORMS
 from .backend.store import Store
 from .config import LIMITS, Settings, check_whole
 
@@ -25,8 +26,9 @@ DEFAULT_SERVER = SERVERS[0]
 #: waitress sends ``Server: <ident>`` itself; the app then leaves it out
 #: (when the app sends one, waitress adds ``Via: waitress``, which the real
 #: API does not send). Granian sends ``server: granian`` unless the app sends
-#: one, so there the app sends it.
-SERVER_IDENT = "Cowboy"
+#: one, so there the app sends it. The default profile's ``server`` value; a
+#: fake under another profile sends its profile's.
+SERVER_IDENT = DEFAULT_FORMS.server or ""
 #: Above the 50 MiB import limit, so the app answers 413 itself.
 MAX_BODY_BYTES = 64 * 1024 * 1024
 #: waitress: threads beyond ``threads`` for the control API (and API requests
@@ -73,21 +75,23 @@ def make_server(host: str = "127.0.0.1", port: int = 0, settings: Settings | Non
 
         return GranianServer(app.wsgi_app, host=host, port=port, threads=threads,
                              max_body_bytes=MAX_BODY_BYTES), app
-    return waitress_server(app.wsgi_app, host=host, port=port, threads=threads), app
+    ident = app.extensions["userpilot"].backend.forms.server or ""  # the profile's (SERVER_IDENT by default)
+    return waitress_server(app.wsgi_app, host=host, port=port, threads=threads, ident=ident), app
 
 
-def waitress_server(wsgi_app, host: str = "127.0.0.1", port: int = 0, threads: int = 8):
+def waitress_server(wsgi_app, host: str = "127.0.0.1", port: int = 0, threads: int = 8, ident: str = SERVER_IDENT):
     """A bound (not running) waitress server of ``wsgi_app`` with the fake's
-    settings: ``threads`` + :data:`CONTROL_THREADS` threads, up to
+    settings: ``ident`` its ``Server`` header when the app sends none,
+    ``threads`` + :data:`CONTROL_THREADS` threads, up to
     :data:`WAITRESS_CONNECTIONS` connections, and a request parser that
     refuses ``Content-Length`` with ``Transfer-Encoding`` (400, connection
     closed) and answers ``Expect: 100-continue`` on a request without a body
     (waitress 3.0.2 waits for a body that never comes)."""
     from waitress.server import create_server  # deferred: only a served fake needs waitress
 
-    server: Any = create_server(wsgi_app, host=host, port=port, ident=SERVER_IDENT, threads=threads + CONTROL_THREADS,
-                           max_request_body_size=MAX_BODY_BYTES, clear_untrusted_proxy_headers=True,
-                           connection_limit=WAITRESS_CONNECTIONS, asyncore_use_poll=True)
+    server: Any = create_server(wsgi_app, host=host, port=port, ident=ident, threads=threads + CONTROL_THREADS,
+                                max_request_body_size=MAX_BODY_BYTES, clear_untrusted_proxy_headers=True,
+                                connection_limit=WAITRESS_CONNECTIONS, asyncore_use_poll=True)
     server.channel_class = _strict_channel()
     return server
 
@@ -110,6 +114,16 @@ def _strict_channel():
         parser_class = StrictParser
 
     return StrictChannel
+
+
+def make_app_server(wsgi_app, host: str = "127.0.0.1", port: int = 0, threads: int = 8, ident: str = ""):
+    """Create (bind, not start) a waitress server (:func:`waitress_server`)
+    for another WSGI app (the recording proxy): ``ident`` its ``Server``
+    header when the app sends none. The one other place the server is
+    chosen; :func:`run_server` and :func:`stop_server` run and stop it.
+    Raises OSError when the port is taken, SettingError for a bad port."""
+    check_port(port)
+    return waitress_server(wsgi_app, host=host, port=port, threads=threads, ident=ident)
 
 
 def _url_host(host: str) -> str:

@@ -110,6 +110,20 @@ def format_instant(seconds: float) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def format_time(seconds: float, fraction_digits: int = 0, zone: str = "Z") -> str:
+    """UTC ISO 8601 with ``fraction_digits`` digits of fractional seconds
+    (0: :func:`format_instant`'s form) and ``zone`` (``Z`` or ``+00:00``):
+    the time form a profile chooses (``2026-11-29T17:00:00.000000Z``)."""
+    if fraction_digits == 0 and zone == "Z":
+        return format_instant(seconds)
+    moment = to_datetime(seconds)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if fraction_digits:
+        micro = f"{moment.microsecond:06d}"
+        text += "." + (micro + "0" * 3)[:fraction_digits]
+    return text + zone
+
+
 def format_ms(seconds: float) -> str:
     """UTC ISO 8601 with milliseconds always (``2026-11-29T17:00:00.000Z``):
     wall-clock stamps such as the journal's ``received_at``."""
@@ -197,5 +211,5 @@ def iso_of(value) -> str | None:
 
 
 __all__ = ["IMF_FIXDATE", "ISO_8601", "MAX_INSTANT", "MIN_INSTANT", "format_day", "format_http_date",
-           "format_instant", "format_micro", "format_ms", "http_date_of", "iso_of", "parse_datetime",
+           "format_instant", "format_micro", "format_ms", "format_time", "http_date_of", "iso_of", "parse_datetime",
            "parse_http_date", "parse_instant", "parse_iso8601", "to_datetime"]

@@ -82,3 +82,18 @@ def test_one_second_mini_run():
     assert result["fake"]["requests"] > 0 and result["wsgi"]["requests"] > 0
     assert result["fake"]["non_2xx"] == 0 and result["fake"]["errors"] == 0
     assert result["ratio"] > 0
+
+
+def test_the_recording_row_judges_the_overhead_and_merges_into_the_results(tmp_path):
+    results = {"meta": {"date": "d", "commit": "c"},
+               "record": {"overhead_ms": 2.0, "recorded_ms": 3.0, "direct_ms": 1.0, "target_ms": 5.0}}
+    row = next(r for r in report.build_rows(results) if r["key"] == "record")
+    assert row["verdict"] == "pass" and row["target"] == "<= 5 ms"
+    results["record"]["overhead_ms"] = 6.0
+    assert next(r for r in report.build_rows(results) if r["key"] == "record")["verdict"] == "MISS"
+    old = tmp_path / "latest.json"
+    old.write_text('{"meta": {"date": "old"}, "memory": {"peak_rss_mb": 1}, "rows": []}')
+    merged = report.merged(old, results, ["record"])
+    assert merged["memory"] == {"peak_rss_mb": 1} and merged["record"] == results["record"]
+    assert merged["meta"]["merged"][0]["sections"] == ["record"]
+    assert "record" in run.SECTIONS

@@ -410,3 +410,24 @@ def test_pytest_pyargs_takes_the_same_clock_and_quiet_options_and_records_the_ch
     assert "not_a_server_error" in properties[("test_conformance[listJobs]", "checks_ran")]
     assert "not moved (--clock keep)" in properties[("test_lifecycle", "clock")]
     no_secret(result.stdout, result.stderr, junit.read_text())
+
+
+@pytest.mark.slow
+def test_pytest_pyargs_saves_and_compares_a_baseline_drift_failing_its_own_test(tmp_path):
+    baseline = tmp_path / "baseline.json"
+    ops = [a.replace("--operation", "--userpilot-operation") for a in NO_IMPORTS]
+    common = ("--userpilot-max-examples", "2", "--userpilot-contract-seed", "1", *ops)
+    with drift.serve(drift.fake(SENTINEL)) as url:
+        saved = _pytest(*common, f"--userpilot-save={baseline}",
+                        env={"USERPILOT_API_KEY": SENTINEL, "USERPILOT_BASE_URL": url}, tmp_path=tmp_path)
+    assert saved.returncode == 0 and baseline.exists(), saved.stdout + saved.stderr
+    assert "test_no_drift_from_the_baseline SKIPPED" in saved.stdout or "no baseline given" in saved.stdout
+    junit = tmp_path / "junit.xml"
+    with drift.serve(create_app(profile={"profile": 1, "forms": {"headers": {"value": {"server": "nginx"}}}},
+                                now="2026-11-29T12:00:00Z", frozen=True)) as url:
+        compared = _pytest(*common, f"--userpilot-baseline={baseline}", f"--junitxml={junit}",
+                           env={"USERPILOT_API_KEY": SENTINEL, "USERPILOT_BASE_URL": url}, tmp_path=tmp_path)
+    assert compared.returncode == 1, compared.stdout + compared.stderr
+    assert "test_no_drift_from_the_baseline" in compared.stdout and "header value server" in compared.stdout
+    assert "nginx" in compared.stdout and "header cache-control" in compared.stdout
+    no_secret(compared.stdout, compared.stderr, junit.read_text(), baseline.read_text())

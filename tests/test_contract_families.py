@@ -22,8 +22,11 @@ from click.testing import CliRunner
 
 from contract_tests import catalogue, deviations, specs
 from contract_tests.events import event_problems, filter_problems
+from contract_tests.export_checks import CHECK_NAMES as EXPORT_CHECK_NAMES
+from contract_tests.operations import OPERATIONS, label, on_exports_host, operation_index
 from contract_tests.options import ContractOptions, UsageError
 from contract_tests.runner import run_contract
+from mock_server import create_app
 from mock_server.cli import main
 from mock_server.export_invariants import CODES as EXPORT_CODES
 from mock_server.spec import operations
@@ -98,15 +101,20 @@ def test_the_vendor_spec_joins_the_published_documents_as_they_are():
 
 
 def specs_is_exports(path: str) -> bool:
-    from contract_tests.operations import on_exports_host
     return on_exports_host(path)
+
+
+def test_every_operation_is_named_by_the_kit_specs_id_in_both_specs():
+    kit = operation_index("kit")
+    assert set(kit) == set(OPERATIONS.values()) and len(kit) == 23
+    assert set(operation_index("vendor")) <= set(kit)  # the vendor's documents have no ids: the kit's, by path
+    assert label("identifyUser", *kit["identifyUser"]) == "identifyUser (POST /v1/identify)"
 
 
 def test_every_export_code_belongs_to_a_check_of_the_catalogue():
     assert set(catalogue.CHECK_OF_EXPORT_CODE) == set(EXPORT_CODES)
     assert set(catalogue.CHECK_OF_EXPORT_CODE.values()) <= set(catalogue.OWN_CHECKS)
-    from contract_tests.export_checks import CHECK_NAMES
-    assert set(CHECK_NAMES) <= set(catalogue.OWN_CHECKS)
+    assert set(EXPORT_CHECK_NAMES) <= set(catalogue.OWN_CHECKS)
 
 
 def _checks_named_in(path: Path) -> set[str]:
@@ -284,14 +292,62 @@ def test_pytest_pyargs_passes_the_families_against_the_fake(tmp_path):
 
 
 @pytest.mark.slow
-def test_operation_selects_what_schemathesis_sends():
-    seen = set()
+def test_operation_selects_what_schemathesis_sends_and_the_new_paths_get_the_key():
+    seen: dict[str, set[str]] = {}
     app = drift.fake(KEY)
 
     def counting(environ, start_response):
-        seen.add(environ["PATH_INFO"].split("/bulk:")[0])
-        return app(environ, start_response)
-    report = run(counting, operations=("lookupFlows",), max_examples=1)
+        def record(status, headers, exc_info=None):
+            seen.setdefault(environ["PATH_INFO"], set()).add(status[:3])
+            return start_response(status, headers, exc_info)
+        return app(environ, record)
+    report = run(counting, operations=("lookupFlows", "identifyUser"), max_examples=2)
     assert report.exit_code == 0, report.render()
     assert {p for p in seen if not p.startswith("/__admin")} <= {
-        "/api/v1/analytics/exports/lookups/flows", "/v1/background_jobs"}, seen
+        "/api/v1/analytics/exports/lookups/flows", "/v1/identify", "/v1/background_jobs"}, seen
+    # the kit's hook gives them the key (Schemathesis alone would get 401 only), and its probes take it away
+    assert {"200", "401"} <= seen["/api/v1/analytics/exports/lookups/flows"]
+    assert {"202", "400", "401"} <= seen["/v1/identify"]
+
+
+@pytest.mark.slow
+def test_on_a_clock_the_suite_does_not_move_the_families_are_followed_in_real_time():
+    """--clock keep on a fake running 600 times faster than the wall clock:
+    the suite's bulk jobs and export are polled in real time (as on the real
+    API, within --max-wait) to the end, their files checked."""
+    app = create_app(seed=2, api_keys=[KEY], speed=600)
+    env = {"USERPILOT_API_KEY": KEY, "USERPILOT_BASE_URL": None, "USERPILOT_ENVIRONMENT": None,
+           "USERPILOT_EXPORTS_URL": None}
+    with drift.serve(app) as url:
+        result = CliRunner().invoke(main, ["contract", "--base-url", url, "--clock", "keep", "--poll-interval", "0.2",
+                                           "--max-wait", "60", "--max-examples", "2", "--seed", "2", "-q",
+                                           *[x for op in EXPORTS + BULK for x in ("--operation", op)]], env=env)
+    assert result.exit_code == 0, result.output
+    assert "had not ended" not in result.stdout and "not followed" not in result.stdout, result.stdout
+    ran = result.stdout[result.stdout.index("CHECKS RUN"):]
+    for check in ("bulk_rate_documented", "bulk_job_runs_to_the_end", "export_events_schema", "export_files_download"):
+        assert check in ran, check
+
+
+@pytest.mark.slow
+def test_a_server_that_is_not_a_fake_gets_no_write_of_the_families():
+    """Read-only: no bulk identify, real-time call or trigger is sent (not by
+    Schemathesis, not by the lifecycle); the app's exports are read."""
+    methods = set()
+    inner = drift.Drift(drift.fake(KEY), hide_admin=True)
+
+    def recording(environ, start_response):
+        methods.add((environ["REQUEST_METHOD"], environ["PATH_INFO"]))
+        return inner(environ, start_response)
+    env = {"USERPILOT_API_KEY": KEY, "USERPILOT_BASE_URL": None, "USERPILOT_ENVIRONMENT": None,
+           "USERPILOT_EXPORTS_URL": None}
+    with drift.serve(recording) as url:
+        result = CliRunner().invoke(main, ["contract", "--base-url", url, "--max-examples", "1", "--seed", "1", "-q",
+                                           "--rate-limit", "0", "--poll-interval", "0.1",
+                                           *[x for op in FAMILIES for x in ("--operation", op)]], env=env)
+    assert result.exit_code == 0, result.output
+    assert {m for m, _ in methods} == {"GET"}, sorted(methods)
+    assert "read-only: triggerExport" in result.stdout or "read-only:" in result.stdout
+    for op in ("triggerExport", "bulkIdentifyUsers", "identifyUser"):
+        assert op in result.stdout.split("read-only:", 1)[1].split("\n", 1)[0]
+    assert "the app has no exports" in result.stdout

@@ -17,7 +17,10 @@ T0 = parse_instant(NOW)
 
 
 def test_health_and_index(client):
-    assert client.get("/__admin/health").get_json() == {"status": "ok", "seed": 1}
+    assert client.get("/__admin/health").get_json() == {
+        "status": "ok", "seed": 1, "profile": None,
+        "forms": {"time_fraction_digits": 0, "time_zone": "Z", "end_time_while_running": "null",
+                  "list_order": "newest_first"}}
     index = client.get("/__admin/").get_json()
     assert "POST /__admin/reset" in index["endpoints"]
 

@@ -222,7 +222,7 @@ def test_a_control_api_export_shows_on_both_views(client):
 @pytest.mark.parametrize("spec, message", [
     ({"type": "import", "format": "csv"}, "format is only for a job of type export"),
     ({"format": "csv"}, "format is only for a job of type export"),
-    ({"type": "export", "format": "csv", "filename": "x.ndjson"}, "names the ndjson format"),
+    ({"type": "export", "format": "csv", "filename": "x.ndjson"}, "an export's filename names its format (csv: .csv)"),
     ({"type": "export", "format": "xlsx"}, "format"),
 ])
 def test_control_api_export_specs_are_checked(client, spec, message):

@@ -117,11 +117,11 @@ def test_building_one_apps_history_never_blocks_another_apps_requests(monkeypatc
     inside, release = threading.Event(), threading.Event()
     real_plan = generate.history_plan
 
-    def plan(count, first_seen, rng):
+    def plan(count, first_seen, rng, *model):
         if threading.current_thread().name == "build-a":
             inside.set()
             assert release.wait(30)
-        return real_plan(count, first_seen, rng)
+        return real_plan(count, first_seen, rng, *model)
 
     monkeypatch.setattr(generate, "history_plan", plan)
     statuses = []
@@ -144,3 +144,35 @@ def test_building_one_apps_history_never_blocks_another_apps_requests(monkeypatc
         if store is not None:
             store.close()
     assert statuses == [200]
+
+
+def _export_and_bulk(client, key: str) -> list[dict]:
+    """The export and bulk identify jobs ``key`` makes, with their timelines."""
+    made = [client.post("/api/v1/analytics/exports", headers=auth(key), json={}).get_json(),
+            client.post("/v1/users/bulk_identify", headers=auth(key), json={"users": [{"user_id": "u"}]}).get_json()]
+    return [client.get(f"/__admin/jobs/{job['job_id']}", query_string={"timeline": "true"}).get_json()
+            for job in made]
+
+
+def test_one_keys_exports_and_bulk_jobs_do_not_depend_on_what_other_keys_did():
+    alone = create_app(seed=3, now=NOW, frozen=True).test_client()
+    expected = _export_and_bulk(alone, KEY)
+    crowded = create_app(seed=3, now=NOW, frozen=True).test_client()
+    for other in (OTHER_KEY, "third-key"):
+        _export_and_bulk(crowded, other)
+    assert _export_and_bulk(crowded, KEY) == expected
+
+
+def test_a_leap_second_in_an_export_filter_is_the_last_second_of_its_minute(client):
+    leap = client.post("/api/v1/analytics/exports", headers=auth(), json={"from": "2026-11-28T23:59:60Z"})
+    assert leap.status_code == 201, leap.get_json()
+
+
+@pytest.mark.parametrize("method,path", [("GET", "/api/v1/analytics/exports/jobs/"), ("POST", "/v1/track"),
+                                         ("POST", "/v1/users/bulk_identify"),
+                                         ("GET", "/api/v1/analytics/exports/lookups/flows")])
+def test_a_repeated_authorization_header_is_a_400_on_the_new_operations_too(client, method, path):
+    response = client.open(path, method=method, headers=[("Authorization", "Token a"), ("Authorization", "Token b")])
+    assert response.status_code == 400 and error_item(response)["error_code"] == "repeated_authorization"
+    (entry,) = client.get("/__admin/requests").get_json()
+    assert "Authorization" in [v["name"] for v in entry["violations"]]  # (a POST without its body adds one)

@@ -28,7 +28,7 @@ NO_SLOW_PLUGINS = ("-p", "no:cacheprovider", "-p", "no:schemathesis", "-p", "no:
                    "-p", "no:faker", "-p", "no:anyio")
 
 HEAVY = ("flask", "werkzeug", "faker", "schemathesis", "waitress", "hypothesis", "jsonschema", "yaml",
-         "click", "mock_server.http", "mock_server.backend")
+         "click", "mock_server.http", "mock_server.backend", "mock_server.coverage", "mock_server.spec")
 
 
 def test_loading_the_plugin_imports_nothing_heavy():
@@ -552,3 +552,28 @@ def test_bad_options_are_usage_errors(pytester, args, ini, fragment):
     result = pytester.runpytest(*NO_SLOW_PLUGINS, *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*{fragment}*"])
+
+
+def test_the_profile_option_makes_the_fixtures_fakes_follow_a_calibrated_profile(pytester):
+    pytester.makefile(".yaml", standin="""
+        profile: 1
+        name: standin
+        jobs:
+          rows_per_minute: {value: 600}
+        forms:
+          headers: {value: {cache-control: no-store, server: nginx}}
+    """)
+    run(pytester, """
+        import urllib.request
+
+        def test_session_fake(userpilot_mock):
+            request = urllib.request.Request(userpilot_mock.url + "/__admin/health")
+            with urllib.request.urlopen(request) as response:
+                assert b'"profile":"standin"' in response.read()
+            request = urllib.request.Request(userpilot_mock.url + "/v1/background_jobs", headers=userpilot_mock.headers)
+            with urllib.request.urlopen(request) as response:
+                assert response.headers["cache-control"] == "no-store"
+
+        def test_in_process_fake(userpilot_flask_client):
+            assert userpilot_flask_client.get("/__admin/health").get_json()["profile"] == "standin"
+    """, "--userpilot-profile", "standin.yaml", passed=2)

@@ -344,7 +344,8 @@ def test_a_long_non_name_is_not_echoed_in_full(client):
 
 
 @pytest.mark.parametrize("job, message", [
-    ({"type": "export", "format": "csv", "filename": "x.ndjson"}, "jobs[1].format: filename 'x.ndjson' names"),
+    ({"type": "export", "format": "csv", "filename": "x.ndjson"},
+     "jobs[1].filename: 'x.ndjson' does not match: an export's filename names its format (csv: .csv)"),
     ({"type": "import", "format": "csv"}, "format is only for a job of type export"),
     ({"type": "bulk_identify_users", "filename": "u.parquet"}, None),
 ])

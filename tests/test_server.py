@@ -194,7 +194,7 @@ def cli_servers():
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                    env={**os.environ, **(env or {})}, preexec_fn=preexec)
         started.append(process)
-        banner = [process.stdout.readline() for _ in range(4)]
+        banner = [process.stdout.readline() for _ in range(5)]
         process.banner = "".join(banner)
         if " at " not in banner[0]:
             raise AssertionError(f"the server did not start: {process.banner}{process.stderr.read()}")
@@ -205,6 +205,14 @@ def cli_servers():
         if process.poll() is None:
             process.kill()
         process.communicate(timeout=10)
+def start_cli(*args, env=None):
+    process = subprocess.Popen([sys.executable, "-m", "mock_server", "serve", "--port", "0", *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, **(env or {})})
+    banner = [process.stdout.readline() for _ in range(5)]
+    process.banner = "".join(banner)
+    url = banner[0].split(" at ")[1].strip()
+    return process, url
 
 
 def stop(process, how=signal.SIGINT):

@@ -151,8 +151,10 @@ def test_admin_yaml_is_a_valid_openapi_3_1_document():
 
 def test_the_default_settings_conform_to_admin_yaml():
     """Settings.checked skips the schema for values left at their defaults."""
-    from mock_server.config import Settings
+    from mock_server.config import DEFAULT_JOBS, Settings
 
     defaults = Settings()
-    assert schemas.problems("ResetRequest", {"seed": defaults.seed, "jobs": defaults.jobs,
+    # jobs None: the profile's list_length, which checked() resolves (the default profile's: DEFAULT_JOBS)
+    assert defaults.jobs is None and defaults.checked().jobs == DEFAULT_JOBS
+    assert schemas.problems("ResetRequest", {"seed": defaults.seed, "jobs": DEFAULT_JOBS,
                                              "frozen": defaults.frozen, "speed": defaults.speed}) == []

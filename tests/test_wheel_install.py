@@ -87,6 +87,8 @@ def test_the_wheel_ships_the_served_documents_and_no_dev_tool(wheel):
     assert "mock_server/_data/fixtures/scenario.schema.json" in names
     assert "mock_server/_data/fixtures/scenarios/mixed.yaml" in names
     assert "mock_server/_data/fixtures/imports/events.csv" in names
+    ui = "mock_server/http/control/ui/"
+    assert {ui + "index.html", ui + "app.js", ui + "style.css"} <= names  # the dashboard, as shipped
     unwanted = [n for n in names if re.search(r"spec_build|overlay|vendor-jobs-operations|(^|/)tools/|(^|/)tests/", n)]
     assert not unwanted, unwanted
 
@@ -161,8 +163,22 @@ def test_without_the_contract_extra_the_kit_stays_out_of_the_way(installed):
     assert "pip install 'userpilot-mock[contract]'" in result.stderr
 
 
-@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
-def test_the_example_consumer_passes_with_the_fixtures_alone(installed, xdist):
+def test_the_example_consumer_passes_with_the_fixtures_alone_and_reports_its_coverage(installed, tmp_path):
+    """Serially and with ``-n 2``: the same tests, the same coverage report
+    (each xdist worker has its own fake; the controller merges them)."""
     python, consumer = installed
-    result = _run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *xdist], cwd=consumer)
-    assert "8 passed" in result.stdout, result.stdout
+    reports = []
+    for name, xdist in (("serial", []), ("xdist", ["-n", "2"])):
+        target = tmp_path / f"{name}.json"
+        result = _run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *xdist,
+                       "--userpilot-coverage-json", target], cwd=consumer)
+        assert "8 passed" in result.stdout, result.stdout
+        assert "userpilot-mock coverage: " in result.stdout and "never exercised (" in result.stdout
+        reports.append(json.loads(target.read_text(encoding="utf-8")))
+    serial, parallel = reports
+    assert parallel == serial
+    assert serial["observed"]["operations"]["listJobs"]["codes"]["401"] == {"answers": 1, "injected": 0}
+    assert "no test called createImport (POST /v1/imports)" in serial["missed"]
+    failing = _run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--userpilot-coverage-fail-under", "99"],
+                   cwd=consumer, check=False)
+    assert failing.returncode == 1 and "FAIL: userpilot-mock coverage" in failing.stdout, failing.stdout

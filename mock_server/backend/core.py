@@ -22,16 +22,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from .. import schemas
-from ..config import SettingError, Settings
+from ..config import DEFAULT_JOBS, SettingError, Settings
 from ..ids import app_token_for, is_job_id, new_job_id
-from ..times import parse_instant
+from ..times import format_instant, parse_instant
 from . import activity, generate, jobtypes, scenarios
 from .clock import Clock
+from .coverage import CoverageRecorder
 from .errors import JOB_NOT_FOUND, UNAUTHORIZED_MESSAGE, BadRequest, NotFound, Unauthorized
 from .faults import Faults
 from .journal import Journal
-from .lifecycle import Timeline
+from .lifecycle import TERMINAL, Timeline
 from .models import IMPORT_TYPE, App, Job
+from .profile import DEFAULT_PROFILE, Forms, JobModel, Profile
 from .store import MemoryStore, Store
 
 #: ``links`` base when no request named one (the Python API, in-process).
@@ -48,12 +50,22 @@ class Backend:
     operations declare (applied while rate limiting is on). A store that already holds a
     generation (a restarted fake) is resumed as it is: its seed, history
     size, scenario, clock, apps, fault rules and journal.
+
+    ``profile``: the :class:`~.profile.Profile` in force (``settings.profile``,
+    or the defaults), read as ``model`` (:class:`~.profile.JobModel`: how new
+    apps' histories and new jobs are made) and ``forms``
+    (:class:`~.profile.Forms`: how answers look). A profile is a setting of
+    the server, not of its state: a restart on a state file uses the
+    profile it is given.
     """
 
     def __init__(self, settings: Settings | None = None, *, store: Store | None = None,
                  operations: dict[str, tuple[str, str]] | None = None,
                  operation_limits: dict[str, tuple[str, int, float]] | None = None):
-        self.settings = settings = settings or Settings()
+        self.settings = settings = settings or Settings().checked()
+        self.profile: Profile = settings.profile if isinstance(settings.profile, Profile) else DEFAULT_PROFILE
+        self.model = JobModel.of(self.profile)
+        self.forms = Forms.of(self.profile)
         self.store = store if store is not None else MemoryStore(settings.max_apps, settings.max_jobs)
         self.store.rebuild = self._rebuild
         #: The scenario every reset falls back to (``Settings.scenario``: a
@@ -68,7 +80,7 @@ class Backend:
         self._builds_lock = threading.Lock()
         saved = self.store.generation()
         if saved is None:
-            jobs = settings.jobs if self.default_scenario is None else self.default_scenario.history
+            jobs = self._default_jobs() if self.default_scenario is None else self.default_scenario.history
             self._begin(settings.seed, jobs, self.default_scenario, 1)
             self._new_clock(settings.now, settings.frozen, settings.speed)
         else:
@@ -81,6 +93,9 @@ class Backend:
         self.faults = Faults(self, operations or {}, latency=settings.latency, error_rate=settings.error_rate,
                              rate_limit=settings.rate_limit, operation_limits=operation_limits)
         self.journal = Journal(self.store, settings.journal_size, settings.journal_bytes)
+        #: What clients got, for the coverage of their tests: in memory, apart
+        #: from the store, and kept across resets (``DELETE /__admin/coverage`` clears it).
+        self.coverage = CoverageRecorder()
 
     # -- generation ----------------------------------------------------------
     def _begin(self, seed: int, jobs: int, scenario: scenarios.Scenario | None, number: int,
@@ -101,6 +116,12 @@ class Backend:
         self.generation: int = generation["number"]
         self.scenario = scenario
 
+    def _default_jobs(self) -> int:
+        """Jobs per new app when a reset names none: the settings' (checked
+        settings always say; else the profile's list length)."""
+        jobs = self.settings.jobs
+        return jobs if jobs is not None else int(self.profile.value("jobs", "list_length") or DEFAULT_JOBS)
+
     def _new_clock(self, now, frozen: bool, speed: float) -> None:
         self.clock = Clock(now=now, frozen=frozen, speed=speed, on_change=self.store.save_clock)
         self.store.save_clock(self.clock.snapshot())
@@ -120,13 +141,14 @@ class Backend:
             schemas.check("ResetRequest", body, "reset body")
             scenario = self.default_scenario
         s = self.settings
-        jobs = body.get("jobs", s.jobs if scenario is None else scenario.history)
+        jobs = body.get("jobs", self._default_jobs() if scenario is None else scenario.history)
         self._check_fits(jobs, scenario)
         now = parse_instant(body["now"]) if "now" in body else s.now
         with self.store.atomic():
             self._begin(body.get("seed", s.seed), jobs, scenario, self.generation + 1)
             self._new_clock(now, body.get("frozen", s.frozen), body.get("speed", s.speed))
             self.faults.reset()
+        self.coverage.scenario(scenario.name if scenario is not None else None)
 
     def use_scenario(self, ref) -> scenarios.Scenario:
         """Replace every app and job with ``ref``'s (a bundled name or an
@@ -140,6 +162,7 @@ class Backend:
         self._check_fits(scenario.history, scenario)
         with self.store.atomic():
             self._begin(self.seed, scenario.history, scenario, self.generation + 1, apps_only=True)
+        self.coverage.scenario(scenario.name)
         return scenario
 
     def _check_fits(self, history: int, scenario: scenarios.Scenario | None) -> None:
@@ -187,6 +210,26 @@ class Backend:
     def apps(self) -> dict[str, App]:
         """The apps held now, by token (a snapshot)."""
         return {app.app_token: app for app in self.store.apps()}
+
+    def app_summaries(self, limit: int | None = None) -> list[dict]:
+        """Every app held now, as admin.yaml ``AppSummary``: ``app_token``,
+        ``jobs``, ``in_flight`` (jobs not terminal), ``statuses`` (status ->
+        jobs), ``first_seen`` (ISO 8601) and ``last_request`` (its newest
+        journal entry, or None). The most recently requested first, then the
+        most recently created; at most ``limit`` of them."""
+        t = self.now()
+        last = self.journal.last_by_app()
+        out: list[dict] = []
+        for app in self.store.apps():
+            statuses = app.status_counts(t)
+            out.append({"app_token": app.app_token, "jobs": len(app),
+                        "in_flight": sum(n for status, n in statuses.items() if status not in TERMINAL),
+                        "statuses": statuses, "first_seen": format_instant(app.first_seen),
+                        "last_request": last.get(app.app_token)})
+        out.sort(key=lambda a: (a["last_request"]["received_at"] if a["last_request"] else "", a["first_seen"],
+                                a["app_token"]),
+                 reverse=True)
+        return out if limit is None else out[:limit]
 
     def authenticate(self, api_key: str | None, links_base: str | None = None) -> App:
         """The app of ``api_key``, created on first use (its jobs' ``links``
@@ -249,7 +292,7 @@ class Backend:
         out before ``first_seen`` (not yet in the store)."""
         app = App(app_token, first_seen, links_base)
         rng = random.Random(f"{self.seed}:{app_token}")
-        for plan in generate.history_plan(self.jobs_per_app, first_seen, rng):
+        for plan in generate.history_plan(self.jobs_per_app, first_seen, rng, self.model):
             app.add(self._job(app, rng, plan["type"], None, plan["total_rows"], None, plan["start"],
                               plan["durations"], plan["outcome"], plan["fail_at"]))
         if self.scenario is not None:
@@ -270,16 +313,24 @@ class Backend:
     def _job(self, app: App, rng: random.Random, job_type: str, filename: str | None, total_rows: int,
              file_size: int | None, start: int, durations: dict[str, int], outcome: str,
              fail_at: str | None, extra: dict | None = None) -> Job:
+        model = self.model
         if filename is None:
-            filename = generate.make_filename(job_type, start, rng)
+            filename = generate.make_filename(job_type, start, rng, model)
         if file_size is None:
-            file_size = generate.plausible_file_size(total_rows, filename, rng)
+            file_size = generate.plausible_file_size(total_rows, filename, rng, model)
         job_id = new_job_id(app.app_token, rng.getrandbits(128))
         while job_id in app.by_id:  # vanishingly rare
             job_id = new_job_id(app.app_token, rng.getrandbits(128))
         return Job(job_id, app.app_token, job_type, filename, file_size, total_rows,
-                   Timeline.build(start, durations, outcome, fail_at, total_rows), len(app.jobs) + 1,
+                   Timeline.build(start, durations, outcome, fail_at, total_rows, self.rows_per_minute(job_type)),
+                   len(app.jobs) + 1,
                    f"{app.links_base}/v1/background_jobs/{job_id}", extra)
+
+    def rows_per_minute(self, job_type: str) -> float:
+        """The processing throughput of a new job of ``job_type`` (rows per
+        minute): the profile's ``jobs.rows_per_minute`` for the types whose
+        rate is assumed, the documented rate for the others (:mod:`.jobtypes`)."""
+        return jobtypes.rows_per_minute(job_type, self.model.rows_per_minute)
 
     def _made_rng(self, app: App) -> random.Random:
         """The generator of the next job made in ``app`` (an import, the
@@ -320,10 +371,10 @@ class Backend:
         if total_rows is None:
             total_rows = generate.generated_rows(rng)
         job_type = spec.get("type", IMPORT_TYPE)
-        rate = jobtypes.rows_per_minute(job_type)
-        durations = generate.default_durations(total_rows, rng, rate)
+        rate = self.rows_per_minute(job_type)
+        durations = generate.default_durations(total_rows, rng, self.model, rate)
         if outcome == "failed" and fail_at == "processing":
-            durations["processing"] = generate.failing_processing_seconds(total_rows, rng, rate)
+            durations["processing"] = generate.failing_processing_seconds(total_rows, rng, self.model, rate)
         for phase, seconds in (spec.get("durations") or {}).items():
             durations[phase] = round(seconds)
         start = math.floor(now - (spec.get("started_ago") or 0))
@@ -369,10 +420,10 @@ class Backend:
         inside :meth:`atomic`."""
         with self.store.atomic():
             rng = self._made_rng(app)
-            rate = jobtypes.rows_per_minute(job_type)
-            drawn = generate.default_durations(total_rows, rng, rate)
+            rate = self.rows_per_minute(job_type)
+            drawn = generate.default_durations(total_rows, rng, self.model, rate)
             if outcome == "failed" and fail_at == "processing":
-                drawn["processing"] = generate.failing_processing_seconds(total_rows, rng, rate)
+                drawn["processing"] = generate.failing_processing_seconds(total_rows, rng, self.model, rate)
             drawn.update(durations or {})
             job = self._job(app, rng, job_type, filename, total_rows, file_size, self.now(), drawn,
                             outcome, fail_at, extra)

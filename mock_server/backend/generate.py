@@ -2,10 +2,11 @@
 
 Structural fields (ids, times, counters, statuses) come from our own seeded
 ``random.Random``, so they do not change with the Faker version; Faker only
-supplies words for file names. Every rule here is an assumption about what
-real jobs look like (docs/assumptions.md), except the 1,200 rows/minute
-throughput (documented) and the ``bulk:jobs:<app token>:<uuid4>`` id shape
-(evidence, docs/domain.md).
+supplies words for file names. The numbers (phase durations, rate, failure
+share, types, bytes per row, history size) are a :class:`~.profile.JobModel`:
+by default the assumed ones (docs/assumptions.md; the 1,200 rows/minute
+throughput is documented), or a calibrated profile's. The
+``bulk:jobs:<app token>:<uuid4>`` id shape is evidence (docs/domain.md).
 """
 from __future__ import annotations
 
@@ -17,15 +18,21 @@ from functools import lru_cache
 from itertools import accumulate
 
 from ..times import format_day
-from .lifecycle import PHASES, ROWS_PER_MINUTE, processing_seconds
+from .jobtypes import rows_per_minute
+from .lifecycle import PHASES, processing_seconds
+from .profile import DEFAULT_MODEL, JobModel, pick
 
-#: Job types of the generated history. Assumption: the vendor's list holds
-#: "imports and exports" (docs/domain.md); the values are undocumented.
-HISTORY_TYPES = ("import", "export")
+#: Job types of the generated history (the default of the profile's
+#: ``jobs.job_types``). Assumption: the vendor's list holds "imports and
+#: exports" (docs/domain.md); the values are undocumented.
+HISTORY_TYPES = tuple(DEFAULT_MODEL.job_types[0])
 
-#: File formats and the bytes one row takes in each (assumption, from the
-#: vendor's event schema: a CSV row of ~5 columns, an NDJSON object per line).
-FORMATS = {".csv": (90, 220), ".ndjson": (150, 320)}
+#: File formats and the bytes one row takes in each (the default of the
+#: profile's ``jobs.row_bytes``; assumption, from the vendor's event schema:
+#: a CSV row of ~5 columns, an NDJSON object per line).
+FORMATS = dict(DEFAULT_MODEL.row_bytes)
+#: Bytes of a CSV file's header line.
+CSV_HEADER_BYTES = 64
 #: Extensions a job's file name may have (``.jsonl`` is NDJSON too; exports
 #: may also be ``.parquet`` or ``.avro``, their formats' extensions).
 FILENAME_EXTENSIONS = (".csv", ".ndjson", ".jsonl", ".parquet", ".avro")
@@ -84,12 +91,14 @@ def extension_of(filename: str) -> str:
     return ".csv"
 
 
-def plausible_file_size(total_rows: int, filename: str, rng: random.Random) -> int:
+def plausible_file_size(total_rows: int, filename: str, rng: random.Random,
+                        model: JobModel = DEFAULT_MODEL) -> int:
     """Bytes for ``total_rows`` rows in the file's format (a CSV header line
-    included): rows times a per-file mean row size drawn from :data:`FORMATS`."""
+    included): rows times a per-file mean row size drawn from the model's
+    ``row_bytes`` (a format it does not name: :data:`FORMATS`)."""
     ext = extension_of(filename)
-    low, high = FORMATS[ext]
-    header = 64 if ext == ".csv" else 0
+    low, high = model.row_bytes.get(ext) or FORMATS[ext]
+    header = CSV_HEADER_BYTES if ext == ".csv" else 0
     return header + total_rows * rng.randint(low, high)
 
 
@@ -97,11 +106,12 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "data"
 
 
-def make_filename(job_type: str, start: int, rng: random.Random) -> str:
-    """A human-looking file name with a format extension, e.g.
-    ``acme-corp_users_2026-11-20.csv`` or ``export_events_2026-11-20.ndjson``."""
+def make_filename(job_type: str, start: int, rng: random.Random, model: JobModel = DEFAULT_MODEL) -> str:
+    """A human-looking file name with a format extension (one of the
+    model's ``row_bytes`` formats), e.g. ``acme-corp_users_2026-11-20.csv``
+    or ``export_events_2026-11-20.ndjson``."""
     company, noun = _faker_words(rng.getrandbits(32))
-    ext = rng.choice(tuple(FORMATS))
+    ext = rng.choice(tuple(model.row_bytes))
     day = format_day(start)
     if job_type == "import":
         return f"{company}_{noun}_{day}{ext}"
@@ -121,21 +131,28 @@ def _faker_words(seed: int) -> tuple[str, str]:
     return company, noun
 
 
-def default_durations(total_rows: int, rng: random.Random, rows_per_minute: int = ROWS_PER_MINUTE) -> dict[str, int]:
-    """Phase -> whole seconds: seconds to minutes for the short phases,
-    ``total_rows`` at ``rows_per_minute`` (default 1,200) for processing."""
+def default_durations(total_rows: int, rng: random.Random, model: JobModel = DEFAULT_MODEL,
+                      rows_per_minute: float | None = None) -> dict[str, int]:
+    """Phase -> whole seconds: the short phases drawn from the model's
+    ranges (by default seconds to minutes; validating 1 s longer per 2,000
+    rows), processing ``total_rows`` at ``rows_per_minute`` (default the
+    model's: 1,200 rows/minute)."""
+    rate = model.rows_per_minute if rows_per_minute is None else rows_per_minute
     return {
-        "queued": rng.randint(2, 45),
-        "validating": rng.randint(3, 20) + total_rows // 2000,
-        "processing": processing_seconds(total_rows, rows_per_minute),
-        "pending_refresh": rng.randint(15, 180),
+        "queued": rng.randint(*model.queued),
+        "validating": rng.randint(*model.validating) + total_rows // 2000,
+        "processing": processing_seconds(total_rows, rate),
+        "pending_refresh": rng.randint(*model.pending_refresh),
     }
 
 
-def failing_processing_seconds(total_rows: int, rng: random.Random, rows_per_minute: int = ROWS_PER_MINUTE) -> int:
+def failing_processing_seconds(total_rows: int, rng: random.Random, model: JobModel = DEFAULT_MODEL,
+                               rows_per_minute: float | None = None) -> int:
     """How long a job that fails while processing runs before it fails:
-    a fraction of the time processing would take, at least 1 second."""
-    return max(1, int(processing_seconds(total_rows, rows_per_minute) * rng.uniform(0.1, 0.9)))
+    a fraction of the time processing would take (at ``rows_per_minute``,
+    default the model's), at least 1 second."""
+    rate = model.rows_per_minute if rows_per_minute is None else rows_per_minute
+    return max(1, int(processing_seconds(total_rows, rate) * rng.uniform(0.1, 0.9)))
 
 
 def generated_rows(rng: random.Random, low: int = 20, high: int = MAX_GENERATED_ROWS) -> int:
@@ -143,40 +160,51 @@ def generated_rows(rng: random.Random, low: int = 20, high: int = MAX_GENERATED_
     return int(math.exp(rng.uniform(math.log(low), math.log(high))))
 
 
-def history_plan(count: int, first_seen: int, rng: random.Random) -> list[dict]:
+def history_plan(count: int, first_seen: int, rng: random.Random, model: JobModel = DEFAULT_MODEL) -> list[dict]:
     """Job specs (internal form) for an app first seen at ``first_seen``.
 
     ``count`` jobs over the 14 days before it: at least two in flight at
     ``first_seen`` (when ``count`` >= 2), each reaching a terminal state within
-    about ten minutes at speed 1 and never of the import type (so a first
-    upload is not refused as "import already in progress"); about one in ten
-    of the rest failed; the rest completed. Each dict has ``type``,
-    ``total_rows``, ``start``, ``durations``, ``outcome``, ``fail_at``.
+    about ten minutes at speed 1 (at the default rate) and never of the
+    import type (so a first upload is not refused as "import already in
+    progress"); the model's failure share of the rest failed (one in ten),
+    at the phases its ``fail_at`` shares say; the rest completed, their
+    types by its ``job_types``. Each dict has ``type``, ``total_rows``,
+    ``start``, ``durations``, ``outcome``, ``fail_at``.
     """
     plans: list[dict] = []
     in_flight = min(2, count)
     for i in range(in_flight):
         rows = generated_rows(rng, 200, 4000)
-        durations = default_durations(rows, rng)
+        durations = default_durations(rows, rng, model)
         # the first one before its rows are written, the second anywhere in its run
         total = sum(durations.values()) - (durations["pending_refresh"] if i == 0 else 0)
         start = first_seen - rng.randint(0, total - 1)
         plans.append({"type": "export", "total_rows": rows, "start": start,
                       "durations": durations, "outcome": "completed", "fail_at": None})
     rest = count - in_flight
-    failures = set(rng.sample(range(rest), round(rest / 10))) if rest else set()
+    share = model.failure_share
+    # rest / (1 / share): the default's share of 0.1 draws round(rest / 10), as it always did
+    failures = set(rng.sample(range(rest), round(rest / (1 / share)))) if rest and share else set()
     for i in range(rest):
         rows = generated_rows(rng)
-        durations = default_durations(rows, rng)
+        durations = default_durations(rows, rng, model)
         outcome, fail_at = "completed", None
         if i in failures:
             outcome = "failed"
-            fail_at = rng.choice(("validating", "processing"))
+            fail_at = pick(rng, *model.fail_at)
             if fail_at == "processing":
-                durations["processing"] = failing_processing_seconds(rows, rng)
+                durations["processing"] = failing_processing_seconds(rows, rng, model)
         phases = PHASES[: PHASES.index(fail_at) + 1] if fail_at else PHASES
         total = sum(durations[p] for p in phases)
         start = first_seen - total - rng.randint(60, HISTORY_SECONDS - total)
-        plans.append({"type": rng.choice(HISTORY_TYPES), "total_rows": rows, "start": start,
+        job_type = pick(rng, *model.job_types)
+        rate = rows_per_minute(job_type, model.rows_per_minute)
+        if rate != model.rows_per_minute and fail_at != "validating":  # a type of a documented rate
+            was = durations["processing"]
+            durations["processing"] = (processing_seconds(rows, rate) if fail_at is None
+                                       else failing_processing_seconds(rows, rng, model, rate))
+            start -= durations["processing"] - was  # it still ends where it was drawn to
+        plans.append({"type": job_type, "total_rows": rows, "start": start,
                       "durations": durations, "outcome": outcome, "fail_at": fail_at})
     return plans

@@ -17,6 +17,10 @@ Throughputs (rows per minute while processing):
   elsewhere in the kit (metadata of imports);
 - ``export``: 1,200 events per minute (assumption: no export throughput is
   documented).
+
+A calibrated profile's ``jobs.rows_per_minute`` (docs/evidence.md) replaces
+the assumed rates (import, export, and a type of no rate here); the
+documented ones (bulk identify) stay as documented.
 """
 from __future__ import annotations
 
@@ -37,6 +41,9 @@ JOB_TYPES = (IMPORT_TYPE, EXPORT_TYPE, BULK_USERS_TYPE, BULK_COMPANIES_TYPE)
 RATES = {IMPORT_TYPE: ROWS_PER_MINUTE, EXPORT_TYPE: ROWS_PER_MINUTE, BULK_USERS_TYPE: ROWS_PER_MINUTE,
          BULK_COMPANIES_TYPE: 1800}
 
+#: The types whose throughput is documented: a profile's measured rate does not replace theirs.
+DOCUMENTED_RATES = (BULK_USERS_TYPE, BULK_COMPANIES_TYPE)
+
 #: Export format -> the extension of its files (the vendor's enum).
 EXPORT_FORMATS = {"csv": ".csv", "ndjson": ".ndjson", "parquet": ".parquet", "avro": ".avro"}
 #: Formats written by an optional library: format -> (module, the extra that installs it).
@@ -45,9 +52,14 @@ FORMAT_LIBRARIES = {"parquet": ("pyarrow", "formats"), "avro": ("fastavro", "for
 EXTENSION_FORMATS = {".csv": "csv", ".ndjson": "ndjson", ".jsonl": "ndjson", ".parquet": "parquet", ".avro": "avro"}
 
 
-def rows_per_minute(job_type: str) -> int:
-    """The processing throughput of ``job_type`` (rows per minute)."""
-    return RATES.get(job_type, ROWS_PER_MINUTE)
+def rows_per_minute(job_type: str, assumed: float = ROWS_PER_MINUTE) -> float:
+    """The processing throughput of ``job_type`` (rows per minute):
+    ``assumed`` (a profile's ``jobs.rows_per_minute``, by default the
+    assumed 1,200) unless the type's rate is documented
+    (:data:`DOCUMENTED_RATES`)."""
+    if job_type in DOCUMENTED_RATES:
+        return RATES[job_type]
+    return assumed
 
 
 def format_of(filename: str) -> str | None:
@@ -98,6 +110,6 @@ def spec_extra(spec: dict, filename: str) -> dict | None:
     return {"export": {"format": check_format(fmt, "job spec: format"), "synthetic": True}}
 
 
-__all__ = ["BULK_COMPANIES_TYPE", "BULK_TYPES", "BULK_USERS_TYPE", "EXPORT_FORMATS", "EXPORT_TYPE",
+__all__ = ["BULK_COMPANIES_TYPE", "BULK_TYPES", "BULK_USERS_TYPE", "DOCUMENTED_RATES", "EXPORT_FORMATS", "EXPORT_TYPE",
            "EXTENSION_FORMATS", "FORMAT_LIBRARIES", "JOB_TYPES", "RATES", "check_format", "format_of",
            "missing_library", "rows_per_minute", "spec_extra"]

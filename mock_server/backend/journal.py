@@ -125,8 +125,8 @@ class Journal:
         """The estimated bytes the entries kept hold."""
         return self.store.journal_bytes()
 
-    def _scan(self, method: str | None, path: str | None, since: float | None,
-              after: int) -> Iterator[tuple[int, tuple]]:
+    def _scan(self, method: str | None, path: str | None, since: float | None, after: int,
+              app_token: str | None = None, operation: str | None = None) -> Iterator[tuple[int, tuple]]:
         """``(seq, entry)`` of the matching entries numbered above ``after``,
         oldest first, read :data:`SCAN_BATCH` at a time; stops at the entries
         that were kept when it started (a busy journal never makes it endless)."""
@@ -146,36 +146,51 @@ class Journal:
                     continue
                 if since is not None and entry[4] < since:
                     continue
+                if app_token is not None and entry[6] != app_token:
+                    continue
+                if operation is not None and entry[8] != operation:
+                    continue
                 yield seq, entry
 
     def page(self, method: str | None = None, path: str | None = None, since: float | None = None, *,
-             after: int = 0, limit: int | None = None) -> tuple[list[dict], int | None]:
+             after: int = 0, limit: int | None = None, app_token: str | None = None,
+             operation: str | None = None) -> tuple[list[dict], int | None]:
         """``(entries, cursor)``: at most ``limit`` entries (None: all) as
         dicts (docs/journal.md), oldest first, numbered above ``after`` (a
         previous page's cursor; 0: from the oldest), filtered by ``method``
         (any case), ``path`` (compared after percent-decoding both) and
-        ``since`` (received at or after, UTC epoch seconds). ``cursor``: what
+        ``since`` (received at or after, UTC epoch seconds), ``app_token`` and
+        ``operation`` (an operationId). ``cursor``: what
         to pass as ``after`` for the next page, None when no entry is left."""
         out: list[dict] = []
         last = after
-        for seq, entry in self._scan(method, path, since, after):
+        for seq, entry in self._scan(method, path, since, after, app_token, operation):
             out.append(view(entry))
             last = seq
             if limit is not None and len(out) >= limit:
                 return out, (last if self.store.journal_page(last, 1) else None)
         return out, None
 
-    def stream(self, method: str | None = None, path: str | None = None,
-               since: float | None = None) -> Iterator[dict]:
+    def stream(self, method: str | None = None, path: str | None = None, since: float | None = None,
+               app_token: str | None = None, operation: str | None = None) -> Iterator[dict]:
         """Every matching entry as a dict, oldest first, read from the store
         a batch at a time (for an answer streamed without a ``limit``)."""
-        for _seq, entry in self._scan(method, path, since, 0):
+        for _seq, entry in self._scan(method, path, since, 0, app_token, operation):
             yield view(entry)
 
-    def entries(self, method: str | None = None, path: str | None = None,
-                since: float | None = None) -> list[dict]:
+    def entries(self, method: str | None = None, path: str | None = None, since: float | None = None,
+                app_token: str | None = None, operation: str | None = None) -> list[dict]:
         """Every matching entry as a dict (see :meth:`page`)."""
-        return self.page(method, path, since)[0]
+        return self.page(method, path, since, app_token=app_token, operation=operation)[0]
+
+    def last_by_app(self) -> dict[str, dict]:
+        """App token -> the newest entry of that app the journal holds (a
+        dict as :meth:`entries` gives)."""
+        last: dict[str, tuple] = {}
+        for _seq, entry in self._scan(None, None, None, 0):
+            if entry[6] is not None:
+                last[entry[6]] = entry
+        return {token: view(entry) for token, entry in last.items()}
 
 
 def view(entry: tuple) -> dict:

@@ -12,19 +12,28 @@ seconds (ints), so every answer is a function of the integer "now".
 """
 from __future__ import annotations
 
+import math
+from itertools import pairwise
+
 PHASES = ("queued", "validating", "processing", "pending_refresh")
 TERMINAL = ("completed", "failed")
 STATUSES = PHASES + TERMINAL
 FAILABLE = ("validating", "processing")
+#: The steps of the lifecycle, ``(from, to)``: each phase to the next, the
+#: last one to completed, each failable phase to failed.
+TRANSITIONS = (*pairwise(PHASES), (PHASES[-1], "completed"), *((p, "failed") for p in FAILABLE))
+#: How a job can end: completed, or failed at one of the failable phases
+#: (:meth:`Timeline.outcome_label`).
+OUTCOMES = ("completed", *(f"failed at {p}" for p in FAILABLE))
 
-#: Vendor-documented processing throughput, rows per minute.
+#: Vendor-documented processing throughput, rows per minute: the default of
+#: a profile's ``jobs.rows_per_minute`` (:mod:`.profile`).
 ROWS_PER_MINUTE = 1200
 
 
-def processing_seconds(total_rows: int, rows_per_minute: int = ROWS_PER_MINUTE) -> int:
-    """Seconds to process ``total_rows`` at ``rows_per_minute`` (default the
-    documented 1,200; at least 1 second)."""
-    return max(1, -(-total_rows * 60 // rows_per_minute))
+def processing_seconds(total_rows: int, rows_per_minute: float = ROWS_PER_MINUTE) -> int:
+    """Whole seconds to process ``total_rows`` at ``rows_per_minute`` (at least 1)."""
+    return max(1, math.ceil(total_rows * 60 / rows_per_minute))
 
 
 class Timeline:
@@ -34,30 +43,35 @@ class Timeline:
     for the phases the job reaches (4 for a completed job; 2 or 3 for one that
     fails at validating or processing). ``end``: the instant the job becomes
     terminal (``outcome``, "completed" or "failed"). ``total_rows``: rows the
-    processing phase works through.
+    processing phase works through. ``rows_per_minute``: the rate a job that
+    fails while processing had reached (a completed job's rate is its rows
+    over its processing phase).
     """
 
-    __slots__ = ("starts", "end", "outcome", "total_rows")
+    __slots__ = ("starts", "end", "outcome", "total_rows", "rows_per_minute")
 
-    def __init__(self, starts: tuple[int, ...], end: int, outcome: str, total_rows: int):
+    def __init__(self, starts: tuple[int, ...], end: int, outcome: str, total_rows: int,
+                 rows_per_minute: float = ROWS_PER_MINUTE):
         self.starts = starts
         self.end = end
         self.outcome = outcome
         self.total_rows = total_rows
+        self.rows_per_minute = rows_per_minute
 
     @classmethod
     def build(cls, start: int, durations: dict[str, int], outcome: str, fail_at: str | None,
-              total_rows: int) -> Timeline:
+              total_rows: int, rows_per_minute: float = ROWS_PER_MINUTE) -> Timeline:
         """Lay phases end to end from ``start`` (UTC epoch seconds) with
         ``durations`` (phase -> whole seconds >= 0). A failed job stops at the
-        end of its ``fail_at`` phase; a completed one after pending_refresh."""
+        end of its ``fail_at`` phase; a completed one after pending_refresh.
+        ``rows_per_minute``: the rate the durations were made with."""
         last = PHASES.index(fail_at) if outcome == "failed" else len(PHASES) - 1
         starts = []
         t = start
         for phase in PHASES[: last + 1]:
             starts.append(t)
             t += durations[phase]
-        return cls(tuple(starts), t, outcome, total_rows)
+        return cls(tuple(starts), t, outcome, total_rows, rows_per_minute)
 
     @property
     def start(self) -> int:
@@ -98,9 +112,16 @@ class Timeline:
             if t >= p_end:
                 return total
             return total * (t - p_start) // (p_end - p_start)
-        # failed while processing: nominal throughput, never all rows
-        done = (min(t, self.end) - p_start) * ROWS_PER_MINUTE // 60
+        # failed while processing: the timeline's throughput, never all rows
+        done = int((min(t, self.end) - p_start) * self.rows_per_minute // 60)
         return max(0, min(done, total - 1))
+
+    def outcome_label(self) -> str:
+        """How the job ends, one of :data:`OUTCOMES`: ``"completed"``, or
+        ``"failed at <phase>"`` (the last phase it reaches)."""
+        if self.outcome == "completed":
+            return "completed"
+        return f"failed at {PHASES[len(self.starts) - 1]}"
 
     def phase_starts(self) -> dict[str, int]:
         """Phase (and terminal status) -> the instant it starts."""

@@ -8,8 +8,9 @@ its token and its jobs. Both turn into plain records (``to_record`` /
 """
 from __future__ import annotations
 
-from ..times import format_instant
-from .lifecycle import Timeline
+from ..times import format_time
+from .lifecycle import ROWS_PER_MINUTE, STATUSES, Timeline
+from .profile import DEFAULT_FORMS, Forms
 
 #: The job type of an import (the createImport operation); the others are
 #: listed in :data:`mock_server.backend.generate.JOB_TYPES`.
@@ -44,23 +45,27 @@ class Job:
         self.cache: tuple | None = None
         self.extra = extra
 
-    def view(self, t: int, detail: bool = False) -> dict:
+    def view(self, t: int, detail: bool = False, forms: Forms = DEFAULT_FORMS) -> dict:
         """The job as the API shows it at instant ``t``: keys sorted as the
-        real API's encoder sorts them; times as whole-second ISO 8601 ``Z``;
-        ``completed_rows`` only in the single-job form (``detail``)."""
+        real API's encoder sorts them; times in the ``forms``' format (by
+        default whole-second ISO 8601 ``Z``); ``end_time`` null while running
+        (or absent, as ``forms`` say); ``completed_rows`` only in the
+        single-job form (``detail``)."""
         tl = self.timeline
         end = tl.end_time(t)
+        digits, zone = forms.fraction_digits, forms.zone
         out: dict[str, object] = {}
         if detail:
             out["completed_rows"] = tl.completed_rows(t)
+        out["elapsed_time"] = tl.elapsed(t)
+        if end is not None or not forms.end_time_absent:
+            out["end_time"] = format_time(end, digits, zone) if end is not None else None
         out.update({
-            "elapsed_time": tl.elapsed(t),
-            "end_time": format_instant(end) if end is not None else None,
             "file_size": self.file_size,
             "filename": self.filename,
             "job_id": self.job_id,
             "links": self.links,
-            "start_time": format_instant(tl.start),
+            "start_time": format_time(tl.start, digits, zone),
             "status": tl.status(t),
             "total_rows": self.total_rows,
             "type": self.type,
@@ -73,14 +78,15 @@ class Job:
         return {"job_id": self.job_id, "type": self.type, "filename": self.filename,
                 "file_size": self.file_size, "total_rows": self.total_rows, "seq": self.seq,
                 "links": self.links, "starts": list(tl.starts), "end": tl.end, "outcome": tl.outcome,
-                "extra": self.extra}
+                "rows_per_minute": tl.rows_per_minute, "extra": self.extra}
 
     @classmethod
     def from_record(cls, app_token: str, record: dict) -> Job:
         """The job a :meth:`to_record` dict describes, in app ``app_token``.
-        Raises KeyError / TypeError for a record of another shape."""
+        Raises KeyError / TypeError for a record of another shape (a record
+        without ``rows_per_minute``, written before profiles, has the default)."""
         timeline = Timeline(tuple(int(t) for t in record["starts"]), int(record["end"]), record["outcome"],
-                            int(record["total_rows"]))
+                            int(record["total_rows"]), record.get("rows_per_minute", ROWS_PER_MINUTE))
         return cls(record["job_id"], app_token, record["type"], record["filename"], int(record["file_size"]),
                    int(record["total_rows"]), timeline, int(record["seq"]), record["links"], record.get("extra"))
 
@@ -133,6 +139,14 @@ class App:
             if job.type in job_types and not job.timeline.is_terminal(t):
                 return job
         return None
+
+    def status_counts(self, t: int) -> dict[str, int]:
+        """Status -> how many of the app's jobs are in it at instant ``t``
+        (statuses no job is in left out), in lifecycle order."""
+        counts = dict.fromkeys(STATUSES, 0)
+        for job in self.jobs:
+            counts[job.timeline.status(t)] += 1
+        return {status: n for status, n in counts.items() if n}
 
     def __len__(self) -> int:
         return len(self.jobs)

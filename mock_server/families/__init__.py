@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from ..backend.errors import JOB_NOT_FOUND
+from ..backend.generate import HISTORY_TYPES
 from .bulk import responses as bulk
 from .bulk.models import BULK_IN_PROGRESS
 from .bulk.models import PayloadTooLarge as BulkTooLarge
@@ -84,4 +85,11 @@ def error_codes() -> dict[str, dict[int, str]]:
     return out
 
 
-__all__ = ["FAMILIES", "Family", "Handler", "error_codes", "handlers"]
+def job_types() -> tuple[str, ...]:
+    """Every job type a client can meet: the families' (in their order), then
+    the other types of the generated histories."""
+    types = [t for family in FAMILIES for t in family.job_types]
+    return tuple(dict.fromkeys([*types, *HISTORY_TYPES]))
+
+
+__all__ = ["FAMILIES", "Family", "Handler", "error_codes", "handlers", "job_types"]

@@ -14,14 +14,26 @@ from flask import Flask
 
 from ..backend.store import Store
 from ..config import Settings
-from ..families import error_codes, handlers
+from ..families import error_codes, handlers, job_types
 from ..spec import load_spec, load_spec_file
 from .control import register_control_api
 from .fake import Fake
 from .files import Files
 from .front import Front
 from .pipeline import Pipeline
-from .stages import Authenticate, Cors, FaultRules, Operate, Preference, RateLimit, Record, Route, ServerLatency
+from .stages import (
+    Authenticate,
+    Cors,
+    FaultRules,
+    Observe,
+    Operate,
+    Preference,
+    RateLimit,
+    Record,
+    Replay,
+    Route,
+    ServerLatency,
+)
 
 
 def create_app(settings: Settings | None = None, *, spec: dict | str | Path | None = None,
@@ -33,7 +45,9 @@ def create_app(settings: Settings | None = None, *, spec: dict | str | Path | No
     overrides (``seed``, ``jobs``, ``now``, ``speed``, ``frozen``,
     ``api_keys``, ``public_url``, ``max_apps``, ...) configure it, final once
     it returns; ``spec`` replaces the bundled kit spec (a dict or a path) and
-    every operation in it is served; ``store`` is where its state lives
+    every operation in it is served; ``profile`` (a setting: a path, a
+    document or a Profile) the calibrated profile it follows; ``replay`` (a
+    setting: a cassette path) recorded answers it serves; ``store`` is where its state lives
     (default: memory; :func:`mock_server.backend.sqlite_store.open_store` for a
     file). ``server_adds_server_header``: the WSGI server sends ``server:
     Cowboy`` itself, so the app must not. ``api_slots``: API requests
@@ -51,7 +65,7 @@ def create_app(settings: Settings | None = None, *, spec: dict | str | Path | No
     else:
         spec_doc = load_spec_file(spec)
     fake = Fake.build(settings, spec_doc, handlers(), store=store, add_server_header=not server_adds_server_header,
-                      error_codes=error_codes())
+                      error_codes=error_codes(), job_types=job_types())
     backend = fake.backend
 
     route = Route(fake.operations)
@@ -64,8 +78,11 @@ def create_app(settings: Settings | None = None, *, spec: dict | str | Path | No
         RateLimit(backend.faults),                # 429 past --rate-limit
         Preference(fake.answers),                 # Prefer / __code / __example
         FaultRules(backend.faults, fake.answers),  # fault rules, --error-rate
+        *([Replay(fake.replay, settings.replay_strict, tuple(k for k, _v in backend.forms.headers))]  # --replay
+          if fake.replay is not None else []),
         Operate(),                                # the operation
         Record(backend.journal, fake.request_rules),  # the request journal
+        Observe(backend.coverage),                # what the client got, for the coverage of its tests
     ])
 
     app = Flask("mock_server")
@@ -74,7 +91,7 @@ def create_app(settings: Settings | None = None, *, spec: dict | str | Path | No
     app.extensions["userpilot"] = fake
     register_control_api(app)
     app.wsgi_app = Front(api, app.wsgi_app, fake.add_server_header,  # type: ignore[method-assign]
-                         api_slots, Files(fake))
+                         api_slots, Files(fake), backend.forms)
     return app
 
 

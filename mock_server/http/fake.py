@@ -10,8 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .. import coverage
 from ..backend.core import Backend
-from ..config import Settings
+from ..config import SettingError, Settings
+from ..evidence.har import CassetteError
+from ..evidence.replay import ReplayBook
 from ..spec import api_key_scheme, operations
 from .answers import Answers
 from .generic import generic_answer
@@ -46,7 +49,10 @@ class Fake:
     statuses and examples, from the spec. ``request_rules``: operationId ->
     what the spec allows of a request (the journal's violations).
     ``add_server_header``: answers carry ``server: Cowboy`` (False when the
-    WSGI server sends it itself).
+    WSGI server sends it itself). ``replay``: the recorded answers it serves
+    (``settings.replay``'s cassette), None when it replays none.
+    ``coverage_universe``: what the coverage of a client's tests is counted
+    over (:func:`mock_server.coverage.universe`).
     """
 
     settings: Settings
@@ -56,17 +62,28 @@ class Fake:
     answers: Answers
     request_rules: dict[str, RequestRules]
     add_server_header: bool
+    coverage_universe: dict
+    replay: ReplayBook | None = None
 
     @classmethod
     def build(cls, settings: Settings, spec: dict, handlers: dict[str, Callable], *, store=None,
-              add_server_header: bool = True, error_codes: dict[str, dict[int, str]] | None = None) -> Fake:
+              add_server_header: bool = True, error_codes: dict[str, dict[int, str]] | None = None,
+              job_types: tuple[str, ...] = ()) -> Fake:
         """A fake serving every operation of ``spec``, with ``handlers``
         (operationId -> handler) for those that have business behind them and
         a generic schema-valid answer for the rest. ``store``: where its state
         lives (default: memory). ``error_codes``: operationId -> status ->
         the ``error_code`` of its real answers (the families'), which
-        injected statuses carry too. Raises ValueError for bad settings, and what
-        the store raises."""
+        injected statuses carry too. ``job_types``: the types of the jobs its
+        families and histories make. Raises ValueError for bad settings (a
+        SettingError naming ``replay`` for a cassette it cannot read), and
+        what the store raises."""
+        replay = None
+        if settings.replay is not None:
+            try:
+                replay = ReplayBook.load(settings.replay)
+            except CassetteError as exc:
+                raise SettingError("replay", str(exc)) from None
         ops: dict[str, Operation] = {}
         for path, method, op in operations(spec):
             operation_id = op.get("operationId") or f"{method.upper()} {path}"
@@ -79,7 +96,7 @@ class Fake:
                           operation_limits=declared_limits(ops))
         rules = {op_id: RequestRules(spec, op.path, op.method, op.spec, op.secured) for op_id, op in ops.items()}
         return cls(settings, spec, backend, ops, Answers(spec, ops, error_codes), rules,
-                   add_server_header)
+                   add_server_header, coverage.universe(spec, job_types), replay)
 
 
 def declared_limits(operations: dict[str, Operation]) -> dict[str, tuple[str, int, float]]:

@@ -34,8 +34,9 @@ import time
 from collections.abc import Callable, Iterable
 
 from ..backend.errors import ApiError
+from ..backend.profile import DEFAULT_FORMS, Forms
 from ..families.exports.models import FILES_PREFIX
-from .render import APP_TOKEN_KEY, BASE_HEADERS, SERVER_HEADER, STATUS_LINES, T0_KEY, error_answer, request_id
+from .render import APP_TOKEN_KEY, STATUS_LINES, T0_KEY, error_answer, request_id
 
 access_log = logging.getLogger("userpilot_mock.access")
 
@@ -99,16 +100,18 @@ def framing_refusal(environ: dict) -> ApiError | None:
 class Front:
     """The WSGI app a server runs: ``api`` (the pipeline), ``control`` (the
     control API's WSGI app) and ``files`` (the export files; None: a 404 of
-    the API), WSGI callables; ``add_server_header``: send ``server: Cowboy``
-    (False when the WSGI server sends it); ``api_slots``: API requests
-    answered at once (None: no bound)."""
+    the API), WSGI callables; ``add_server_header``: send the ``server``
+    header (False when the WSGI server sends it); ``api_slots``: API requests
+    answered at once (None: no bound); ``forms``: the fixed headers and the
+    request id length (the profile's, :class:`~mock_server.backend.profile.Forms`)."""
 
     def __init__(self, api: Callable, control: Callable, add_server_header: bool, api_slots: int | None = None,
-                 files: Callable | None = None):
+                 files: Callable | None = None, forms: Forms = DEFAULT_FORMS):
         self.api = api
         self.control = control
         self.files = files
-        self.static = tuple(BASE_HEADERS) + ((SERVER_HEADER,) if add_server_header else ())
+        self.static = tuple((k, v) for k, v in forms.headers if k != "server" or add_server_header)
+        self.request_id_length = forms.request_id_length
         # A queue of tokens, not a Semaphore: taking one from a non-empty SimpleQueue is one C call under
         # the GIL, where a Semaphore takes a lock that 8 busy threads contend for (measured: idle CPU).
         self.api_slots: queue.SimpleQueue | None = None
@@ -126,13 +129,14 @@ class Front:
         serve_files = self.files
         files = serve_files is not None and path.startswith(FILES_PATH) and "//" not in path  # no file has `//`
         static = () if files else self.static
+        id_length = self.request_id_length
 
         def start(status, headers, exc_info=None):
             if not status.startswith("200"):
                 status = STATUS_LINES.get(int(status[:3]), status)
             headers.extend(static)
             if not files:
-                headers.append(("x-request-id", request_id()))
+                headers.append(("x-request-id", request_id(id_length)))
             if access_log.isEnabledFor(logging.INFO):
                 access_log.info("%s %s %s %s %s %.1fms", printable(environ.get("REMOTE_ADDR") or "-"),
                                 printable(environ.get("REQUEST_METHOD") or "-"),

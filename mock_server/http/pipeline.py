@@ -44,12 +44,17 @@ class Call:
     needs no key); ``fault``: a body fault to apply to the answer (a fault
     rule's name) or None; ``allowed``: for a path that exists with other
     methods, those methods (a 405); ``injected``: what injected the answer
-    (``Prefer``, a fault rule), None for the operation's own; ``preflight``:
-    True for a CORS preflight the fake answered (``--cors``).
+    (``Prefer``, a fault rule, ``--error-rate``, ``--rate-limit``, a body
+    fault), None for the operation's own; ``preflight``: True for a CORS
+    preflight the fake answered (``--cors``); ``delayed``: an injected latency
+    held the answer; ``shown``: the jobs the operation's answer shows, for
+    the coverage of a client's tests, set by its handler: ``(t, None)`` for
+    the whole list of ``app`` at instant ``t`` (whole UTC epoch seconds),
+    ``(t, jobs)`` for those jobs (a sequence), None for none.
     """
 
     __slots__ = ("environ", "fake", "backend", "operation", "params", "app", "fault", "allowed", "injected",
-                 "preflight", "_request")
+                 "preflight", "delayed", "shown", "_request")
 
     def __init__(self, environ: dict, fake):
         self.environ = environ
@@ -62,6 +67,8 @@ class Call:
         self.allowed: list[str] | None = None
         self.injected: str | None = None
         self.preflight = False
+        self.delayed = False
+        self.shown: tuple | None = None
         self._request: Request | None = None
 
     @property

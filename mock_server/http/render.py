@@ -20,11 +20,14 @@ from collections.abc import Iterable
 from werkzeug.http import HTTP_STATUS_CODES
 
 from ..backend.errors import ApiError
+from ..backend.profile import DEFAULT_FORMS, Forms
 
-#: Captured from real answers (docs/domain.md, "Real response details").
+#: Captured from real answers (docs/domain.md, "Real response details"); the
+#: fixed headers are the default profile's ``forms.headers`` (a profile may
+#: change them: :class:`~mock_server.backend.profile.Forms`).
 JSON_TYPE = "application/json; charset=utf-8"
-BASE_HEADERS = (("cache-control", "max-age=0, private, must-revalidate"),)
-SERVER_HEADER = ("server", "Cowboy")
+BASE_HEADERS = tuple((k, v) for k, v in DEFAULT_FORMS.headers if k != "server")
+SERVER_HEADER = ("server", DEFAULT_FORMS.server or "")
 
 #: WSGI environ keys the fake sets: when the request arrived
 #: (``time.perf_counter``) and, once authenticated, the app's token.
@@ -49,10 +52,12 @@ def encode(document) -> bytes:
 _request_ids = random.Random(secrets.randbits(128))
 
 
-def request_id() -> str:
-    """A 20-character request id like the real ``x-request-id`` (URL-safe
-    base64 of 15 random bytes)."""
-    return base64.urlsafe_b64encode(_request_ids.getrandbits(120).to_bytes(15, "big")).decode("ascii")
+def request_id(length: int = 20) -> str:
+    """A request id like the real ``x-request-id``: URL-safe base64 of
+    random bytes, ``length`` characters (20: 15 bytes, as captured)."""
+    count = -(-length * 3 // 4)
+    text = base64.urlsafe_b64encode(_request_ids.getrandbits(count * 8).to_bytes(count, "big")).decode("ascii")
+    return text[:length]
 
 
 class Answer:
@@ -111,12 +116,13 @@ def error_answer(error: ApiError) -> Answer:
     return json_answer(error.body(), error.status, error.headers)
 
 
-def job_fragment(job, t: int, detail: bool = False) -> bytes:
-    """The JSON of one job at instant ``t``: cached once terminal (it never
-    changes again), else for the instant ``t`` (whole seconds), so a job
-    polled many times within one second, or on a frozen clock, is encoded
-    once. ``job.cache`` is an immutable ``(key, list form, detail form)``
-    tuple replaced whole, so concurrent requests never mix two instants."""
+def job_fragment(job, t: int, detail: bool = False, forms: Forms = DEFAULT_FORMS) -> bytes:
+    """The JSON of one job at instant ``t`` in the fake's ``forms``: cached
+    once terminal (it never changes again), else for the instant ``t``
+    (whole seconds), so a job polled many times within one second, or on a
+    frozen clock, is encoded once. ``job.cache`` is an immutable ``(key,
+    list form, detail form)`` tuple replaced whole, so concurrent requests
+    never mix two instants (a job belongs to one fake, so to one ``forms``)."""
     key = None if job.timeline.is_terminal(t) else t
     slot = 2 if detail else 1
     cache = job.cache
@@ -126,20 +132,22 @@ def job_fragment(job, t: int, detail: bool = False) -> bytes:
             return body
     else:
         cache = (key, None, None)
-    body = encode(job.view(t, detail))
+    body = encode(job.view(t, detail, forms))
     job.cache = (key, body, cache[2]) if slot == 1 else (key, cache[1], body)
     return body
 
 
-def list_body(app, t: int) -> bytes:
-    """The List Jobs answer of ``app`` at instant ``t``: newest first."""
+def list_body(app, t: int, forms: Forms = DEFAULT_FORMS) -> bytes:
+    """The List Jobs answer of ``app`` at instant ``t``: newest first (or
+    oldest first, as ``forms`` say)."""
     key = (app.version, None if t >= app.settled_at else t)
     cache = app.cache
     if cache is not None and cache[0] == key:
         return cache[1]
     parts = [b"["]
-    for job in app.newest_first():
-        parts.append(job_fragment(job, t))
+    jobs = app.newest_first()
+    for job in (reversed(jobs) if forms.oldest_first else jobs):
+        parts.append(job_fragment(job, t, False, forms))
         parts.append(b",")
     if len(parts) > 1:
         parts[-1] = b"]"

@@ -5,8 +5,10 @@ In the order ``create_app`` declares them: :class:`ServerLatency`
 (``--cors``: preflights answered, CORS headers added), :class:`Route`
 (404 / 405), :class:`Authenticate` (401), :class:`RateLimit` (429),
 :class:`Preference` (``Prefer`` / ``__code`` / ``__example``),
-:class:`FaultRules` (fault rules and ``--error-rate``), :class:`Operate` (the
-operation) and :class:`Record` (the request journal). Each holds what it
+:class:`FaultRules` (fault rules and ``--error-rate``), :class:`Replay`
+(recorded answers, with ``--replay`` only), :class:`Operate` (the
+operation), :class:`Record` (the request journal) and :class:`Observe` (the
+coverage of a client's tests). Each holds what it
 needs, given at start-up; none holds business rules (those are the backend's).
 """
 from __future__ import annotations
@@ -17,9 +19,11 @@ import time
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect, Rule
 
+from ..backend.coverage import CoverageRecorder
 from ..backend.errors import ApiError
-from ..backend.faults import Faults
+from ..backend.faults import FAULT_NAMES, Faults
 from ..backend.journal import Journal
+from ..evidence.replay import ReplayBook, describe_key, request_key
 from .answers import (
     METHOD_NOT_ALLOWED,
     PIPELINE_CODES,
@@ -48,6 +52,7 @@ class ServerLatency(Stage):
     def before(self, call: Call) -> Answer | None:
         ms = self.faults.server_latency_ms()
         if ms > 0:
+            call.delayed = True
             time.sleep(ms / 1000.0)
         return None
 
@@ -217,6 +222,7 @@ class RateLimit(Stage):
         if wait is None:
             return None
         limit, window = faults.limit_of(operation_id)
+        call.injected = "--rate-limit"
         raise ApiError(f"Rate limit exceeded: at most {limit} requests per {window:g} seconds",
                        f"retry after {wait} seconds", status=429, error="Too Many Requests",
                        error_code=RATE_LIMITED, headers={"Retry-After": str(wait)})
@@ -270,12 +276,14 @@ class FaultRules(Stage):
         if decision is None:
             return None
         if decision.latency_ms > 0:
+            call.delayed = True
             time.sleep(decision.latency_ms / 1000.0)
         if decision.status is not None:
             call.injected = decision.source
             return self.answers.error(call.operation, decision.status, decision.source, decision.retry_after)
         if decision.fault == "RANDOM_DATA_THEN_CLOSE":
             call.injected = decision.source
+            call.fault = decision.fault
             return random_data_then_close(faults.random_bytes(64 + faults.rng.randrange(448)))
         call.fault = decision.fault
         return None
@@ -285,6 +293,40 @@ class FaultRules(Stage):
             call.injected = "MALFORMED_RESPONSE_CHUNK"
             return malformed_response_chunk(answer)
         return answer
+
+
+class Replay(Stage):
+    """``--replay CASSETTE``: a request the cassette recorded gets its
+    recorded answer on the fake's clock (:mod:`mock_server.evidence.replay`);
+    any other gets the fake's own answer, or with ``strict`` a 404 naming
+    the nearest recorded request. After the fault rules, so ``Prefer`` and
+    injected faults still apply over a replay."""
+
+    name = "replay"
+
+    def __init__(self, book: ReplayBook, strict: bool = False, fixed_headers: tuple[str, ...] = ()):
+        self.book = book
+        self.strict = strict
+        #: headers every answer gets from the front door (the profile's fixed ones): not sent twice
+        self.fixed = frozenset(name.lower() for name in fixed_headers) | {"server"}
+
+    def before(self, call: Call) -> Answer | None:
+        environ = call.environ
+        key = request_key(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO") or "/",
+                          call.args.items(multi=True) if environ.get("QUERY_STRING") else (),
+                          bool(environ.get("HTTP_AUTHORIZATION")))
+        backend = call.backend
+        recorded = self.book.answer(key, backend.clock.now(), backend.generation)
+        if recorded is not None:
+            call.injected = f"replay of {self.book.source}"
+            return Answer(recorded.status, recorded.body,
+                          [(k, v) for k, v in recorded.headers if k.lower() not in self.fixed])
+        if not self.strict:
+            return None
+        raise ApiError(f"No recorded answer for {describe_key(key)}",
+                       f"the cassette {self.book.source} did not record this request (--strict); nearest recorded "
+                       f"request: {self.book.nearest(key)}", status=404, error="Not Found",
+                       error_code="not_recorded")
 
 
 class Operate(Stage):
@@ -337,5 +379,31 @@ class Record(Stage):
         return answer
 
 
-__all__ = ["CORS_EXPOSED", "Authenticate", "Cors", "FaultRules", "Operate", "Preference", "RateLimit", "Record",
-           "Route", "ServerLatency"]
+class Observe(Stage):
+    """The coverage of a client's tests (:mod:`mock_server.backend.coverage`):
+    what every answer was (operation, status, injected or not, a body fault,
+    a delay) and, for an answer of the operation's own, the statuses of the
+    jobs it showed."""
+
+    name = "coverage"
+
+    def __init__(self, recorder: CoverageRecorder):
+        self.observe = recorder.observe
+
+    def after(self, call: Call, answer: Answer) -> Answer:
+        operation = call.operation
+        status = answer.status
+        injected = call.injected is not None
+        fault = call.fault
+        shown = call.shown
+        if shown is not None and (injected or not 200 <= status < 300):
+            shown = None  # the client did not see the operation's own jobs
+        self.observe((operation.operation_id if operation is not None else None, status, injected,
+                      fault if fault in FAULT_NAMES else None,
+                      status == 429 and answer.header("Retry-After") is not None, call.delayed),
+                     call.backend.generation, call.app, shown)
+        return answer
+
+
+__all__ = ["CORS_EXPOSED", "Authenticate", "Cors", "FaultRules", "Observe", "Operate", "Preference", "RateLimit",
+           "Record", "Replay", "Route", "ServerLatency"]

@@ -59,7 +59,9 @@ def _bulk(call, kind) -> Answer:
         raise UnsupportedMediaType(f"Unsupported Content-Type {mimetype!r}",
                                    f'send application/json {{"{kind.name}": [...]}} or multipart/form-data '
                                    "with an NDJSON part named 'file'")
-    return json_answer(bulk_answer(job, backend.now()), 202)
+    t = backend.now()
+    call.shown = (t, (job,))
+    return json_answer(bulk_answer(job, t), 202)
 
 
 def bulk_identify_users(call) -> Answer:

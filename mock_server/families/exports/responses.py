@@ -37,7 +37,9 @@ def list_export_jobs(call) -> Answer:
     backend = call.backend
     t = backend.now()
     base, key = backend.links_base(call.links_base), backend.signing_key
-    return json_answer([export_view(job, t, base, key) for job in export_jobs(call.app, t)])
+    jobs = export_jobs(call.app, t)
+    call.shown = (t, tuple(jobs))
+    return json_answer([export_view(job, t, base, key) for job in jobs])
 
 
 def get_export_job(call) -> Answer:
@@ -47,6 +49,7 @@ def get_export_job(call) -> Answer:
     backend = call.backend
     t = backend.now()
     job = find_export(call.app, call.params["job_id"], t)
+    call.shown = (t, (job,))
     return json_answer(export_view(job, t, backend.links_base(call.links_base), backend.signing_key))
 
 

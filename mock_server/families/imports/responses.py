@@ -192,4 +192,6 @@ def create_import_handler(call) -> Answer:
     finally:
         parser.close()
     job = create_import(backend, app, filename, size, report)
-    return json_answer(job_fragment(job, backend.now(), detail=True))
+    t = backend.now()
+    call.shown = (t, (job,))
+    return json_answer(job_fragment(job, t, True, backend.forms))

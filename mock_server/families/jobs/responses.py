@@ -10,7 +10,10 @@ from ...http.render import Answer, job_fragment, json_answer, list_body
 
 def list_jobs(call) -> Answer:
     """listJobs: a bare JSON array of the app's jobs, newest first."""
-    return json_answer(list_body(call.app, call.backend.now()))
+    backend = call.backend
+    t = backend.now()
+    call.shown = (t, None)
+    return json_answer(list_body(call.app, t, backend.forms))
 
 
 def get_job(call) -> Answer:
@@ -18,7 +21,9 @@ def get_job(call) -> Answer:
     another app's job. ``job_id`` arrives percent-decoded (``%3A`` = ``:``)."""
     backend = call.backend
     job = backend.find_job(call.app, call.params["job_id"])
-    return json_answer(job_fragment(job, backend.now(), detail=True))
+    t = backend.now()
+    call.shown = (t, (job,))
+    return json_answer(job_fragment(job, t, True, backend.forms))
 
 
 __all__ = ["get_job", "list_jobs"]

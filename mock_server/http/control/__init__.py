@@ -1,5 +1,6 @@
 """The control API under ``/__admin/`` (described in ``openapi/admin.yaml``):
-reset, clock, jobs, faults, requests, scenarios, spec, health. One package,
+reset, clock, apps, jobs, faults, requests, scenarios, coverage, spec,
+health, and the dashboard (``/__admin/ui/``, static files of this package). One package,
 registered on a Flask app by one call, :func:`register_control_api`.
 
 No API key needed (an admin token when the fake has one; :mod:`.guard`
@@ -17,7 +18,7 @@ from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
 from ...backend.errors import ApiError
-from . import clock, faults, jobs, journal, meta, scenarios  # noqa: F401 - each adds its views to `control`
+from . import apps, clock, coverage, faults, jobs, journal, meta, scenarios, ui  # noqa: F401 - each adds its views
 from .base import control, reply
 from .guard import Guard
 

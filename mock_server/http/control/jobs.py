@@ -17,12 +17,16 @@ def add_job():
 
 @control.get("/jobs")
 def list_jobs():
-    """adminListJobs: one app's jobs, named by ``api_key`` or ``app_token``."""
+    """adminListJobs: one app's jobs, named by ``api_key`` or ``app_token``,
+    newest first (at most ``limit``)."""
     backend = fake().backend
     query = schemas.check_query("adminListJobs", request.args)
     app = backend.app_for(query.get("api_key"), query.get("app_token"), links_base())
     t = backend.now()
-    return reply([admin_job_view(job, t) for job in app.newest_first()])
+    jobs = app.newest_first()
+    if "limit" in query:
+        jobs = jobs[: query["limit"]]
+    return reply([admin_job_view(job, t) for job in jobs])
 
 
 @control.get("/jobs/<job_id>")

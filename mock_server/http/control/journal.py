@@ -14,20 +14,21 @@ from .base import control, fake, reply
 @control.get("/requests")
 def list_requests():
     """adminListRequests: entries, oldest first, filtered by method, path,
-    since. With ``limit``, one page of at most that many entries and, when
+    since, app_token and operation. With ``limit``, one page of at most that many entries and, when
     more may follow, ``Link: <...&cursor=C>; rel="next"`` (RFC 8288);
     without it, every entry, streamed from the store a batch at a time."""
     query = schemas.check_query("adminListRequests", request.args)
     since = parse_instant(query["since"], "since") if "since" in query else None
     journal = fake().backend.journal
     method, path = query.get("method"), query.get("path")
+    which = {"app_token": query.get("app_token"), "operation": query.get("operation")}
     if "limit" not in query:
         if "cursor" in query:
-            entries, _ = journal.page(method, path, since, after=int(query["cursor"]))
+            entries, _ = journal.page(method, path, since, after=int(query["cursor"]), **which)
             return reply(entries)
-        return Response(_streamed(journal.stream(method, path, since)), content_type=JSON_TYPE)
+        return Response(_streamed(journal.stream(method, path, since, **which)), content_type=JSON_TYPE)
     entries, cursor = journal.page(method, path, since, after=int(query.get("cursor", 0)),
-                                   limit=int(query["limit"]))
+                                   limit=int(query["limit"]), **which)
     response = reply(entries)
     if cursor is not None:
         following = {k: v for k, v in query.items() if k != "cursor"}

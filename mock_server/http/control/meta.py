@@ -20,9 +20,13 @@ def index():
 
 @control.get("/health")
 def health():
-    """``{"status": "ok", "seed"}``: the seed in force (app tokens derive
-    from it), so a handle that did not reset can still name its app."""
-    return reply({"status": "ok", "seed": fake().backend.seed})
+    """``{"status": "ok", "seed", "profile", "forms"}``: the seed in force
+    (app tokens derive from it), so a handle that did not reset can still
+    name its app; the profile's name (null: the assumed defaults) and the
+    forms of its answers' bodies (what a client checking them must expect)."""
+    backend = fake().backend
+    return reply({"status": "ok", "seed": backend.seed, "profile": backend.profile.name,
+                  "forms": backend.forms.body_forms()})
 
 
 @control.post("/reset")

@@ -3,20 +3,26 @@ from __future__ import annotations
 
 from ... import schemas
 from ...backend.scenarios import bundled_names, load_bundled
-from .base import control, fake, json_object, reply
+from .base import control, fake, json_object, links_base, reply
 
 
 @control.post("/scenario")
 def load_scenario():
-    """adminLoadScenario: ``{"name": "<bundled>"}`` or an inline scenario
-    document: every app and job is replaced by the scenario's (clock,
-    journal, faults kept)."""
+    """adminLoadScenario: ``{"name": "<bundled>"}`` (with ``app_token``: that
+    app is made at once) or an inline scenario document: every app and job is
+    replaced by the scenario's (clock, journal, faults kept)."""
     body = json_object(required=True)
-    if set(body) == {"name"}:  # a bundled name; a document's own errors name its jobs and fields
-        ref = schemas.check("ScenarioName", body, "scenario", "invalid_scenario")["name"]
+    app_token = None
+    if "name" in body and set(body) <= {"name", "app_token"}:  # a bundled name; a document's own errors
+        checked = schemas.check("ScenarioName", body, "scenario", "invalid_scenario")  # name its jobs and fields
+        ref, app_token = checked["name"], checked.get("app_token")
     else:
         ref = body
-    return reply(fake().backend.use_scenario(ref).summary())
+    backend = fake().backend
+    summary = backend.use_scenario(ref).summary()
+    if app_token is not None:  # recreated now with the scenario's jobs, not at its key's next use
+        backend.app_for_token(app_token, create=True, links_base=links_base())
+    return reply(summary)
 
 
 @control.get("/scenario")
