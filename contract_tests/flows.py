@@ -307,7 +307,8 @@ class Flows:
             return
         self.ran(*job_answer_checks(op, self.life.strict), "bulk_answer_matches_request")
         job = _json(answer)
-        for check, problem in body_problems(op, job, self.life.answer_now(answer), self.life.strict):
+        for check, problem in body_problems(op, job, self.life.answer_now(answer), self.life.strict,
+                                              self.life.target.forms):
             self.finding(op, check, problem, curl)
         if not isinstance(job, dict) or not isinstance(job.get("job_id"), str):
             self.finding(op, "job_answer_shape", "the 202 answer is not a job with a job_id", curl)

@@ -39,8 +39,10 @@ def _start(*args):
     return process, url, first
 
 
-def _request(url, method="GET", key=SENTINEL, body=None):
+def _request(url, method="GET", key=SENTINEL, body=None, content_type=None):
     headers = {"Authorization": f"Token {key}"} if key else {}
+    if content_type:
+        headers["Content-Type"] = content_type
     request = urllib.request.Request(url, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:
@@ -65,7 +67,7 @@ def test_record_calibrate_serve_diff_and_drift_against_a_standin(tmp_path):
 
             def advance(seconds):
                 _request(real.url + "/__admin/clock", "POST", key=None,
-                         body=json.dumps({"advance_seconds": seconds}).encode())
+                         body=json.dumps({"advance_seconds": seconds}).encode(), content_type="application/json")
 
             standin.polling_session(get, advance)
         finally:
@@ -99,7 +101,8 @@ def test_record_calibrate_serve_diff_and_drift_against_a_standin(tmp_path):
         health = json.loads(_request(url + "/__admin/health", key=None)[1])
         assert health["profile"] == "standin"
         made = json.loads(_request(url + "/__admin/jobs", "POST", key=None,
-                                   body=json.dumps({"api_key": "k", "total_rows": 3000}).encode())[1])
+                                   body=json.dumps({"api_key": "k", "total_rows": 3000}).encode(),
+                                   content_type="application/json")[1])
     finally:
         server.send_signal(signal.SIGINT)
         printed += list(server.communicate(timeout=30))

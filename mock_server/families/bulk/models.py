@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from ...backend import activity, jsonutil
 from ...backend.errors import ApiError, BadRequest, Conflict
 from ...backend.jobtypes import BULK_COMPANIES_TYPE, BULK_TYPES, BULK_USERS_TYPE
-from ...times import format_day, format_instant
+from ...backend.profile import DEFAULT_FORMS, Forms
+from ...times import format_day
 from ..imports.models import MAX_FILE_BYTES, MAX_REPORTED_ERRORS, _Lines, _short, _string_problem
 
 #: Rows accepted in one request (documented: 10,000 users or companies).
@@ -291,14 +292,13 @@ def create_bulk_job(backend, app, kind: Kind, filename: str, file_size: int, tot
         return job
 
 
-def bulk_answer(job, t: int) -> dict:
+def bulk_answer(job, t: int, forms: Forms = DEFAULT_FORMS) -> dict:
     """The 202 answer: the job as the OpenAPI's bulk schema has it (no
-    ``elapsed_time``, no ``completed_rows``; keys sorted)."""
-    end = job.timeline.end_time(t)
-    return {"end_time": format_instant(end) if end is not None else None, "file_size": job.file_size,
-            "filename": job.filename, "job_id": job.job_id, "links": job.links,
-            "start_time": format_instant(job.timeline.start), "status": job.timeline.status(t),
-            "total_rows": job.total_rows, "type": job.type}
+    ``elapsed_time``, no ``completed_rows``; keys sorted), its times in the
+    ``forms`` of the fake's profile (as every job answer)."""
+    view = job.view(t, False, forms)
+    view.pop("elapsed_time", None)
+    return view
 
 
 __all__ = ["BULK_IN_PROGRESS", "COMPANIES", "KINDS", "MAX_ROWS", "USERS", "BulkFile", "Kind", "PayloadTooLarge",

@@ -61,7 +61,7 @@ def _bulk(call, kind) -> Answer:
                                    "with an NDJSON part named 'file'")
     t = backend.now()
     call.shown = (t, (job,))
-    return json_answer(bulk_answer(job, t), 202)
+    return json_answer(bulk_answer(job, t, backend.forms), 202)
 
 
 def bulk_identify_users(call) -> Answer:
