@@ -140,14 +140,16 @@ def load_config(path: Path | str, *, seed: int | None) -> SchemathesisConfig:
     return config
 
 
-def configure(schema, *, base_url: str, app=None, max_examples: int | None = None,
+def configure(schema, *, base_url: str | None, app=None, max_examples: int | None = None,
               adaptive_rate_limit: bool = False, excluded_checks: Sequence[str] = (),
               unexpected_methods: bool = True) -> int:
     """Point a loaded schema at its target and apply the run's settings.
 
-    ``app``: a WSGI app tested in-process (requests then go to it, not to
-    ``base_url``); ``max_examples``: per operation and phase (None: the
-    configuration's); ``adaptive_rate_limit``: Schemathesis slows down on 429
+    ``base_url``: where requests go (None: the document's servers, path-level
+    ones included); ``app``: a WSGI app tested in-process (requests then go
+    to it, not to ``base_url``); ``max_examples``: per operation and phase (None: the
+    configuration's; an ``[[operations]]`` table's smaller ``max-examples``
+    stays, a larger one comes down to it); ``adaptive_rate_limit``: Schemathesis slows down on 429
     and honours Retry-After (targets that are not fakes);
     ``excluded_checks``: check names switched off for this run;
     ``unexpected_methods``: whether the coverage phase may send methods the
@@ -157,10 +159,15 @@ def configure(schema, *, base_url: str, app=None, max_examples: int | None = Non
     project = schema.config
     if max_examples is not None:
         project.generation.update(max_examples=max_examples)
+        # an [[operations]] table's own max-examples (a cap) wins over the project's: lower it to the run's
+        for operation in project.operations.operations:
+            if operation.generation.max_examples is not None and operation.generation.max_examples > max_examples:
+                operation.generation.update(max_examples=max_examples)
     observe_transports()
     if app is not None:
         schema.app = app
-    project.update(base_url=base_url)
+    if base_url is not None:
+        project.update(base_url=base_url)
     if adaptive_rate_limit:
         project.update(rate_limit="auto")
     if excluded_checks:

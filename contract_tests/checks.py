@@ -27,11 +27,11 @@ from urllib.parse import unquote
 import schemathesis
 
 from mock_server.backend.lifecycle import TERMINAL
-from mock_server.invariants import job_problems, list_problems, transition_problems
+from mock_server.invariants import ACCEPTED_COUNTERS, job_problems, list_problems, transition_problems
 
 from ._schemathesis import ContractFailure
 from .catalogue import FAKE_ONLY, classify, normalize, rule_for
-from .operations import OPERATIONS
+from .operations import BULK_OPS, JOBS_OPS, OPERATIONS
 from .state import current
 
 #: Fields a job never changes once created (the kit's reading): the default of
@@ -65,12 +65,17 @@ def operation_id(case) -> str | None:
     return OPERATIONS.get((case.operation.method.upper(), case.operation.path))
 
 
+#: The operations that answer job objects: the jobs operations, and bulk
+#: identify (its 202 is the OpenAPI's job object, docs/bulk.md).
+JOB_ANSWER_OPS = JOBS_OPS | BULK_OPS
+
+
 def job_body(response, case):
-    """``(operation id, parsed JSON)`` of a 2xx answer of a jobs operation,
-    None otherwise (other status, other API, body that is not JSON: the
-    built-in checks report those)."""
+    """``(operation id, parsed JSON)`` of a 2xx answer of an operation that
+    answers jobs (:data:`JOB_ANSWER_OPS`), None otherwise (other status,
+    other operation, body that is not JSON: the built-in checks report those)."""
     op = operation_id(case)
-    if op is None or not 200 <= response.status_code < 300:
+    if op not in JOB_ANSWER_OPS or not 200 <= response.status_code < 300:
         return None
     try:
         return op, response.json()
@@ -93,7 +98,7 @@ def answer_checks(op: str, strict: bool) -> tuple[str, ...]:
 
 #: The operations whose answers each of the kit's Schemathesis checks reads
 #: (any other answer passes it untouched): what "ran" means in a report.
-_JOBS_OPS = frozenset(OPERATIONS.values())
+_JOBS_OPS = JOB_ANSWER_OPS
 APPLIES_TO: dict[str, frozenset[str]] = {
     **{name: _JOBS_OPS for name in ANSWER_CHECKS},
     "job_ids_unique": frozenset({"listJobs"}),
@@ -117,11 +122,14 @@ def applies(check: str, op: str | None, *, strict: bool) -> bool:
 
 def body_problems(op: str, body, now: float | None, strict: bool) -> list[tuple[str, str]]:
     """``[(check name, message)]`` of one answer body of operation ``op``
-    (``listJobs``: a list answer; otherwise one job in its single-job form),
-    each violation's check found by its code; fake-only checks only when
-    ``strict``."""
+    (``listJobs``: a list answer; bulk identify: one job in the OpenAPI's
+    202 form, without ``elapsed_time`` and ``completed_rows``; otherwise one
+    job in its single-job form), each violation's check found by its code;
+    fake-only checks only when ``strict``."""
     if op == "listJobs":
         violations = list_problems(body, now, strict_fake=strict)
+    elif op in BULK_OPS:
+        violations = job_problems(body, now, strict_fake=strict, counters=ACCEPTED_COUNTERS)
     else:
         violations = job_problems(body, now, detail=True, strict_fake=strict)
     out = []

@@ -22,13 +22,16 @@ from .options import CLOCKS, ContractOptions, TargetError, UsageError, read_key_
 @click.option("--environment", envvar="USERPILOT_ENVIRONMENT", type=click.Choice(["analytex", "analytex-eu"]),
               help="Test the real API in this environment. Env USERPILOT_ENVIRONMENT.")
 @click.option("--spec", "spec_name", type=click.Choice(["kit", "vendor"]), default="kit", show_default=True,
-              help="The kit spec, or the vendor's document as published (known defects reported apart).")
+              help="The kit spec, or the vendor's documents as published (List Jobs, exports, bulk identify and "
+                   "the real-time calls; known defects reported apart).")
 @click.option("--max-examples", type=click.IntRange(1), default=None,
               help="Examples per operation and phase (default: schemathesis.toml's).")
 @click.option("--seed", type=int, default=None, help="Seed of the generated data (and of the in-process fake).")
 @click.option("--junit", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Also write a JUnit XML report here.")
-@click.option("--allow-writes", is_flag=True, help="Send createImport to a target that is not a fake.")
+@click.option("--allow-writes", is_flag=True,
+              help="Send the writes (createImport, bulk identify, the real-time calls, an export trigger) to a "
+                   "target that is not a fake.")
 @click.option("--assumptions", type=click.Choice(["fail", "warn"]), default="fail", show_default=True,
               help="Whether a contradicted assumption fails the run or only warns.")
 @click.option("--api-key-file", type=click.Path(dir_okay=False), default=None,
@@ -43,10 +46,15 @@ from .options import CLOCKS, ContractOptions, TargetError, UsageError, read_key_
               help="Against a fake: move its clock through the lifecycle checks (about a day; it runs "
                    "again as before afterwards) or keep it as it is and poll in real time (a shared fake).")
 @click.option("--operation", "operations", multiple=True, metavar="ID",
-              help="Test only this operation (listJobs, getJob, createImport; repeatable). Default: all.")
+              help="Test only this operation (an operation id of the kit spec: listJobs, getJob, createImport, "
+                   "triggerExport, bulkIdentifyUsers, ...; repeatable). Default: all.")
+@click.option("--exports-url", metavar="URL", envvar="USERPILOT_EXPORTS_URL", default=None,
+              help="Where the exports operations (/api/v1/analytics/exports...) go (env USERPILOT_EXPORTS_URL). "
+                   "Default: the base URL (one fake serves both hosts); https://appex.userpilot.io with "
+                   "--environment.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr (phase, requests sent).")
 def contract(base_url, environment, spec_name, max_examples, seed, junit, allow_writes, assumptions,
-             api_key_file, api_key, rate_limit, poll_interval, clock, operations, quiet):
+             api_key_file, api_key, rate_limit, poll_interval, clock, operations, exports_url, quiet):
     """Check a server against the contract (default: a fake, in-process).
 
     Exit 0 when the target conforms, 1 when it does not (a target that
@@ -72,7 +80,7 @@ def contract(base_url, environment, spec_name, max_examples, seed, junit, allow_
             base_url=base_url, environment=environment, spec=spec_name, max_examples=max_examples,
             seed=seed, junit=junit, allow_writes=allow_writes, assumptions=assumptions,
             api_key=api_key, rate_limit=rate_limit, poll_interval=poll_interval, clock=clock, quiet=quiet,
-            operations=tuple(operations) or None))
+            operations=tuple(operations) or None, exports_url=exports_url))
     except UsageError as exc:
         click.echo(f"userpilot-mock contract: {exc}", err=True)
         sys.exit(2)

@@ -22,26 +22,52 @@ _FIELDS = {"id", "spec", "operation", "check", "match", "reason"}
 
 @dataclass(frozen=True)
 class Deviation:
-    """One reviewed entry: ``id``, ``spec`` (kit or vendor), ``check`` (a
-    check name), ``operation`` (operation id, or None for any), ``match``
-    (regular expression searched in what was expected and seen, or None),
-    ``reason`` (why it is not a failure, with evidence)."""
+    """One reviewed entry: ``id``, ``spec`` (kit or vendor, or a tuple of
+    both), ``check`` (a check name, or a tuple of them), ``operation``
+    (an operation id, a tuple of them, or None for any), ``match`` (regular
+    expression searched in what was expected and seen, or None), ``reason``
+    (why it is not a failure, with evidence). In the YAML file each of
+    ``spec``, ``check`` and ``operation`` is one name or a list of names."""
 
     id: str
-    spec: str
-    check: str
+    spec: str | tuple[str, ...]
+    check: str | tuple[str, ...]
     reason: str
-    operation: str | None = None
+    operation: str | tuple[str, ...] | None = None
     match: str | None = None
 
+    def for_spec(self, spec: str) -> bool:
+        """Whether the entry is about findings of runs against ``spec``."""
+        return spec in _names(self.spec)
+
     def matches(self, spec: str, finding) -> bool:
-        if spec != self.spec or finding.check != self.check:
+        if not self.for_spec(spec) or finding.check not in _names(self.check):
             return False
-        if self.operation is not None and finding.operation.split(" ")[0] != self.operation:
+        if self.operation is not None and finding.operation.split(" ")[0] not in _names(self.operation):
             return False
         if self.match is not None:
             return re.search(self.match, f"{finding.expected}\n{finding.seen}") is not None
         return True
+
+
+def _names(value: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else value
+
+
+def _names_field(entry: dict, name: str, where: str, *, required: bool) -> str | tuple[str, ...] | None:
+    """An entry's ``name`` field: one non-empty string, or a non-empty list of
+    them (a tuple). Raises UsageError naming the entry."""
+    value = entry.get(name)
+    if value is None and not required:
+        return None
+    if isinstance(value, str) and value.strip():
+        return value
+    if isinstance(value, list) and value and all(isinstance(v, str) and v.strip() for v in value):
+        return tuple(value)
+    if required:
+        raise UsageError(f"{where} ({entry.get('id', '?')}): '{name}' is required (a reviewed "
+                         "reason for every known deviation)")
+    raise UsageError(f"{where} ({entry.get('id', '?')}): '{name}' must be a name or a list of names")
 
 
 def load(path: Path | str = PATH) -> list[Deviation]:
@@ -63,11 +89,14 @@ def load(path: Path | str = PATH) -> list[Deviation]:
         unknown = set(entry) - _FIELDS
         if unknown:
             raise UsageError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
-        for name in ("id", "spec", "check", "reason"):
+        for name in ("id", "reason"):
             if not isinstance(entry.get(name), str) or not entry[name].strip():
                 raise UsageError(f"{where} ({entry.get('id', '?')}): '{name}' is required (a reviewed "
                                  "reason for every known deviation)")
-        if entry["spec"] not in SPECS:
+        spec = _names_field(entry, "spec", where, required=True)
+        check = _names_field(entry, "check", where, required=True)
+        operation = _names_field(entry, "operation", where, required=False)
+        if not set(_names(spec or ())) <= set(SPECS):
             raise UsageError(f"{where} ({entry['id']}): spec must be one of {', '.join(SPECS)}")
         if entry["id"] in seen:
             raise UsageError(f"{where}: id {entry['id']} appears twice")
@@ -77,8 +106,8 @@ def load(path: Path | str = PATH) -> list[Deviation]:
                 re.compile(entry["match"])
             except re.error as exc:
                 raise UsageError(f"{where} ({entry['id']}): bad 'match': {exc}") from None
-        out.append(Deviation(id=entry["id"], spec=entry["spec"], check=entry["check"],
-                             reason=" ".join(entry["reason"].split()), operation=entry.get("operation"),
+        out.append(Deviation(id=entry["id"], spec=spec or (), check=check or (),
+                             reason=" ".join(entry["reason"].split()), operation=operation,
                              match=entry.get("match")))
     return out
 
@@ -93,4 +122,4 @@ def apply(report, deviations: list[Deviation]) -> None:
                 finding.deviation = deviation
                 used.add(deviation.id)
                 break
-    report.unseen_deviations = [d for d in deviations if d.spec == report.spec and d.id not in used]
+    report.unseen_deviations = [d for d in deviations if d.for_spec(report.spec) and d.id not in used]

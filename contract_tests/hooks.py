@@ -4,7 +4,8 @@ Loaded by ``schemathesis.toml`` (``hooks = "contract_tests.hooks"``), so a
 plain ``schemathesis run http://127.0.0.1:8080/__admin/spec/kit.yaml`` gets
 the kit's checks, its CSV/NDJSON import files and its API key handling; the
 contract runner imports it too. Everything here only touches the Userpilot
-jobs operations (``/v1/background_jobs...``, ``/v1/imports``).
+operations (:data:`PATH_REGEX`: the jobs, bulk identify and real-time calls on
+analytex, the exports and lookups on appex).
 
 - The API key: ``Authorization: Token <key>``, the key being the current
   run's (set by the runner, :mod:`.state`), else ``USERPILOT_API_KEY``, else
@@ -21,15 +22,17 @@ import schemathesis
 
 from mock_server.config import DEMO_API_KEY
 
-from . import checks, media  # noqa: F401 - importing registers the checks
+from . import checks, export_checks, media  # noqa: F401 - importing registers the checks
 from ._schemathesis import negated_header
 from .options import ENV_API_KEY
 from .state import current
 
 media.register()
 
-#: Paths of the operations the kit's hooks apply to.
-PATH_REGEX = r"^/v1/(background_jobs|imports)"
+#: Paths of the operations the kit's hooks apply to: every Userpilot operation
+#: of the kit spec (analytex's ``/v1/...``, the exports host's
+#: ``/api/v1/analytics/exports...``); the control API (``/__admin``) is not one.
+PATH_REGEX = r"^/(v1|api/v1/analytics/exports)(/|$)"
 
 
 def api_key() -> str:

@@ -16,9 +16,12 @@ from .masking import KeyMask
 ENV_BASE_URL = "USERPILOT_BASE_URL"
 ENV_ENVIRONMENT = "USERPILOT_ENVIRONMENT"
 ENV_API_KEY = "USERPILOT_API_KEY"
+ENV_EXPORTS_URL = "USERPILOT_EXPORTS_URL"
 
 #: The real API's hosts (docs/domain.md, "The surface").
 ENVIRONMENTS = ("analytex", "analytex-eu")
+#: The exports host (the appex document's server; no EU variant is documented).
+DEFAULT_EXPORTS_URL = "https://appex.userpilot.io"
 SPECS = ("kit", "vendor")
 ASSUMPTIONS = ("fail", "warn")
 #: What the lifecycle checks do with a fake's clock: ``move`` it (frozen for the
@@ -94,7 +97,10 @@ class ContractOptions:
     ``clock="keep"``). clock: ``move`` a fake's clock through the lifecycle
     (default) or ``keep`` it as it is. quiet: no progress on stderr.
     operations: the operation ids (or ``METHOD /path``) to test, None for
-    all. api_key never appears in a repr.
+    all. exports_url: where the exports operations (the paths under
+    ``/api/v1/analytics/exports``) are sent; None: the base URL for a fake
+    or any server (one fake serves both hosts), ``https://appex.userpilot.io``
+    for ``environment``. api_key never appears in a repr.
 
     Internal: ``app``, a WSGI app tested as an in-process fake instead of
     a fresh one (tests); ``progress_stream``, where progress goes instead
@@ -116,6 +122,7 @@ class ContractOptions:
     operations: tuple[str, ...] | None = None
     clock: str = "move"
     quiet: bool = False
+    exports_url: str | None = None
     app: object = field(default=None, repr=False)
     progress_stream: object = field(default=None, repr=False)
 
@@ -132,6 +139,8 @@ class ContractOptions:
             opts.environment = os.environ.get(ENV_ENVIRONMENT) or None
         if opts.api_key is None:
             opts.api_key = os.environ.get(ENV_API_KEY) or None
+        if opts.exports_url is None:
+            opts.exports_url = os.environ.get(ENV_EXPORTS_URL) or None
         if opts.spec not in SPECS:
             raise UsageError(f"--spec must be one of {', '.join(SPECS)}, not {opts.spec!r}")
         if opts.clock not in CLOCKS:
@@ -146,6 +155,11 @@ class ContractOptions:
             if not opts.base_url.startswith(("http://", "https://")):
                 shown = KeyMask([opts.api_key]).text(repr(opts.base_url))  # a URL may hold the key
                 raise UsageError(f"--base-url must start with http:// or https://, not {shown}")
+        if opts.exports_url is not None:
+            opts.exports_url = opts.exports_url.rstrip("/")
+            if not opts.exports_url.startswith(("http://", "https://")):
+                shown = KeyMask([opts.api_key]).text(repr(opts.exports_url))
+                raise UsageError(f"--exports-url must start with http:// or https://, not {shown}")
         for name in ("max_examples", "rate_limit"):
             value = getattr(opts, name)
             if value is not None and value < 0:
@@ -186,7 +200,8 @@ PYTEST_OPTIONS = (
     ("assumptions", "userpilot_contract_assumptions",
      "Contract tests: a contradicted assumption fails (default) or warns.", str, ASSUMPTIONS),
     ("allow-writes", "userpilot_contract_allow_writes",
-     "Contract tests: send createImport to a target that is not a fake.", bool, None),
+     "Contract tests: send the writes (createImport, bulk identify, the real-time calls, an export "
+     "trigger) to a target that is not a fake.", bool, None),
     ("max-examples", "userpilot_contract_max_examples",
      "Contract tests: examples per operation and phase (default: schemathesis.toml's).", int, None),
     ("contract-seed", "userpilot_contract_seed",
@@ -197,7 +212,8 @@ PYTEST_OPTIONS = (
      f"Contract tests: requests/s against targets that are not fakes (default {DEFAULT_RATE_LIMIT:g}; "
      "0: none).", float, None),
     ("operation", "userpilot_contract_operations",
-     "Contract tests: test only this operation (listJobs, getJob, createImport; repeatable).", list, None),
+     "Contract tests: test only this operation (an operation id of the kit spec, e.g. listJobs, "
+     "triggerExport; repeatable).", list, None),
     ("poll-interval", "userpilot_contract_poll_interval",
      f"Contract tests: seconds between polls of a target whose clock the suite does not move "
      f"(default {DEFAULT_POLL_INTERVAL:g}; {KEEP_CLOCK_POLL_INTERVAL:g} for a fake under "
@@ -207,6 +223,9 @@ PYTEST_OPTIONS = (
      "afterwards) or keep it as it is and poll in real time.", str, CLOCKS),
     ("quiet", "userpilot_contract_quiet",
      "Contract tests: no progress lines on stderr.", bool, None),
+    ("exports-url", "userpilot_contract_exports_url",
+     f"Contract tests: where the exports operations go (env {ENV_EXPORTS_URL}; default: the base URL, "
+     f"{DEFAULT_EXPORTS_URL} for the real API).", str, None),
 )
 
 
@@ -246,6 +265,7 @@ def options_from_pytest(config) -> ContractOptions:
         rate_limit=get("userpilot_contract_rate_limit"),
         clock=get("userpilot_contract_clock") or "move",
         quiet=bool(get("userpilot_contract_quiet")),
+        exports_url=get("userpilot_contract_exports_url"),
     )
     operations = get("userpilot_contract_operations")
     if operations:
@@ -262,5 +282,5 @@ def options_from_pytest(config) -> ContractOptions:
 __all__ = [
     "ContractOptions", "UsageError", "TargetError", "MissingKey", "NoAnswer", "add_options",
     "options_from_pytest", "read_key_file", "missing_key_message", "MISSING_KEY_MESSAGE", "ENVIRONMENTS",
-    "SPECS", "ASSUMPTIONS", "CLOCKS",
+    "SPECS", "ASSUMPTIONS", "CLOCKS", "DEFAULT_EXPORTS_URL", "ENV_EXPORTS_URL",
 ]

@@ -19,13 +19,22 @@ import requests
 import schemathesis
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from mock_server.spec import load_spec
 from mock_server.times import parse_instant
 
-from . import _schemathesis, checks, deviations, hooks, state
+from . import _schemathesis, checks, deviations, export_checks, hooks, specs, state
 from .catalogue import rule_for, tag_for
+from .flows import Flows
 from .lifecycle import Lifecycle
-from .operations import OPERATIONS, label, operation_index
+from .operations import (
+    BULK_OPS,
+    EXPORT_JOB_OPS,
+    OPERATIONS,
+    REALTIME_OPS,
+    TRIGGER_OP,
+    label,
+    on_exports_host,
+    operation_index,
+)
 from .options import DEFAULT_POLL_INTERVAL, KEEP_CLOCK_POLL_INTERVAL, ContractOptions, NoAnswer, TargetError, UsageError
 from .progress import Progress
 from .report import Finding, Report
@@ -124,6 +133,9 @@ def _run(opts: ContractOptions, known, index, labels, wanted, progress: Progress
                 and (writes or method == "GET")]
     report = Report(target=target.label, spec=opts.spec, seed=opts.seed, assumptions=opts.assumptions,
                     operations=[labels[op] for op in selected], secrets=target.secrets)
+    if target.exports_url != target.base_url:
+        report.notes.append("the exports operations (/api/v1/analytics/exports...) go to "
+                            + report.foreign(target.exports_url) + " (--exports-url)")
     if not writes and len(selected) < len(labels):
         report.notes.append("read-only: " + ", ".join(op for op in labels if op not in selected)
                             + " not sent (the target is not a fake; --allow-writes sends it)")
@@ -145,9 +157,16 @@ def _run(opts: ContractOptions, known, index, labels, wanted, progress: Progress
                     report.max_examples = max_examples
                     _run_schemathesis(schema, dying, labels, opts.spec, progress)
                 lifecycle.now = now
-                for name, step, needs in (("lifecycle polls", lifecycle.run_polls, "listJobs"),
-                                          ("imports", lifecycle.run_imports, "createImport")):
-                    if needs in selected:
+                flows = Flows(lifecycle, selected=selected, writes=writes, seed=opts.seed,
+                              no_key_gets=_no_key_gets(opts.spec, index))
+                for name, step, needs in (
+                        ("lifecycle polls", lifecycle.run_polls, {"listJobs"}),
+                        ("imports", lifecycle.run_imports, {"createImport"}),
+                        ("real-time calls", flows.run_realtime, REALTIME_OPS),
+                        ("bulk identify", flows.run_bulk, BULK_OPS),
+                        ("exports", flows.run_exports, EXPORT_JOB_OPS | {TRIGGER_OP}),
+                        ("declared authentication", flows.run_declared_auth, {op for op, _ in flows.no_key_gets})):
+                    if needs & set(selected):
                         progress.phase(name)
                         try:
                             step()
@@ -167,6 +186,13 @@ def _run(opts: ContractOptions, known, index, labels, wanted, progress: Progress
         except OSError as exc:
             raise UsageError(f"cannot write the JUnit report {opts.junit}: {exc.strerror or exc}") from None
     return report
+
+
+def _no_key_gets(spec_name: str, index: dict[str, tuple[str, str]]) -> list[tuple[str, str]]:
+    """``[(operation id, path)]`` of the GET operations of the spec that declare no API key."""
+    spec = specs.load(spec_name)
+    return [(op, path) for op, (method, path) in index.items()
+            if method == "GET" and specs.declares_no_key(spec, path, method)]
 
 
 def _instant(target: Target, moves_clock: bool) -> tuple[float | None, bool]:
@@ -201,16 +227,26 @@ def _schema(opts: ContractOptions, target: Target, selected: list[str], writes: 
     schema, configured by ``schemathesis.toml`` and for this run's target,
     limited to the ``selected`` operations; examples per operation and phase."""
     config = _schemathesis.load_config(config_path(), seed=opts.seed)
-    schema = schemathesis.openapi.from_dict(load_spec(opts.spec), config=config)
+    spec = specs.load(opts.spec)
+    base_url: str | None = target.base_url
+    if target.app is None and target.exports_url != target.base_url:
+        # the exports live on their own host: path-level servers, which Schemathesis honours only when no base
+        # URL is configured, so the document's own servers say where the rest goes
+        specs.with_exports_host(spec, target.exports_url, on_exports_host)
+        spec["servers"], base_url = [{"url": target.base_url}], None
+    schema = schemathesis.openapi.from_dict(spec, config=config)
     max_examples = _schemathesis.configure(
-        schema, base_url=target.base_url, app=target.app, max_examples=opts.max_examples,
+        schema, base_url=base_url, app=target.app, max_examples=opts.max_examples,
         # not a fake: Schemathesis honours Retry-After; the run's Throttle keeps the pace
         adaptive_rate_limit=target.app is None and not target.is_fake,
         # read-only: no check or phase may send another method
         excluded_checks=() if writes else WRITING_CHECKS, unexpected_methods=writes)
     wanted = set(selected)
-    return schema.include(lambda ctx: OPERATIONS.get((ctx.operation.method.upper(), ctx.operation.path))
-                          in wanted), max_examples
+    # exclude, not include: with [[operations]] tables in schemathesis.toml (4.32.5) the configuration's own
+    # include filter already selects every operation, and includes are OR-ed, so an include selects nothing less
+    return schema.exclude(lambda ctx: OPERATIONS.get((ctx.operation.method.upper(), ctx.operation.path),
+                                                     f"{ctx.operation.method.upper()} {ctx.operation.path}")
+                          not in wanted), max_examples
 
 
 def _immutable_fields(schema) -> tuple[str, ...]:
@@ -339,14 +375,17 @@ def _collect(scenario: _schemathesis.ScenarioResult, report: Report, labels: dic
     strict = state.current().strict_fake
     for operation, check in scenario.ran:
         method, _, path = operation.partition(" ")
-        if checks.applies(check, OPERATIONS.get((method.upper(), path)), strict=strict):
+        op = OPERATIONS.get((method.upper(), path))
+        if checks.applies(check, op, strict=strict) and export_checks.applies(check, op, strict=strict):
             report.ran_check(_label(operation, labels), check)
     for failed in scenario.failed:
         name = _label(failed.operation, labels)
+        method, _, path = failed.operation.partition(" ")
+        op = OPERATIONS.get((method.upper(), path))
         invalid_key = failed.check == "ignored_auth" and "invalid" in failed.message
         for expected, seen, keyword in _describe(failed.check, failed.failure, report.mask.text):
             report.add(Finding(operation=name, check=failed.check,
-                               tag=tag_for(failed.check, spec=spec, schema_keyword=keyword),
+                               tag=tag_for(failed.check, spec=spec, schema_keyword=keyword, operation=op),
                                expected=expected, seen=seen,
                                curl=_mask_curl(failed.curl, invalid_key=invalid_key),
                                phase=scenario.phase))

@@ -32,7 +32,9 @@ from mock_server.config import ADMIN_TOKEN_ENV, DEFAULT_SEED
 from mock_server.times import format_instant, parse_instant
 
 from .masking import KeyMask
+from .operations import on_exports_host
 from .options import (
+    DEFAULT_EXPORTS_URL,
     DEFAULT_RATE_LIMIT,
     ENV_API_KEY,
     ContractOptions,
@@ -225,12 +227,15 @@ class Target:
     (``http://localhost`` in-process); ``app``: the WSGI app in-process;
     ``label``: how reports name it (masked). ``api_key`` is never printed.
     ``traffic``: the run's, counting every request; ``clock_move``: what
-    the run did to a fake's clock (None until it froze it)."""
+    the run did to a fake's clock (None until it froze it); ``exports_url``:
+    where the exports host's paths go (``/api/v1/analytics/exports...``;
+    None: ``base_url``)."""
 
     def __init__(self, kind: str, base_url: str, label: str, api_key: str, *, app=None,
-                 rate_limit: float | None = None, traffic: Traffic | None = None):
+                 rate_limit: float | None = None, traffic: Traffic | None = None, exports_url: str | None = None):
         self.kind = kind
         self.base_url = base_url
+        self.exports_url = exports_url or base_url
         self.label = label
         self.api_key = api_key
         self.app = app
@@ -250,6 +255,10 @@ class Target:
         return (self.api_key, self.api_key + OTHER_APP_SUFFIX)
 
     # ------------------------------------------------------------------ HTTP
+    def url_of(self, path: str) -> str:
+        """The absolute URL of ``path``: on the exports host for its paths, else on the base URL."""
+        return (self.exports_url if on_exports_host(path.split("?", 1)[0]) else self.base_url) + path
+
     def request(self, method: str, path: str, *, auth: bool = True, json_body=None, files=None,
                 headers: dict | None = None) -> Answer:
         """Send one request (``path`` starts with ``/``); 429 answers are
@@ -284,7 +293,7 @@ class Target:
         if self._session is None:
             self._session = requests.Session()
         try:
-            response = self._session.request(method, self.base_url + path, headers=headers, json=json_body,
+            response = self._session.request(method, self.url_of(path), headers=headers, json=json_body,
                                              files=files, timeout=TIMEOUT, allow_redirects=False)
         except requests.RequestException as exc:
             reached, why = no_answer_reason(exc)
@@ -293,6 +302,29 @@ class Target:
         self.traffic.answer(response.request)
         return Answer(response.status_code, {k.lower(): v for k, v in response.headers.items()},
                       response.content)
+
+    def download(self, url: str) -> Answer:
+        """GET an absolute URL as it is, without the API key (a presigned
+        download URL is its own credential, and may be another host's).
+        In-process: the URL's path and query, to the app. Raises NoAnswer
+        when the server cannot be reached."""
+        if self.app is not None:
+            parts = urlsplit(url)
+            self.throttle.wait()
+            self.traffic.sending()
+            return self._send("GET", parts.path + ("?" + parts.query if parts.query else ""), {}, None, None)
+        self.throttle.wait()
+        self.traffic.sending()
+        if self._session is None:
+            self._session = requests.Session()
+        try:
+            response = self._session.get(url, timeout=TIMEOUT, allow_redirects=False)
+        except requests.RequestException as exc:
+            reached, why = no_answer_reason(exc)
+            self.traffic.no_answer(exc.request, reached=reached, why=why)
+            raise NoAnswer(f"cannot reach {self.label}: {why}", error=exc, reached=reached, why=why) from None
+        self.traffic.answer(response.request)
+        return Answer(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content)
 
     def accepts_connections(self) -> bool:
         """Whether something still listens at the target's host and port
@@ -311,16 +343,28 @@ class Target:
                 continue
         return False
 
-    def curl(self, method: str, path: str, *, auth: bool = True, upload: str | None = None) -> str:
+    def curl(self, method: str, path: str, *, auth: bool = True, upload: str | None = None, json_body=None,
+             headers: dict | None = None) -> str:
         """A curl command reproducing a request, the key written as
-        ``$USERPILOT_API_KEY`` (never the key itself)."""
+        ``$USERPILOT_API_KEY`` (never the key itself); ``json_body`` is written
+        out up to 2,000 characters, described beyond."""
         parts = ["curl", "-s", "-X", method]
         command = " ".join(shlex.quote(p) for p in parts)
         if auth:
             command += f' -H "Authorization: Token ${ENV_API_KEY}"'
+        for name, value in (headers or {}).items():
+            command += " -H " + shlex.quote(f"{name}: {value}")
         if upload:
             command += " -F " + shlex.quote("file=@" + upload)
-        return f"{command} {shlex.quote(self.base_url + path)}"
+        comment = ""
+        if json_body is not None:
+            text = json.dumps(json_body, separators=(",", ":"))
+            command += " -H 'Content-Type: application/json'"
+            if len(text) > MAX_CURL_BODY:
+                comment = f"  # with a {len(text)}-byte JSON body, not shown"
+            else:
+                command += " --data-binary " + shlex.quote(text)
+        return f"{command} {shlex.quote(self.url_of(path))}{comment}"
 
     # --------------------------------------------------------------- the fake
     def clock(self, **change) -> dict:
@@ -386,7 +430,7 @@ def open_target(opts: ContractOptions, *, traffic: Traffic | None = None) -> Tar
             app = create_app(seed=opts.seed if opts.seed is not None else DEFAULT_SEED,
                              now="2026-11-29T12:00:00Z", frozen=True, api_keys=[in_process_key])
         return Target("in-process", "http://localhost", "the fake, in-process", in_process_key, app=app,
-                      traffic=traffic)
+                      traffic=traffic, exports_url=opts.exports_url)
 
     mask = KeyMask([opts.api_key, (opts.api_key or "") + OTHER_APP_SUFFIX])
     if opts.base_url is not None:
@@ -410,9 +454,10 @@ def open_target(opts: ContractOptions, *, traffic: Traffic | None = None) -> Tar
         if not is_fake and not key:
             raise MissingKey(missing_key_message(label))
         rate = opts.rate_limit if opts.rate_limit is not None else (None if is_fake else DEFAULT_RATE_LIMIT)
+        exports_url = opts.exports_url or (DEFAULT_EXPORTS_URL if opts.base_url is None else url)
         target = Target("fake" if is_fake else "real", url,
                         f"the fake at {label}" if is_fake else label,
-                        key or IN_PROCESS_KEY, rate_limit=rate or None, traffic=traffic)
+                        key or IN_PROCESS_KEY, rate_limit=rate or None, traffic=traffic, exports_url=exports_url)
         answer = target.request("GET", "/v1/background_jobs")
     except NoAnswer as exc:
         raise TargetError(f"cannot reach {label}: {exc.why}"

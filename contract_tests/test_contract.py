@@ -47,7 +47,7 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("operation", list(operation_index(_spec(metafunc.config))))
     if "deviation_id" in metafunc.fixturenames:
         from contract_tests.deviations import load  # deferred: see above
-        ids = [d.id for d in load() if d.spec == _spec(metafunc.config)]
+        ids = [d.id for d in load() if d.for_spec(_spec(metafunc.config))]
         metafunc.parametrize("deviation_id", ids or [pytest.param(None, marks=pytest.mark.skip(
             reason="no known deviations for this spec"))])
 

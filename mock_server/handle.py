@@ -402,7 +402,9 @@ def parse_export_file(filename: str, data: bytes) -> list[dict]:
     if name.endswith(".csv"):
         return list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
     if name.endswith(".ndjson"):
-        return [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
+        # split on "\n" only: str.splitlines() would also cut at U+2028, U+0085 and the like, which JSON
+        # writes as they are inside a string
+        return [json.loads(line) for line in data.decode("utf-8").split("\n") if line.strip()]
     if name.endswith(".parquet"):
         import pyarrow.parquet as pq  # deferred: an optional extra, and the handle imports the standard library only
         return pq.read_table(io.BytesIO(data)).to_pylist()

@@ -20,6 +20,8 @@ from .times import parse_iso8601
 
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 COUNTERS = ("elapsed_time", "file_size", "total_rows")
+#: The counters of a bulk identify's 202 answer (docs/bulk.md: the OpenAPI's job object).
+ACCEPTED_COUNTERS = ("file_size", "total_rows")
 STATUS_ORDER = {"queued": 0, "validating": 1, "processing": 2, "pending_refresh": 3,
                 "completed": 4, "failed": 4}
 
@@ -77,9 +79,12 @@ def parse_time(value) -> float | None:
 
 
 def job_problems(job: dict, now: float | None = None, *, detail: bool = False,
-                 strict_fake: bool = True) -> list[Violation]:
+                 strict_fake: bool = True, counters: tuple[str, ...] = COUNTERS) -> list[Violation]:
     """Violations of one job object (public or single-job form); ``detail``:
-    the single-job form (``completed_rows`` required).
+    the single-job form (``completed_rows`` required); ``counters``: the
+    integer fields the form has (:data:`COUNTERS`; a bulk identify's 202
+    answer, the OpenAPI's job object, has no ``elapsed_time``:
+    :data:`ACCEPTED_COUNTERS`).
 
     With ``strict_fake`` the fake's own stricter rules apply too (the exact
     ``bulk:jobs:NX-xxxxxxxx:<uuid4>`` id, whole-second ``Z`` times, a format
@@ -92,7 +97,7 @@ def job_problems(job: dict, now: float | None = None, *, detail: bool = False,
     status = job.get("status")
     if status not in STATUSES:
         problems.append(Violation("status_unknown", f"status {status!r} is not one of {', '.join(STATUSES)}"))
-    for name in COUNTERS + (("completed_rows",) if detail else ()):
+    for name in counters + (("completed_rows",) if detail else ()):
         value = job.get(name)
         if isinstance(value, bool) or not isinstance(value, int):
             problems.append(Violation("counter_not_integer", f"{name} is not an integer: {value!r}"))

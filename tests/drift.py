@@ -14,6 +14,7 @@ from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
 from mock_server import create_app
 from mock_server.server import stop_server
+from mock_server.times import format_instant, parse_iso8601
 
 NOW = "2026-11-29T12:00:00Z"
 TERMINAL = ("completed", "failed")
@@ -25,17 +26,20 @@ def fake(key: str, seed: int = 7):
 
 
 class Drift:
-    """WSGI middleware over ``app``: answers of ``/v1/...`` pass through
-    ``body(path, json_body, state) -> json_body`` and ``answer(environ,
-    status, headers, raw) -> (status, headers, raw)``; ``request(environ)``
-    may rewrite the request first. ``state`` is a dict kept across calls."""
+    """WSGI middleware over ``app``: answers of the paths under ``prefixes``
+    (``/v1/...`` unless told otherwise) pass through ``body(path, json_body,
+    state) -> json_body`` and ``answer(environ, status, headers, raw) ->
+    (status, headers, raw)``; ``request(environ)`` may rewrite the request
+    first. ``state`` is a dict kept across calls."""
 
-    def __init__(self, app, *, body=None, answer=None, request=None, hide_admin: bool = False):
+    def __init__(self, app, *, body=None, answer=None, request=None, hide_admin: bool = False,
+                 prefixes: tuple[str, ...] = ("/v1/",)):
         self.app = app
         self.body = body
         self.answer = answer
         self.request = request
         self.hide_admin = hide_admin
+        self.prefixes = prefixes
         self.state: dict = {}
 
     def __call__(self, environ, start_response):
@@ -43,7 +47,7 @@ class Drift:
         if self.hide_admin and path.startswith("/__admin"):
             start_response("404 NOT FOUND", [("Content-Type", "text/plain")])
             return [b"not found"]
-        if not path.startswith("/v1/"):
+        if not path.startswith(self.prefixes):
             return self.app(environ, start_response)
         if self.request is not None:
             self.request(environ)
@@ -219,7 +223,94 @@ def broken(kind: str, key: str, seed: int = 7) -> Drift:
         return Drift(app, answer=server_error_for_unknown_job)
     if kind == "wrong_content_type":
         return Drift(app, answer=html_content_type)
+    if kind in FAMILY_DRIFTS:
+        return Drift(app, prefixes=FAMILY_PREFIXES, **FAMILY_DRIFTS[kind])
     raise ValueError(kind)
+
+
+# ------------------------------------------ drifts of exports, bulk identify, real-time calls
+
+#: The paths the new families' drifts see: analytex, the exports host, the export files.
+FAMILY_PREFIXES = ("/v1/", "/api/v1/analytics/exports", "/__files/")
+EXPORT_JOBS = "/api/v1/analytics/exports/jobs/"
+
+
+def _exports_of(path, document):
+    """The export jobs of an exports API answer (Show Jobs, Show Job by Job ID)."""
+    if not path.startswith(EXPORT_JOBS):
+        return []
+    jobs = document if isinstance(document, list) else [document]
+    return [job for job in jobs if isinstance(job, dict) and "progress" in job]
+
+
+def export_progress_backwards(path, document, state):
+    """Every other read of a running export shows its progress 10 points lower."""
+    for job in _exports_of(path, document):
+        reads = state.setdefault("reads", {})
+        reads[job["job_id"]] = reads.get(job["job_id"], 0) + 1
+        if job["status"] not in TERMINAL and job["progress"].isdigit() and int(job["progress"]) >= 10 \
+                and reads[job["job_id"]] % 2 == 0:
+            job["progress"] = str(int(job["progress"]) - 10)
+    return document
+
+
+def export_url_before_completion(path, document, state):
+    """A running export already lists a download URL."""
+    for job in _exports_of(path, document):
+        if job["status"] in ("processing", "pending_refresh") and not job["presigned_urls"]:
+            job["presigned_urls"] = [{"filename": "export-part1.ndjson",
+                                      "url": "http://localhost/__files/userpilot-exports/early.ndjson"}]
+    return document
+
+
+def export_event_outside_filters(environ, status, headers, raw):
+    """Each NDJSON export file holds one more event, of a type no trigger of the suite asks for."""
+    if environ.get("PATH_INFO", "").startswith("/__files/") and status.startswith("200") \
+            and environ["PATH_INFO"].endswith(".ndjson"):
+        lines = raw.decode("utf-8").split("\n")
+        first = next((json.loads(line) for line in lines if line.strip()), None)
+        if first is not None:
+            extra = {**first, "event_type": "session_start", "event_name": None}
+            raw = (raw.rstrip(b"\n") + b"\n" + json.dumps(extra).encode() + b"\n")
+    return status, headers, raw
+
+
+def bulk_faster_than_documented(job, path, state):
+    """A bulk identify job past queued shows as completed 5 s after its start, whatever its size."""
+    if str(job.get("type", "")).startswith("bulk_identify") and job.get("status") not in ("queued", None):
+        end = format_instant(parse_iso8601(job["start_time"]) + 5)
+        job.update(status="completed", end_time=end, elapsed_time=5)
+        if "completed_rows" in job:
+            job["completed_rows"] = job["total_rows"]
+
+
+def _accept_instead_of_409(prefix: str, answer_status: str):
+    def answer(environ, status, headers, raw):
+        if environ.get("PATH_INFO", "").startswith(prefix) and environ.get("REQUEST_METHOD") == "POST" \
+                and status.startswith("409"):
+            return answer_status, headers, b'{"job_id": "bulk:jobs:NX-00000000:00000000-0000-4000-8000-000000000000"}'
+        return status, headers, raw
+    return answer
+
+
+def realtime_without_user_id_accepted(environ, status, headers, raw):
+    """A real-time call missing its user_id is accepted (202) instead of refused."""
+    if environ.get("PATH_INFO") in ("/v1/identify", "/v1/track") and status.startswith("400") \
+            and b"user_id" in raw:
+        return "202 ACCEPTED", headers, b""
+    return status, headers, raw
+
+
+#: kind -> what the drift breaks, and how (a Drift's keyword arguments).
+FAMILY_DRIFTS = {
+    "export_progress_backwards": {"body": export_progress_backwards},
+    "export_url_before_completion": {"body": export_url_before_completion},
+    "export_event_outside_filters": {"answer": export_event_outside_filters},
+    "bulk_faster_than_documented": {"body": each_job(bulk_faster_than_documented)},
+    "concurrent_bulk_accepted": {"answer": _accept_instead_of_409("/v1/", "202 ACCEPTED")},
+    "concurrent_exports_accepted": {"answer": _accept_instead_of_409("/api/v1/analytics/exports", "201 CREATED")},
+    "realtime_without_user_id_accepted": {"answer": realtime_without_user_id_accepted},
+}
 
 
 def _run(server):

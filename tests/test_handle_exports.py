@@ -3,6 +3,8 @@ trigger an export, wait for it on the clock, download and parse its files;
 start a bulk identify; and the bundled scenario of exports and bulk jobs."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from mock_server import MockServer, create_app
@@ -52,6 +54,19 @@ def test_the_users_just_bulk_identified_come_back_out(mock):
         ("identify_user", "kim"), ("identify_user", "lee"), ("track", "lee")]
     mock.requests.assert_called("POST", "/v1/users/bulk_identify", times=1)
     mock.requests.assert_no_violations()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "ndjson"])
+def test_metadata_with_line_separators_reads_back_as_sent(mock, fmt):
+    """JSON writes U+2028, U+0085 and the like as they are inside a string:
+    an NDJSON file is split at "\n" only (found by the contract kit)."""
+    odd = {"note": "a\u2028b\u2029c\x85d\x1ce\r\nf"}
+    mock.identify("lee", odd)
+    mock.clock.advance(1)
+    export = mock.wait_for_export(mock.trigger_export(user_id=["lee"], format=fmt)["job_id"])
+    (event,) = mock.export_events(export)
+    metadata = event["metadata"] if fmt == "ndjson" else json.loads(event["metadata"])
+    assert metadata == odd
 
 
 def test_an_expired_download_raises(mock):

@@ -82,6 +82,8 @@ def test_the_wheel_ships_the_served_documents_and_no_dev_tool(wheel):
     data = "mock_server/_data/openapi/"
     assert {data + "kit.yaml", data + "vendor.yaml", data + "admin.yaml"} <= names
     assert {n for n in names if n.startswith(data)} == {data + "kit.yaml", data + "vendor.yaml", data + "admin.yaml"}
+    assert {"contract_tests/_vendor/vendor-exports-operations.yaml",  # --spec vendor's other documents
+            "contract_tests/_vendor/vendor-bulk-operations.yaml"} <= names
     assert "mock_server/_data/fixtures/scenario.schema.json" in names
     assert "mock_server/_data/fixtures/scenarios/mixed.yaml" in names
     assert "mock_server/_data/fixtures/imports/events.csv" in names
