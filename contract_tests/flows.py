@@ -126,15 +126,19 @@ class Flows:
 
     # ------------------------------------------------------------ helpers
     def ran(self, *checks: str) -> None:
+        """Record that ``checks`` were evaluated (:meth:`Lifecycle.ran`)."""
         self.life.ran(*checks)
 
     def finding(self, op: str, check: str, seen: str, curl: str | None) -> None:
+        """Report ``seen`` as a failure of ``check`` on the operation id ``op`` (:meth:`Lifecycle.finding`)."""
         self.life.finding(op, check, seen, curl)
 
     def note(self, text: str) -> None:
+        """A note of the report: something the suite did not check, and why."""
         self.life.report.notes.append(text)
 
     def curl(self, method: str, path: str, body=None, *, auth: bool = True, headers: dict | None = None) -> str:
+        """The reproduction of a request with JSON ``body`` (:meth:`Target.curl`)."""
         return self.target.curl(method, path, auth=auth, json_body=body, headers=headers)
 
     def now(self) -> float:
@@ -161,6 +165,7 @@ class Flows:
             yield
 
     def send(self, method: str, path: str, body=None, *, auth: bool = True, headers: dict | None = None) -> Answer:
+        """Send a request with JSON ``body`` (None: none); raises NoAnswer when none comes."""
         return self.target.request(method, path, json_body=body, auth=auth, headers=headers)
 
     def refused(self, op: str, check: str, answer: Answer, curl: str, why: str, *, names: str | None = None) -> bool:
@@ -243,6 +248,7 @@ class Flows:
             self.life.wait(DAY)
 
     def bulk_running(self) -> bool:
+        """Whether List Jobs shows a bulk identify job that is not finished."""
         answer = self.target.request("GET", "/v1/background_jobs")
         jobs = _json(answer)
         return answer.status == 200 and isinstance(jobs, list) and any(
@@ -250,12 +256,15 @@ class Flows:
             and j.get("status") not in ("completed", "failed") for j in jobs)
 
     def export_running(self) -> bool:
+        """Whether Show Jobs shows an export that is not finished."""
         answer = self.target.request("GET", EXPORT_JOBS)
         jobs = _json(answer)
         return answer.status == 200 and isinstance(jobs, list) and any(
             isinstance(j, dict) and j.get("status") not in ("completed", "failed") for j in jobs)
 
     def bulk_rows(self, op: str, count: int, *, start: int = 0) -> list[dict]:
+        """``count`` valid rows for ``op`` (users with a company and metadata, or
+        companies with metadata), numbered from ``start``, named after the run."""
         if op == "bulkIdentifyUsers":
             return [{"user_id": f"contract-check-bulk-user-{self.tag}-{i}",
                      "company_id": f"contract-check-company-{self.tag}",
@@ -292,6 +301,9 @@ class Flows:
             self.bulk_job(op, other)
 
     def bulk_job(self, op: str, other: str) -> None:
+        """One bulk job of ``op``: accepted, its 202 checked, a job of ``other``
+        refused meanwhile, followed to the end; its users remembered once it
+        completed (they must come back out in the export)."""
         key, path = BULK_KEYS[op], BULK_PATHS[op]
         rows = self.bulk_rows(op, (BULK_ROWS if self.target.is_fake else BULK_ROWS_REAL)[op])
         body = {key: rows}
@@ -426,6 +438,7 @@ class Flows:
         return body
 
     def observe_export(self, op: str, job: dict, curl: str, last: dict[str, dict]) -> None:
+        """Compare an export with its previous read in ``last`` (job_id -> job), then remember it."""
         job_id = str(job.get("job_id"))
         before = last.get(job_id)
         if before is not None:
@@ -435,6 +448,7 @@ class Flows:
         last[job_id] = job
 
     def export_ids_now(self) -> set[str] | None:
+        """The job_ids Show Jobs lists now (None: no readable answer)."""
         answer = self.target.request("GET", EXPORT_JOBS)
         body = _json(answer)
         if answer.status != 200 or not isinstance(body, list):
@@ -452,6 +466,7 @@ class Flows:
             self.read_exports()
 
     def bad_triggers(self) -> None:
+        """Triggers with a malformed filter: refused naming it, no export made."""
         before = self.export_ids_now()
         self.ran("export_trigger_refuses_bad_filter", "not_a_server_error")
         for body, name, why in BAD_TRIGGERS:
@@ -468,6 +483,9 @@ class Flows:
                          self.target.curl("GET", EXPORT_JOBS))
 
     def export(self) -> None:
+        """Trigger the suite's export (the last two days, three event types,
+        NDJSON), refuse a second, follow it, check its files and (a fake whose
+        clock the run moves) its expiry."""
         now = self.now()
         start = float(int(now)) - 2 * DAY
         filters: dict = {"from": format_instant(start), "event_type": EXPORT_EVENT_TYPES, "format": "ndjson"}
@@ -500,6 +518,7 @@ class Flows:
             self.expiry(job)
 
     def second_trigger(self, job_id: str) -> None:
+        """While export ``job_id`` runs, another trigger gets 409 and creates nothing."""
         before = self.export_ids_now()
         body = {"event_type": ["track"]}
         answer = self.send("POST", TRIGGER, body)
@@ -619,6 +638,7 @@ class Flows:
             self.holds_sent_data(events)
 
     def holds_sent_data(self, events: list[dict]) -> None:
+        """(Fakes) the users and the tracked event the suite sent are among ``events``, with their metadata."""
         if not self.sent_users and not self.sent_tracks:
             return
         self.ran("export_holds_sent_data")

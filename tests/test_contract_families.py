@@ -351,3 +351,21 @@ def test_a_server_that_is_not_a_fake_gets_no_write_of_the_families():
     for op in ("triggerExport", "bulkIdentifyUsers", "identifyUser"):
         assert op in result.stdout.split("read-only:", 1)[1].split("\n", 1)[0]
     assert "the app has no exports" in result.stdout
+
+
+def test_the_rate_check_reads_a_bulk_job_against_the_documented_rate():
+    from types import SimpleNamespace
+
+    from contract_tests.flows import Flows
+    life = SimpleNamespace(target=SimpleNamespace(), moves_clock=True)
+    flows = Flows.__new__(Flows)
+    flows.life = life
+    start = parse_instant("2026-11-29T12:00:00Z")
+    job = {"start_time": "2026-11-29T12:00:00Z", "status": "processing", "total_rows": 600, "completed_rows": 300}
+    assert flows.rate_problems("bulkIdentifyUsers", job, start + 15) == []      # 1,200 a minute: 300 in 15 s
+    assert flows.rate_problems("bulkIdentifyUsers", job, start + 10)            # 300 in 10 s: too fast
+    assert flows.rate_problems("bulkIdentifyCompanies", job, start + 10) == []  # 1,800 a minute: 300 in 10 s
+    done = {**job, "status": "completed", "completed_rows": 600, "end_time": "2026-11-29T12:00:20Z"}
+    assert "more than 1,200 a minute" in flows.rate_problems("bulkIdentifyUsers", done, None)[0]
+    assert flows.rate_problems("bulkIdentifyUsers", {**done, "end_time": "2026-11-29T12:00:31Z"}, None) == []
+    assert flows.rate_problems("bulkIdentifyUsers", job, start - 3600) == []  # a server's clock behind its times

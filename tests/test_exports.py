@@ -120,6 +120,15 @@ def test_a_body_that_is_not_json_is_a_400(client, raw, content_type):
     assert error_item(response)["error_code"] == "invalid_json"
 
 
+@pytest.mark.parametrize("raw", [b"null", b"[]", b'"from"', b"3"])
+def test_a_json_body_that_is_not_an_object_is_a_400(client, raw):
+    """JSON null is not "no body" (found by the contract kit on a running clock)."""
+    response = client.post(TRIGGER, headers={**auth(), "Content-Type": "application/json"}, data=raw)
+    assert response.status_code == 400, response.get_json()
+    assert "must be a JSON object" in error_item(response)["message"]
+    assert client.get(JOBS, headers=auth()).get_json() == []
+
+
 def test_a_body_over_1_mib_is_a_413(client):
     response = client.post(TRIGGER, headers={**auth(), "Content-Type": "application/json"},
                            data=b'{"user_id": ["' + b"u" * (1024 * 1024) + b'"]}')

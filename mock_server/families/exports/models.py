@@ -102,7 +102,7 @@ def _strings(body: dict, name: str, allowed: tuple | None = None) -> list[str] |
 
 def parse_trigger(body, cat: activity.Catalogue, now: float) -> dict:
     """The export definition of a trigger body (``body``: the parsed JSON,
-    None for no body) at instant ``now`` for an app of catalogue ``cat``: a
+    ``{}`` for no body; a JSON ``null`` is not an object) at instant ``now`` for an app of catalogue ``cat``: a
     JSON-able dict ``{"format", "from", "to"`` (UTC epoch seconds, ``to`` cut
     to ``now``), ``"event_type", "user_id", "company_id"`` (lists or None),
     ``"segment_id"`` (or None), ``"exclusions"`` (list), ``"emails"`` (list)}.
@@ -111,8 +111,6 @@ def parse_trigger(body, cat: activity.Catalogue, now: float) -> dict:
     unknown field, a value of the wrong type, a date that is not ISO 8601,
     ``from`` after ``to``, an unknown event type or segment, a format the
     fake cannot write (parquet/avro without the ``formats`` extra)."""
-    if body is None:
-        body = {}
     if not isinstance(body, dict):
         raise BadRequest(f"The body must be a JSON object of filters, got {_kind(body)}",
                          f"filters: {', '.join(FILTERS)}", error_code="invalid_filter")

@@ -25,7 +25,7 @@ def trigger_export_handler(call) -> Answer:
     backend, app = call.backend, call.app
     check_no_running_export(backend, app)  # an early 409, before the body; checked again atomically
     body = json_body(call.environ, MAX_TRIGGER_BYTES)
-    definition = parse_trigger(None if body is NO_BODY else body,
+    definition = parse_trigger({} if body is NO_BODY else body,  # no body: no filter; a JSON null is refused
                                activity.catalogue(backend.seed, app.app_token), backend.now())
     job = trigger_export(backend, app, definition)
     return json_answer(trigger_answer(job, backend.links_base(call.links_base)), 201)
