@@ -250,6 +250,16 @@ def test_the_journal_highlights_violations_and_filters(mock, open_page):
     page.select_option("#journal-operation", "getJob")
     expect(rows).to_have_count(1)
     assert "404" in rows.nth(0).inner_text()
+    page.select_option("#journal-operation", "")
+    other = UserpilotMock.over_http(mock.url, api_key="another-key")
+    call(other, "/v1/background_jobs")                   # a second app's request, the newest
+    expect(rows).to_have_count(3)
+    page.select_option("#journal-app", mock.app_token)
+    expect(rows).to_have_count(2)
+    page.select_option("#journal-app", other.app_token)
+    expect(rows).to_have_count(1)
+    assert other.app_token in rows.nth(0).inner_text()
+    other.close()
 
 
 def test_scenario_load_and_reset(mock, open_page):
