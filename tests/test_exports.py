@@ -99,6 +99,7 @@ def test_the_trigger_needs_a_key(client):
     ({"company_id": [1, 2]}, "company_id"),
     ({"segment_id": 101}, "segment_id"),
     ({"segment_id": "no-such-segment"}, "segment_id"),
+    ({"segment_id": None}, "segment_id"),  # null is no way to say "no segment": the spec types it a string
     ({"exclusions": ["page_view"]}, "exclusions"),
     ({"emails": "a@example.com"}, "emails"),
 ])

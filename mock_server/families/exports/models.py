@@ -129,7 +129,7 @@ def parse_trigger(body, cat: activity.Catalogue, now: float) -> dict:
         raise BadRequest("from is after to", f"from {body.get('from')!r}, to {body.get('to', 'now')!r}",
                          error_code="invalid_filter")
     segment_id = body.get("segment_id")
-    if segment_id is not None:
+    if "segment_id" in body:  # the spec types it a string: null is no way to say "no segment" (leave it out)
         if not isinstance(segment_id, str):
             raise BadRequest(f"segment_id must be a string, got {_kind(segment_id)}", error_code="invalid_filter")
         segment_id = segment_id.strip() or None  # empty: no segment filter, as an empty array is no filter
